@@ -1,0 +1,3 @@
+from regionlab.cli.main import main
+
+raise SystemExit(main())

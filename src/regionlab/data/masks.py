@@ -1,0 +1,136 @@
+"""Semantic segmentation from a list of ``image annotation`` pairs (the CamVid / SegNet layout).
+
+Each non-empty line of the list file is ``<image path> <class-index PNG path>``, both relative to
+the list file's folder, e.g. ``train/0001TP_006690.png trainannot/0001TP_006690.png``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from regionlab.data.errors import DataError, SkipReport
+from regionlab.data.io import image_size, load_image, load_index_png, resolve_inside
+from regionlab.data.sample import IGNORE_INDEX, Dataset, Sample
+
+# SegNet's CamVid: 11 classes, index 11 is "void" (ignored).
+# fmt: off
+CAMVID_CLASSES = [
+    "sky", "building", "pole", "road", "pavement", "tree",
+    "sign", "fence", "car", "pedestrian", "bicyclist",
+]
+# fmt: on
+
+
+@dataclass
+class _Pair:
+    name: str  # the image path as written in the list file
+    image: Path
+    mask: Path
+    where: str  # "line N" of the list file
+
+
+class MaskFolderDataset(Dataset):
+    """Images with class-index PNG masks listed in ``list_file``.
+
+    Items are :class:`Sample` with ``image`` ``uint8 (3, H, W)`` and ``semantic`` ``int64 (H, W)``
+    holding class indices ``0..num_classes-1`` or ``IGNORE_INDEX`` (255); no objects (empty
+    ``boxes``/``labels``, ``masks=None``). ``classes[0]`` is the first real class (no background
+    is added). Give ``classes``, or ``num_classes`` for names ``class0, class1, ...``.
+
+    Mask pixels equal to ``ignore_index`` become 255; a pixel already 255 stays ignored. Any other
+    value ``>= num_classes`` raises :class:`DataError` naming the mask and the value. That check
+    needs the decoded mask, so it happens in ``__getitem__`` and raises there even with
+    ``skip_bad=True`` (``skip_bad`` covers what the constructor checks: the list file's lines,
+    missing files, paths outside the root and image/mask size mismatches, read from headers).
+    ``image_id`` is the image path as written in the list file.
+    """
+
+    def __init__(
+        self,
+        list_file: str | Path,
+        *,
+        classes: list[str] | None = None,
+        num_classes: int | None = None,
+        ignore_index: int | None = None,
+        skip_bad: bool = False,
+        allow_outside_root: bool = False,
+    ) -> None:
+        if classes is None and num_classes is None:
+            raise ValueError("give classes or num_classes")
+        if classes is not None and num_classes is not None and len(classes) != num_classes:
+            raise ValueError(f"num_classes={num_classes} but {len(classes)} class names given")
+        self.classes = (
+            list(classes) if classes is not None else [f"class{i}" for i in range(num_classes or 0)]
+        )
+        self.num_classes = len(self.classes)
+        self.ignore_index = ignore_index
+        self.list_file = Path(list_file)
+        self.source = str(list_file)
+        self.skipped = SkipReport()
+        if not self.list_file.is_file():
+            raise DataError(self.list_file, "list file does not exist")
+
+        root = self.list_file.parent
+        self._pairs: list[_Pair] = []
+        try:
+            lines = self.list_file.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError as e:
+            raise DataError(
+                self.list_file, f"not valid UTF-8 ({e.reason} at byte {e.start})"
+            ) from e
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                self._pairs.append(self._check(root, line, f"line {n}", allow_outside_root))
+            except DataError as err:
+                if not skip_bad:
+                    raise
+                self.skipped.add(err)
+        if self.skipped.count:
+            warnings.warn(self.skipped.summary(), stacklevel=2)
+
+    def _check(self, root: Path, line: str, where: str, allow_outside: bool) -> _Pair:
+        fields = line.split()
+        if len(fields) != 2:
+            raise DataError(
+                self.list_file,
+                f"expected 2 fields 'image annotation', got {len(fields)}: {line.strip()!r}",
+                where,
+            )
+        image, mask = (
+            resolve_inside(root, f, source=self.list_file, where=where, allow_outside=allow_outside)
+            for f in fields
+        )
+        ih, iw = image_size(image, source=self.list_file, where=where)
+        mh, mw = image_size(mask, source=self.list_file, where=where)
+        if (ih, iw) != (mh, mw):
+            raise DataError(mask, f"mask is {mw}x{mh} but image {fields[0]} is {iw}x{ih}", where)
+        return _Pair(fields[0], image, mask, where)
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __getitem__(self, index: int) -> Sample:
+        p = self._pairs[index]
+        image = load_image(p.image, source=self.list_file, where=p.where)
+        semantic = load_index_png(p.mask, source=self.list_file, where=p.where)
+        if self.ignore_index is not None:
+            semantic[semantic == self.ignore_index] = IGNORE_INDEX
+        bad = ((semantic >= self.num_classes) | (semantic < 0)) & (semantic != IGNORE_INDEX)
+        if bad.any():
+            raise DataError(
+                p.mask,
+                f"class index {int(semantic[bad][0])} is not in 0.."
+                f"{self.num_classes - 1} (ignore_index="
+                f"{self.ignore_index})",
+                p.where,
+            )
+        return Sample(image=image, semantic=semantic, image_id=p.name, path=str(p.image))
+
+
+def camvid(list_file: str | Path, **kwargs) -> MaskFolderDataset:
+    """SegNet's CamVid (``train.txt``/``val.txt``): 11 :data:`CAMVID_CLASSES`, index 11 ignored."""
+    return MaskFolderDataset(list_file, classes=CAMVID_CLASSES, ignore_index=11, **kwargs)

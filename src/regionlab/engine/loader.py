@@ -1,0 +1,69 @@
+"""Deterministic batching: the order of epoch ``e`` is a pure function of ``(seed, e)``, and
+augmentation of sample ``i`` in epoch ``e`` of ``(seed, e, i)``. So a run resumed mid-epoch sees
+exactly the batches an uninterrupted run would, whatever ``num_workers`` is, and each
+process of a distributed run takes its own slice of the same order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+class Augmented(Dataset):
+    """Applies ``transform(sample, generator)`` with a generator seeded per (seed, epoch, index)."""
+
+    def __init__(self, dataset, transform: Callable, seed: int) -> None:
+        self.dataset, self.transform, self.seed = dataset, transform, seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        gen = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF)
+        return self.transform(self.dataset[index], gen)
+
+
+def epoch_batches(
+    n: int,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    shuffle: bool = True,
+    drop_last: bool = True,
+) -> list[list[int]]:
+    """Index lists for one epoch. With ``world > 1`` each batch of ``batch_size * world`` indices
+    (the global batch) is split into ``world`` equal parts and this rank gets part ``rank``."""
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        order = order.tolist()
+    else:
+        order = list(range(n))
+    g = batch_size * world
+    stop = (n // g) * g if drop_last else n
+    batches = []
+    for start in range(0, stop, g):
+        chunk = order[start : start + g]
+        part = chunk[rank::world]
+        if part:
+            batches.append(part)
+    return batches
+
+
+def make_loader(
+    dataset, batches: list[list[int]], collate: Callable, num_workers: int
+) -> DataLoader:
+    # A private generator: otherwise creating the iterator draws from the global RNG, and a
+    # resumed run would diverge from an uninterrupted one.
+    return DataLoader(
+        dataset,
+        batch_sampler=batches,
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=torch.Generator(),
+    )

@@ -1,0 +1,37 @@
+"""What every segmentation model returns, and the per-pixel loss they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from regionlab.data.sample import IGNORE_INDEX
+
+
+@dataclass
+class SegmentationOutput:
+    """``logits``: ``float (N, C, H, W)`` at input resolution (``None`` where a model skips it in
+    training, e.g. the patch classifier); ``loss``: scalar when targets were given, else ``None``."""
+
+    logits: torch.Tensor | None
+    loss: torch.Tensor | None = None
+
+
+def pixel_cross_entropy(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    ignore_index: int = IGNORE_INDEX,
+) -> torch.Tensor:
+    """Cross-entropy on every pixel, averaged over labelled pixels of the whole batch.
+
+    ``logits``: ``(N, C, H, W)`` (or ``(P, C)`` for sampled pixels); ``target``: ``(N, H, W)``
+    (or ``(P,)``) class indices with ``ignore_index`` for unlabelled pixels. With class weights
+    the average is the weighted one (each pixel counts its class weight).
+    """
+    if (target != ignore_index).sum() == 0:
+        # No labelled pixel: a zero loss that still depends on the graph, instead of NaN.
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index)

@@ -1,0 +1,124 @@
+"""Semantic segmentation as an engine task."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from regionlab.data.sample import IGNORE_INDEX, Sample
+from regionlab.data.transforms import SegmentationAugment
+from regionlab.engine.task import StepOutput
+from regionlab.eval.segmentation import ConfusionMatrix
+from regionlab.models.segmentation.builders import SegmentationSpec, build_segmentation_model
+
+
+@dataclass
+class SegBatch:
+    images: torch.Tensor  # float (N, 3, H, W) in [0, 1]
+    targets: torch.Tensor  # int64 (N, H, W), IGNORE_INDEX where unlabelled
+    ids: list
+
+
+def collate(samples: list[Sample]) -> SegBatch:
+    images = torch.stack([s.image for s in samples]).float().div_(255.0)
+    targets = torch.stack(
+        [
+            s.semantic
+            if s.semantic is not None
+            else torch.full(s.size, IGNORE_INDEX, dtype=torch.int64)
+            for s in samples
+        ]
+    )
+    return SegBatch(images, targets, [s.image_id for s in samples])
+
+
+class SegmentationTask:
+    """``spec``: the model; ``size``: ``(H, W)`` every image is resized to; ``classes``: names."""
+
+    name = "segment"
+    main_metric = "miou"
+
+    def __init__(
+        self,
+        spec: SegmentationSpec,
+        size: tuple[int, int],
+        classes: list[str],
+        scale: tuple[float, float] = (0.75, 1.5),
+    ) -> None:
+        if len(classes) != spec.num_classes:
+            raise ValueError(f"{len(classes)} class names for {spec.num_classes} classes")
+        self.spec, self.size, self.classes, self.scale = spec, tuple(size), list(classes), scale
+
+    def spec_dict(self) -> dict:
+        return {**self.spec.to_dict(), "size": list(self.size), "classes": self.classes}
+
+    @classmethod
+    def from_spec_dict(cls, d: dict) -> SegmentationTask:
+        d = dict(d)
+        size, classes = d.pop("size"), d.pop("classes")
+        return cls(SegmentationSpec(**d), tuple(size), classes)
+
+    def build_model(self) -> nn.Module:
+        return build_segmentation_model(self.spec)
+
+    def transform(self, train: bool):
+        return SegmentationAugment(self.size, train=train, scale=self.scale)
+
+    collate = staticmethod(collate)
+
+    def step(self, model: nn.Module, batch: SegBatch, device: torch.device) -> StepOutput:
+        out = model(batch.images.to(device), batch.targets.to(device))
+        return StepOutput(out.loss)
+
+    def evaluate(self, model: nn.Module, batches: Iterable[SegBatch], device: torch.device) -> dict:
+        cm = ConfusionMatrix(self.spec.num_classes)
+        loss_sum, n = 0.0, 0
+        for batch in batches:
+            out = model(batch.images.to(device), batch.targets.to(device))
+            cm.update(out.logits.argmax(1).cpu(), batch.targets)
+            loss_sum += float(out.loss) * len(batch.images)
+            n += len(batch.images)
+        m = cm.compute(self.classes)
+        return {
+            "miou": m["miou"],
+            "pixel_acc": m["pixel_acc"],
+            "loss": loss_sum / max(n, 1),
+            **{f"iou/{k}": v for k, v in m["iou"].items()},
+        }
+
+    @torch.inference_mode()
+    def predict(self, model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+        """``images``: float ``(N, 3, H, W)`` in [0, 1] at any size -> class map ``(N, H, W)``.
+
+        Images are resized to the training size, and the logits back to each input's size.
+        """
+        model.eval()
+        h, w = images.shape[-2:]
+        x = torch.nn.functional.interpolate(
+            images, size=self.size, mode="bilinear", align_corners=False, antialias=True
+        )
+        logits = model(x).logits
+        logits = torch.nn.functional.interpolate(
+            logits, size=(h, w), mode="bilinear", align_corners=False
+        )
+        return logits.argmax(1)
+
+
+def median_frequency_weights(dataset, num_classes: int, limit: int = 200) -> list[float]:
+    """SegNet's median-frequency balancing: ``w_c = median(f) / f_c`` with ``f_c`` the pixel
+    frequency of class ``c`` over the images that contain it (first ``limit`` samples)."""
+    counts = torch.zeros(num_classes, dtype=torch.float64)
+    image_px = torch.zeros(num_classes, dtype=torch.float64)
+    for i in range(min(limit, len(dataset))):
+        sem = dataset[i].semantic
+        valid = sem[sem != IGNORE_INDEX]
+        c = torch.bincount(valid, minlength=num_classes)[:num_classes].double()
+        counts += c
+        image_px += (c > 0).double() * valid.numel()
+    freq = counts / image_px.clamp(min=1)
+    med = freq[freq > 0].median()
+    w = torch.where(freq > 0, med / freq.clamp(min=1e-12), torch.ones_like(freq))
+    return [round(float(x), 4) for x in w]

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+from fixtures import MASK_A, make_mask_folder, raises_data_error, shared, write_index_png
+
+from regionlab.data.masks import CAMVID_CLASSES, MaskFolderDataset, camvid
+from regionlab.data.sample import IGNORE_INDEX
+
+
+def test_mask_folder_reads_semantic_with_ignore(tmp_path):
+    lst = make_mask_folder(tmp_path)
+    ds = MaskFolderDataset(lst, num_classes=3, ignore_index=11)
+    assert ds.classes == ["class0", "class1", "class2"] and ds.num_classes == 3
+    assert len(ds) == 2 and ds.source == str(lst)
+
+    a = ds[0]
+    expected = torch.from_numpy(np.tile(MASK_A, (4, 1)).astype(np.int64))
+    expected[expected == 11] = IGNORE_INDEX
+    assert torch.equal(a.semantic, expected) and a.semantic.dtype == torch.int64
+    assert a.image.shape == (3, 16, 16) and a.image_id == "train/a.png"
+    assert a.boxes.shape == (0, 4) and a.labels.shape == (0,) and a.masks is None
+    assert (ds[1].semantic == 2).all()
+
+    named = MaskFolderDataset(lst, classes=["sky", "road", "car"], ignore_index=11)
+    assert named.classes == ["sky", "road", "car"]
+
+
+def test_mask_folder_class_out_of_range_names_file_and_value(tmp_path):
+    lst = make_mask_folder(tmp_path)
+    ds = MaskFolderDataset(lst, num_classes=3)  # no ignore_index: 11 is out of range
+    with raises_data_error("a.png", r"class index 11 is not in 0..2"):
+        ds[0]
+    write_index_png(tmp_path / "trainannot" / "b.png", np.full((16, 16), 7))
+    with raises_data_error("b.png", "class index 7"):
+        MaskFolderDataset(lst, num_classes=3, ignore_index=11, skip_bad=True)[1]
+
+
+BAD_LINES = {
+    "one field": ("train/a.png\n", r"\(line 1\): expected 2 fields"),
+    "missing image": ("train/zz.png trainannot/a.png\n", r"line 1.*zz\.png does not exist"),
+    "missing mask": ("train/a.png trainannot/zz.png\n", r"zz\.png does not exist"),
+    "escaping root": ("../../a.png trainannot/a.png\n", "outside the dataset root"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_LINES))
+def test_mask_folder_bad_list_raises(tmp_path, case):
+    text, phrase = BAD_LINES[case]
+    lst = make_mask_folder(tmp_path)
+    lst.write_text(text)
+    with raises_data_error("list.txt", phrase):
+        MaskFolderDataset(lst, num_classes=3)
+
+
+def test_mask_folder_size_mismatch_and_skip(tmp_path):
+    lst = make_mask_folder(tmp_path)
+    write_index_png(tmp_path / "trainannot" / "b.png", np.zeros((8, 16)))
+    with raises_data_error("b.png", r"mask is 16x8 but image train/b.png is 16x16"):
+        MaskFolderDataset(lst, num_classes=3)
+    lst.write_text(lst.read_text() + "just-one-field\n")
+    with pytest.warns(UserWarning, match="skipped 2 bad sample"):
+        ds = MaskFolderDataset(lst, num_classes=3, ignore_index=11, skip_bad=True)
+    assert ds.skipped.count == 2 and len(ds) == 1 and ds[0].image_id == "train/a.png"
+    assert "line 4" in str(ds.skipped.errors[1])
+
+
+def test_mask_folder_needs_classes(tmp_path):
+    with pytest.raises(ValueError, match="classes or num_classes"):
+        MaskFolderDataset(make_mask_folder(tmp_path))
+
+
+def test_camvid_real_data():
+    ds = camvid(shared("camvid") / "train.txt")
+    assert ds.classes == CAMVID_CLASSES and ds.ignore_index == 11 and len(ds) > 0
+    for i in range(2):
+        s = ds[i]
+        assert s.image.shape == (3, 360, 480) and s.semantic.shape == (360, 480)
+        values = set(s.semantic.unique().tolist())
+        assert values <= set(range(11)) | {IGNORE_INDEX}
