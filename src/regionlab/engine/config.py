@@ -35,6 +35,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int | None = None  # torch intra-op threads; None: all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    channels_last: bool = True  # NHWC convolutions: about 1.4x faster on CPU (oneDNN)
     progress: bool = True
 
     def validate(self) -> None:

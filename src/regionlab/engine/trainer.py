@@ -118,6 +118,8 @@ def fit(
 
     runtime.seed_everything(cfg.seed)
     model = task.build_model().to(rt.device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg)
     spec = task.spec_dict()
     state = {"epoch": 0, "batch": 0, "step": 0, "elapsed": 0.0, "best": None, "last_eval": None}
@@ -223,9 +225,10 @@ def fit(
                 g["lr"] = cfg.lr * lr_factor(progress(), cfg)
             out = task.step(train_model, batch, rt.device)
             loss = out.loss
-            if not torch.isfinite(loss):
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
                 raise NonFiniteLossError(
-                    f"non-finite loss ({float(loss)}) at step {state['step']} (epoch {epoch}, "
+                    f"non-finite loss ({loss_value}) at step {state['step']} (epoch {epoch}, "
                     f"batch {b}, samples {batches[b]}); last good checkpoint: {last_path}"
                 )
             optimizer.zero_grad(set_to_none=True)
@@ -239,7 +242,7 @@ def fit(
             state["step"] += 1
             state["batch"] = b + 1
             if rt.is_main:
-                bar.set_postfix(loss=f"{float(loss):.4f}", epoch=epoch)
+                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
                 bar.n = state["step"] if total_steps else min(int(state["elapsed"]), bar.total)
                 bar.refresh()
             if state["step"] % 10 == 0 or state["step"] == 1:
@@ -248,7 +251,7 @@ def fit(
                         "epoch": epoch,
                         "step": state["step"],
                         "split": "train",
-                        "loss": float(loss),
+                        "loss": loss_value,
                         "lr": optimizer.param_groups[0]["lr"],
                         "time": round(state["elapsed"], 2),
                         **out.logs,

@@ -22,6 +22,11 @@ class SegBatch:
     ids: list
 
 
+def _images(batch: SegBatch, device: torch.device) -> torch.Tensor:
+    # NHWC when the model's weights are NHWC (channels_last); a no-op copy otherwise.
+    return batch.images.to(device).contiguous(memory_format=torch.channels_last)
+
+
 def collate(samples: list[Sample]) -> SegBatch:
     images = torch.stack([s.image for s in samples]).float().div_(255.0)
     targets = torch.stack(
@@ -70,14 +75,14 @@ class SegmentationTask:
     collate = staticmethod(collate)
 
     def step(self, model: nn.Module, batch: SegBatch, device: torch.device) -> StepOutput:
-        out = model(batch.images.to(device), batch.targets.to(device))
+        out = model(_images(batch, device), batch.targets.to(device))
         return StepOutput(out.loss)
 
     def evaluate(self, model: nn.Module, batches: Iterable[SegBatch], device: torch.device) -> dict:
         cm = ConfusionMatrix(self.spec.num_classes)
         loss_sum, n = 0.0, 0
         for batch in batches:
-            out = model(batch.images.to(device), batch.targets.to(device))
+            out = model(_images(batch, device), batch.targets.to(device))
             cm.update(out.logits.argmax(1).cpu(), batch.targets)
             loss_sum += float(out.loss) * len(batch.images)
             n += len(batch.images)

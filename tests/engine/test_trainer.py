@@ -1,0 +1,114 @@
+"""The training loop on tiny jobs: resume equals uninterrupted, NaN stops cleanly, no overwrite."""
+
+import json
+
+import pytest
+import torch
+
+from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
+from regionlab.engine.checkpoint import CheckpointError, load_checkpoint
+from regionlab.engine.config import TrainConfig
+from regionlab.engine.trainer import NonFiniteLossError, fit
+from regionlab.models.segmentation.builders import SegmentationSpec
+from regionlab.tasks.segmentation import SegmentationTask
+
+CFG = SceneConfig(size=32, max_objects=2)
+
+
+def _task(**kw):
+    spec = SegmentationSpec(4, widths=[8, 16], **kw)
+    return SegmentationTask(spec, (32, 32), CLASSES, scale=(0.8, 1.2))
+
+
+def _data():
+    return SceneDataset(12, config=CFG), SceneDataset(4, split="val", config=CFG)
+
+
+def _cfg(**kw):
+    base = dict(epochs=3, batch_size=4, eval_batch_size=4, lr=1e-2, progress=False, threads=1)
+    return TrainConfig(**{**base, **kw})
+
+
+class CrashAt:
+    """Wraps a task and raises at a given step, like a process being killed."""
+
+    def __init__(self, task, at):
+        self.task, self.at, self.n = task, at, 0
+
+    def __getattr__(self, k):
+        return getattr(self.task, k)
+
+    def step(self, model, batch, device):
+        self.n += 1
+        if self.n == self.at:
+            raise KeyboardInterrupt("killed")
+        return self.task.step(model, batch, device)
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    tr, va = _data()
+    cfg = _cfg(checkpoint_every=2)
+    full = fit(_task(), tr, va, cfg, tmp_path / "full", log=lambda *_: None)
+    with pytest.raises(KeyboardInterrupt):
+        fit(CrashAt(_task(), at=6), tr, va, cfg, tmp_path / "cut", log=lambda *_: None)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["step"] == 4  # mid-epoch
+    resumed = fit(_task(), tr, va, cfg, tmp_path / "cut", resume=True, log=lambda *_: None)
+    a = load_checkpoint(tmp_path / "full" / "last.pt")
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")
+    assert full.steps == resumed.steps == 9
+    for k in a["model"]:
+        assert torch.equal(a["model"][k], b["model"][k]), k
+    assert full.metrics["miou"] == resumed.metrics["miou"]
+
+
+def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+    tr, va = _data()
+    task = _task()
+    real_step = task.step
+    calls = {"n": 0}
+
+    def nan_at_5(model, batch, device):
+        calls["n"] += 1
+        out = real_step(model, batch, device)
+        if calls["n"] == 5:
+            out.loss = out.loss * float("nan")
+        return out
+
+    task.step = nan_at_5
+    with pytest.raises(NonFiniteLossError, match=r"step 4 \(epoch 1, batch 1"):
+        fit(task, tr, va, _cfg(checkpoint_every=1), tmp_path, log=lambda *_: None)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["state"]["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_existing_run_is_not_overwritten_and_other_model_not_resumed(tmp_path):
+    tr, va = _data()
+    fit(_task(), tr, va, _cfg(epochs=1), tmp_path, log=lambda *_: None)
+    with pytest.raises(FileExistsError, match="resume"):
+        fit(_task(), tr, va, _cfg(epochs=1), tmp_path, log=lambda *_: None)
+    with pytest.raises(CheckpointError, match="another model"):
+        fit(
+            _task(upsampler="nearest"),
+            tr,
+            va,
+            _cfg(epochs=2),
+            tmp_path,
+            resume=True,
+            log=lambda *_: None,
+        )
+
+
+def test_metrics_are_json_lines_and_best_is_saved(tmp_path):
+    tr, va = _data()
+    fit(_task(), tr, va, _cfg(epochs=2), tmp_path, log=lambda *_: None)
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert {r["split"] for r in rows} == {"train", "val"}
+    assert all("miou" in r and "loss" in r for r in rows if r["split"] == "val")
+    assert (tmp_path / "best.pt").exists()
+
+
+def test_minutes_budget_stops_training(tmp_path):
+    tr, va = _data()
+    r = fit(_task(), tr, va, _cfg(epochs=None, minutes=0.02), tmp_path, log=lambda *_: None)
+    assert 0 < r.seconds < 0.02 * 60 + 5
