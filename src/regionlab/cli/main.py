@@ -94,7 +94,7 @@ def _split(train_set, args):
 
 
 def _classes(ds) -> list[str]:
-    return list(getattr(ds, "classes", None) or getattr(ds.dataset, "classes"))
+    return list(getattr(ds, "classes", None) or ds.dataset.classes)
 
 
 def _segment_task(args, train_set) -> SegmentationTask:
