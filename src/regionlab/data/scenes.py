@@ -52,11 +52,15 @@ class SceneConfig:
     min_scale: float = 0.12  # object radius as a fraction of ``size``
     max_scale: float = 0.28
     clutter: int = 6  # number of distractor strokes
-    min_visible: float = 0.35  # an occluded object keeps at least this fraction of its area
+    min_visible: float = 0.5  # an occluded object keeps at least this fraction of its area
+    contrast: tuple[float, float] = (0.2, 1.0)  # background texture amplitude, drawn per scene
 
 
-def _texture(rng: np.random.Generator, s: int) -> tuple[np.ndarray, str]:
+def _texture(
+    rng: np.random.Generator, s: int, contrast: tuple[float, float]
+) -> tuple[np.ndarray, str]:
     kind = TEXTURES[rng.integers(len(TEXTURES))]
+    amp = rng.uniform(*contrast)
     c1 = rng.integers(0, 256, 3).astype(np.float32)
     c2 = rng.integers(0, 256, 3).astype(np.float32)
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
@@ -75,6 +79,7 @@ def _texture(rng: np.random.Generator, s: int) -> tuple[np.ndarray, str]:
     else:
         ang = rng.uniform(0, 2 * math.pi)
         t = (xx * math.cos(ang) + yy * math.sin(ang)) / s * 0.5 + 0.5
+    t = 0.5 + amp * (t - 0.5)
     img = c1[None, None] * (1 - t[..., None]) + c2[None, None] * t[..., None]
     img += rng.normal(0, 8, img.shape).astype(np.float32)
     return img, kind
@@ -131,7 +136,7 @@ def render_scene(seed: int, index: int, cfg: SceneConfig = SceneConfig()) -> Sam
     """Draw scene number ``index`` of the stream ``seed``. Pure and deterministic."""
     rng = np.random.default_rng([seed, index])
     s = cfg.size
-    img, texture = _texture(rng, s)
+    img, texture = _texture(rng, s, cfg.contrast)
 
     # Clutter: strokes and rings in object-like colours, so colour alone is not a cue.
     canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from regionlab.data.coco import check_box
+from regionlab.data.checks import check_box
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, load_index_png, resolve_inside
 from regionlab.data.sample import IGNORE_INDEX, Dataset, Sample

@@ -1,0 +1,143 @@
+"""CamVid (150 train / 50 val, 11 classes + void): regionlab's encoder-decoder vs torchvision's
+LR-ASPP MobileNetV3-Large and SMP's U-Net ResNet-18, each trained from scratch for the same
+wall-clock budget with the same data, input size, loss, optimiser and augmentation.
+
+Only the architecture differs. Validation mIoU is computed at CamVid's native 360x480: each
+model predicts at the training size and its logits are resized to the label size.
+
+    pip install -e ".[bench]"
+    python benchmarks/camvid.py --minutes 10            # all three, about 35 minutes
+    python benchmarks/camvid.py --minutes 1 --only regionlab
+
+Writes benchmarks/results/camvid.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATASETS, save  # noqa: E402
+
+from regionlab.data.masks import CAMVID_CLASSES, camvid  # noqa: E402
+from regionlab.engine.config import TrainConfig  # noqa: E402
+from regionlab.engine.trainer import fit  # noqa: E402
+from regionlab.eval.segmentation import ConfusionMatrix  # noqa: E402
+from regionlab.models.segmentation.builders import SegmentationSpec  # noqa: E402
+from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy  # noqa: E402
+from regionlab.tasks.segmentation import SegmentationTask, median_frequency_weights  # noqa: E402
+
+
+class Peer(nn.Module):
+    """A peer network behind regionlab's model contract, with the same loss as ours."""
+
+    def __init__(self, net: nn.Module, class_weights: torch.Tensor | None) -> None:
+        super().__init__()
+        self.net = net
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.register_buffer("class_weights", class_weights, persistent=False)
+
+    def forward(self, images, targets=None):
+        out = self.net((images - self.mean) / self.std)
+        logits = out["out"] if isinstance(out, dict) else out
+        loss = pixel_cross_entropy(logits, targets, self.class_weights) if targets is not None else None
+        return SegmentationOutput(logits, loss)
+
+
+def peer_factory(name: str, n: int, weights):
+    w = torch.tensor(weights) if weights else None
+    if name == "lraspp":
+        from torchvision.models.segmentation import lraspp_mobilenet_v3_large
+
+        return lambda: Peer(lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
+                                                      num_classes=n), w)
+    import segmentation_models_pytorch as smp
+
+    return lambda: Peer(smp.Unet("resnet18", encoder_weights=None, classes=n), w)
+
+
+class PeerTask(SegmentationTask):
+    def __init__(self, name: str, build, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.peer, self._build = name, build
+
+    def spec_dict(self) -> dict:
+        return {**super().spec_dict(), "peer": self.peer}
+
+    def build_model(self) -> nn.Module:
+        return self._build()
+
+
+def native_miou(task, model, dataset) -> dict:
+    """mIoU against the full-resolution labels (void ignored)."""
+    cm = ConfusionMatrix(len(CAMVID_CLASSES))
+    model.eval()
+    for i in range(len(dataset)):
+        s = dataset[i]
+        pred = task.predict(model, s.image[None].float() / 255)
+        cm.update(pred, s.semantic[None])
+    m = cm.compute(CAMVID_CLASSES)
+    return {"miou": m["miou"], "pixel_acc": m["pixel_acc"], "iou": m["iou"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=10.0)
+    ap.add_argument("--size", default="240x320")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--widths", default="32,64,128,256")
+    ap.add_argument("--only", nargs="*", default=["regionlab", "lraspp", "smp_unet"])
+    ap.add_argument("--out", default="runs/bench_camvid")
+    args = ap.parse_args()
+    root = DATASETS / "camvid"
+    if not root.exists():
+        sys.exit(f"{root} not present: this benchmark needs the CamVid subset")
+    h, w = (int(x) for x in args.size.split("x"))
+    train, val = camvid(root / "train.txt"), camvid(root / "val.txt")
+    n = len(CAMVID_CLASSES)
+    weights = median_frequency_weights(train, n)
+    cfg = TrainConfig(epochs=None, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
+                      eval_every=10_000, progress=False)
+    results = {}
+    for name in args.only:
+        if name == "regionlab":
+            spec = SegmentationSpec(n, widths=[int(x) for x in args.widths.split(",")],
+                                    class_weights=weights)
+            task = SegmentationTask(spec, (h, w), CAMVID_CLASSES)
+        else:
+            task = PeerTask(name, peer_factory(name, n, weights), SegmentationSpec(n),
+                            (h, w), CAMVID_CLASSES)
+        out = Path(args.out) / f"{name}-{int(time.time())}"
+        t0 = time.perf_counter()
+        r = fit(task, train, val, cfg, out, log=lambda *_: None)
+        model = task.build_model()
+        model.load_state_dict(torch.load(out / "last.pt", weights_only=True)["model"])
+        t1 = time.perf_counter()
+        m = native_miou(task, model, val)
+        infer = (time.perf_counter() - t1) / len(val)
+        params = sum(p.numel() for p in model.parameters())
+        results[name] = {"miou": round(m["miou"], 4), "pixel_acc": round(m["pixel_acc"], 4),
+                         "iou": {k: round(v, 4) for k, v in m["iou"].items()},
+                         "steps": r.steps, "train_seconds": round(r.seconds, 1),
+                         "train_img_per_s": round(r.steps * args.batch_size / r.seconds, 2),
+                         "infer_s_per_img": round(infer, 4), "params": params,
+                         "wall_seconds": round(time.perf_counter() - t0, 1)}
+        print(name, results[name], flush=True)
+    base = results.get("regionlab", {}).get("miou")
+    for name, r in results.items():
+        if base and name != "regionlab":
+            r["regionlab_miou_ratio"] = round(base / max(r["miou"], 1e-9), 2)
+    save("camvid", {"minutes": args.minutes, "size": [h, w], "batch_size": args.batch_size,
+                    "lr": args.lr, "class_weights": weights, "results": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""Checks shared by the readers: JSON parsing and number/box validation with clear errors."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from regionlab.data.errors import DataError
+
+# A box may poke this many pixels past the image border (rounding in annotation tools) and is then
+# clipped; anything further out is a real annotation error.
+BOX_TOLERANCE = 1.0
+
+
+def load_json(path: str | Path) -> Any:
+    """Parse a JSON file; a missing, non-UTF-8 or malformed file raises :class:`DataError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "annotation file does not exist")
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(path, f"malformed JSON: {e.msg}", f"line {e.lineno}, col {e.colno}") from e
+
+
+def numbers(
+    values: Any, n: int | None, what: str, *, source: str | Path, where: str
+) -> list[float]:
+    """Check that ``values`` is a list of ``n`` (any count if None) finite numbers."""
+    ok = isinstance(values, (list, tuple)) and (n is None or len(values) == n)
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not ok:
+        count = f"{n} " if n is not None else ""
+        raise DataError(source, f"{what} must be a list of {count}numbers, got {values!r}", where)
+    if not all(math.isfinite(v) for v in values):
+        raise DataError(source, f"{what} {values!r} has a non-finite value", where)
+    return [float(v) for v in values]
+
+
+def check_box(
+    box: list[float],
+    height: int,
+    width: int,
+    *,
+    source: str | Path,
+    where: str,
+    tol: float = BOX_TOLERANCE,
+) -> list[float]:
+    """Validate an ``xyxy`` pixel box against an image of ``height`` x ``width``.
+
+    Returns the box clipped to the image. Raises :class:`DataError` for a non-finite coordinate,
+    non-positive width/height, or a box more than ``tol`` pixels outside the image.
+    """
+    x1, y1, x2, y2 = box
+    shown = "[" + ", ".join(f"{v:g}" for v in box) + "] (xyxy)"
+    if not all(math.isfinite(v) for v in box):
+        raise DataError(source, f"box {shown} has a non-finite coordinate", where)
+    if x2 <= x1 or y2 <= y1:
+        raise DataError(source, f"box {shown} has non-positive width or height", where)
+    if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
+        raise DataError(source, f"box {shown} lies outside the {width}x{height} image", where)
+    x1, x2 = max(x1, 0.0), min(x2, float(width))
+    y1, y2 = max(y1, 0.0), min(y2, float(height))
+    if x2 <= x1 or y2 <= y1:
+        raise DataError(source, f"box {shown} is empty once clipped to the image", where)
+    return [x1, y1, x2, y2]
