@@ -14,8 +14,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> dict:
-    return {"python": platform.python_version(), "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine()}
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+    }
 
 
 def save(name: str, data: dict) -> Path:

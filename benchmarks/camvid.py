@@ -30,16 +30,16 @@ from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.trainer import fit  # noqa: E402
 from regionlab.eval.segmentation import ConfusionMatrix  # noqa: E402
 from regionlab.models.segmentation.builders import SegmentationSpec  # noqa: E402
-from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy  # noqa: E402
+from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss  # noqa: E402
 from regionlab.tasks.segmentation import SegmentationTask, median_frequency_weights  # noqa: E402
 
 
 class Peer(nn.Module):
     """A peer network behind regionlab's model contract, with the same loss as ours."""
 
-    def __init__(self, net: nn.Module, class_weights: torch.Tensor | None) -> None:
+    def __init__(self, net: nn.Module, class_weights: torch.Tensor | None, dice: float) -> None:
         super().__init__()
-        self.net = net
+        self.net, self.dice = net, dice
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         self.register_buffer("class_weights", class_weights, persistent=False)
@@ -47,20 +47,25 @@ class Peer(nn.Module):
     def forward(self, images, targets=None):
         out = self.net((images - self.mean) / self.std)
         logits = out["out"] if isinstance(out, dict) else out
-        loss = pixel_cross_entropy(logits, targets, self.class_weights) if targets is not None else None
+        loss = (
+            segmentation_loss(logits, targets, self.class_weights, self.dice)
+            if targets is not None
+            else None
+        )
         return SegmentationOutput(logits, loss)
 
 
-def peer_factory(name: str, n: int, weights):
+def peer_factory(name: str, n: int, weights, dice: float):
     w = torch.tensor(weights) if weights else None
     if name == "lraspp":
         from torchvision.models.segmentation import lraspp_mobilenet_v3_large
 
-        return lambda: Peer(lraspp_mobilenet_v3_large(weights=None, weights_backbone=None,
-                                                      num_classes=n), w)
+        return lambda: Peer(
+            lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=n), w, dice
+        )
     import segmentation_models_pytorch as smp
 
-    return lambda: Peer(smp.Unet("resnet18", encoder_weights=None, classes=n), w)
+    return lambda: Peer(smp.Unet("resnet18", encoder_weights=None, classes=n), w, dice)
 
 
 class PeerTask(SegmentationTask):
@@ -93,7 +98,10 @@ def main() -> None:
     ap.add_argument("--size", default="240x320")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--widths", default="32,64,128,256")
+    ap.add_argument("--widths", default="24,48,96,192")
+    ap.add_argument("--upsampler", default="transposed")
+    ap.add_argument("--kernel", type=int, default=2)
+    ap.add_argument("--dice", type=float, default=1.0, help="Dice weight, for every model")
     ap.add_argument("--only", nargs="*", default=["regionlab", "lraspp", "smp_unet"])
     ap.add_argument("--out", default="runs/bench_camvid")
     args = ap.parse_args()
@@ -104,17 +112,34 @@ def main() -> None:
     train, val = camvid(root / "train.txt"), camvid(root / "val.txt")
     n = len(CAMVID_CLASSES)
     weights = median_frequency_weights(train, n)
-    cfg = TrainConfig(epochs=None, minutes=args.minutes, batch_size=args.batch_size, lr=args.lr,
-                      eval_every=10_000, progress=False)
+    cfg = TrainConfig(
+        epochs=None,
+        minutes=args.minutes,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        eval_every=10_000,
+        progress=False,
+    )
     results = {}
     for name in args.only:
         if name == "regionlab":
-            spec = SegmentationSpec(n, widths=[int(x) for x in args.widths.split(",")],
-                                    class_weights=weights)
+            spec = SegmentationSpec(
+                n,
+                widths=[int(x) for x in args.widths.split(",")],
+                upsampler=args.upsampler,
+                kernel=args.kernel,
+                class_weights=weights,
+                dice=args.dice,
+            )
             task = SegmentationTask(spec, (h, w), CAMVID_CLASSES)
         else:
-            task = PeerTask(name, peer_factory(name, n, weights), SegmentationSpec(n),
-                            (h, w), CAMVID_CLASSES)
+            task = PeerTask(
+                name,
+                peer_factory(name, n, weights, args.dice),
+                SegmentationSpec(n),
+                (h, w),
+                CAMVID_CLASSES,
+            )
         out = Path(args.out) / f"{name}-{int(time.time())}"
         t0 = time.perf_counter()
         r = fit(task, train, val, cfg, out, log=lambda *_: None)
@@ -124,19 +149,39 @@ def main() -> None:
         m = native_miou(task, model, val)
         infer = (time.perf_counter() - t1) / len(val)
         params = sum(p.numel() for p in model.parameters())
-        results[name] = {"miou": round(m["miou"], 4), "pixel_acc": round(m["pixel_acc"], 4),
-                         "iou": {k: round(v, 4) for k, v in m["iou"].items()},
-                         "steps": r.steps, "train_seconds": round(r.seconds, 1),
-                         "train_img_per_s": round(r.steps * args.batch_size / r.seconds, 2),
-                         "infer_s_per_img": round(infer, 4), "params": params,
-                         "wall_seconds": round(time.perf_counter() - t0, 1)}
+        results[name] = {
+            "miou": round(m["miou"], 4),
+            "pixel_acc": round(m["pixel_acc"], 4),
+            "iou": {k: round(v, 4) for k, v in m["iou"].items()},
+            "steps": r.steps,
+            "train_seconds": round(r.seconds, 1),
+            "train_img_per_s": round(r.steps * args.batch_size / r.seconds, 2),
+            "infer_s_per_img": round(infer, 4),
+            "params": params,
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        }
         print(name, results[name], flush=True)
     base = results.get("regionlab", {}).get("miou")
     for name, r in results.items():
         if base and name != "regionlab":
             r["regionlab_miou_ratio"] = round(base / max(r["miou"], 1e-9), 2)
-    save("camvid", {"minutes": args.minutes, "size": [h, w], "batch_size": args.batch_size,
-                    "lr": args.lr, "class_weights": weights, "results": results})
+    save(
+        "camvid",
+        {
+            "minutes": args.minutes,
+            "size": [h, w],
+            "batch_size": args.batch_size,
+            "lr": args.lr,
+            "dice": args.dice,
+            "class_weights": weights,
+            "regionlab_model": {
+                "widths": args.widths,
+                "upsampler": args.upsampler,
+                "kernel": args.kernel,
+            },
+            "results": results,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -220,7 +220,19 @@ def cmd_demo(args) -> int:
     size = args.size
     data = f"scenes:size={size}"
     train_set, val_set = open_dataset(data, split="train"), open_dataset(data, split="val")
-    spec = SegmentationSpec(num_classes=len(train_set.classes), widths=[16, 32, 64, 128])
+    # Right-sized for a 2-core CPU: a narrow encoder, the cheapest learned upsampler (2x2
+    # transposed convolution, no overlaps) and a loss that weighs the shape classes like mIoU
+    # does (median-frequency class weights plus soft Dice). Chosen by measurement; see the
+    # closing note of the foundation issue.
+    weights = median_frequency_weights(train_set, len(train_set.classes))
+    spec = SegmentationSpec(
+        num_classes=len(train_set.classes),
+        widths=[16, 32, 64, 128],
+        upsampler="transposed",
+        kernel=2,
+        class_weights=weights,
+        dice=1.0,
+    )
     task = SegmentationTask(spec, (size, size), train_set.classes, scale=(1.0, 1.0))
     cfg = TrainConfig(
         epochs=None,

@@ -59,9 +59,7 @@ def parse_spec(spec: str) -> tuple[str, list[str], dict]:
     parts = rest.split(":") if rest else []
     n = KINDS[kind]
     opts = {}
-    if len(parts) > n and "=" in parts[-1]:
-        opts = _options(parts.pop(), spec)
-    elif kind == "scenes" and len(parts) == 1:
+    if len(parts) == n + 1:  # one part past the paths: reader options
         opts = _options(parts.pop(), spec)
     if len(parts) != n:
         raise SpecError(f"data spec {spec!r}: {kind} takes {n} path(s); expected {USAGE}")

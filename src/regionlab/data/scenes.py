@@ -49,11 +49,11 @@ class SceneConfig:
     size: int = 96
     min_objects: int = 1
     max_objects: int = 4
-    min_scale: float = 0.12  # object radius as a fraction of ``size``
+    min_scale: float = 0.15  # object radius as a fraction of ``size``
     max_scale: float = 0.28
     clutter: int = 6  # number of distractor strokes
     min_visible: float = 0.5  # an occluded object keeps at least this fraction of its area
-    contrast: tuple[float, float] = (0.2, 1.0)  # background texture amplitude, drawn per scene
+    contrast: tuple[float, float] = (0.0, 0.6)  # background texture amplitude, drawn per scene
 
 
 def _texture(

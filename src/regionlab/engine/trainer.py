@@ -208,6 +208,7 @@ def fit(
         unit="step" if total_steps else "s",
         dynamic_ncols=True,
         leave=False,
+        mininterval=1.0,
     )
     bar.n = state["step"] if total_steps else int(state["elapsed"])
     model.train()
@@ -242,9 +243,10 @@ def fit(
             state["step"] += 1
             state["batch"] = b + 1
             if rt.is_main:
-                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
-                bar.n = state["step"] if total_steps else min(int(state["elapsed"]), bar.total)
-                bar.refresh()
+                # update() redraws at most once per mininterval, so logs stay readable.
+                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch, refresh=False)
+                pos = state["step"] if total_steps else min(int(state["elapsed"]), bar.total)
+                bar.update(pos - bar.n)
             if state["step"] % 10 == 0 or state["step"] == 1:
                 write_metrics(
                     {

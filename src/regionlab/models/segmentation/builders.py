@@ -28,6 +28,7 @@ class SegmentationSpec:
     - ``upsampler``/``kernel``/``skips``/``backbone``/``widths``: encoder-decoder options.
     - ``pretrained``: local torchvision state-dict file for the backbone (not stored weights).
     - ``class_weights``: per-class loss weights (e.g. median-frequency balancing) or ``None``.
+    - ``dice``: weight of a soft Dice loss added to the cross-entropy (0: cross-entropy only).
     """
 
     num_classes: int
@@ -41,6 +42,7 @@ class SegmentationSpec:
     width: int = 32
     pretrained: str | None = None
     class_weights: list[float] | None = None
+    dice: float = 0.0
 
     def validate(self) -> None:
         if self.arch not in SEG_ARCHS:
@@ -67,10 +69,18 @@ def build_segmentation_model(spec: SegmentationSpec) -> nn.Module:
     spec.validate()
     w = torch.tensor(spec.class_weights, dtype=torch.float32) if spec.class_weights else None
     if spec.arch == "patch":
-        return PatchClassifier(spec.num_classes, spec.patch, spec.width, class_weights=w)
+        return PatchClassifier(
+            spec.num_classes, spec.patch, spec.width, class_weights=w, dice=spec.dice
+        )
     if spec.arch == "fcn":
-        return FullResFCN(spec.num_classes, spec.width, class_weights=w)
+        return FullResFCN(spec.num_classes, spec.width, class_weights=w, dice=spec.dice)
     encoder = build_encoder(spec.backbone, widths=tuple(spec.widths), pretrained=spec.pretrained)
     return EncoderDecoder(
-        encoder, spec.num_classes, spec.upsampler, spec.skips, spec.kernel, class_weights=w
+        encoder,
+        spec.num_classes,
+        spec.upsampler,
+        spec.skips,
+        spec.kernel,
+        class_weights=w,
+        dice=spec.dice,
     )

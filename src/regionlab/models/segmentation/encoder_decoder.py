@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regionlab.models.backbones import Normalize, conv_bn_relu
-from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy
+from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss
 from regionlab.ops.upsample import make_upsampler
 
 
@@ -62,6 +62,7 @@ class EncoderDecoder(nn.Module):
         kernel: int = 4,
         decoder_max: int = 128,
         class_weights: torch.Tensor | None = None,
+        dice: float = 0.0,
     ) -> None:
         super().__init__()
         if upsampler == "max_unpool" and not hasattr(encoder, "stages"):
@@ -82,6 +83,7 @@ class EncoderDecoder(nn.Module):
         self.decoder = nn.ModuleList(blocks)
         self.head = nn.Conv2d(cin, num_classes, 1)
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.dice = dice
 
     def forward(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
@@ -99,7 +101,7 @@ class EncoderDecoder(nn.Module):
                 logits, size=images.shape[-2:], mode="bilinear", align_corners=False
             )
         loss = (
-            pixel_cross_entropy(logits, targets, self.class_weights)
+            segmentation_loss(logits, targets, self.class_weights, self.dice)
             if targets is not None
             else None
         )

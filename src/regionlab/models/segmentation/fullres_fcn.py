@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from regionlab.models.backbones import Normalize, conv_bn_relu
-from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy
+from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss
 
 
 class FullResFCN(nn.Module):
@@ -23,6 +23,7 @@ class FullResFCN(nn.Module):
         width: int = 32,
         dilations: tuple[int, ...] = (1, 1, 2, 4, 8, 1),
         class_weights: torch.Tensor | None = None,
+        dice: float = 0.0,
     ) -> None:
         super().__init__()
         layers, cin = [], 3
@@ -33,13 +34,14 @@ class FullResFCN(nn.Module):
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(width, num_classes, 1)
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.dice = dice
 
     def forward(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
     ) -> SegmentationOutput:
         logits = self.head(self.body(self.normalize(images)))
         loss = (
-            pixel_cross_entropy(logits, targets, self.class_weights)
+            segmentation_loss(logits, targets, self.class_weights, self.dice)
             if targets is not None
             else None
         )

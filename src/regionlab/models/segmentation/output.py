@@ -35,3 +35,35 @@ def pixel_cross_entropy(
         # No labelled pixel: a zero loss that still depends on the graph, instead of NaN.
         return logits.sum() * 0.0
     return F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index)
+
+
+def soft_dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX, eps: float = 1.0
+) -> torch.Tensor:
+    """``1 - mean_c dice_c`` on softmax probabilities over all labelled pixels of the batch.
+
+    Every class counts equally, like mIoU, so rare classes are not drowned by background.
+    ``logits``: ``(N, C, H, W)`` or ``(P, C)``; ``target`` as for :func:`pixel_cross_entropy`.
+    """
+    c = logits.shape[1]
+    probs = logits.softmax(1).movedim(1, -1).reshape(-1, c)
+    t = target.reshape(-1)
+    keep = t != ignore_index
+    probs, t = probs[keep], t[keep]
+    onehot = F.one_hot(t, c).to(probs.dtype)
+    inter = (probs * onehot).sum(0)
+    denom = probs.sum(0) + onehot.sum(0)
+    return 1 - ((2 * inter + eps) / (denom + eps)).mean()
+
+
+def segmentation_loss(
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    class_weights: torch.Tensor | None = None,
+    dice: float = 0.0,
+) -> torch.Tensor:
+    """Pixel cross-entropy, plus ``dice`` times the soft Dice loss when ``dice > 0``."""
+    loss = pixel_cross_entropy(logits, target, class_weights)
+    if dice > 0 and (target != IGNORE_INDEX).any():
+        loss = loss + dice * soft_dice_loss(logits, target)
+    return loss

@@ -14,7 +14,7 @@ from torch import nn
 
 from regionlab.data.sample import IGNORE_INDEX
 from regionlab.models.backbones import Normalize, conv_bn_relu
-from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy
+from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss
 
 
 class PatchClassifier(nn.Module):
@@ -32,6 +32,7 @@ class PatchClassifier(nn.Module):
         pixels_per_image: int = 256,
         chunk: int = 4096,
         class_weights: torch.Tensor | None = None,
+        dice: float = 0.0,
     ) -> None:
         super().__init__()
         if patch % 2 == 0:
@@ -49,6 +50,7 @@ class PatchClassifier(nn.Module):
             nn.Linear(4 * width, num_classes),
         )
         self.register_buffer("class_weights", class_weights, persistent=False)
+        self.dice = dice
 
     def _pad(self, images: torch.Tensor) -> torch.Tensor:
         r = self.patch // 2
@@ -73,7 +75,7 @@ class PatchClassifier(nn.Module):
         rows = (y[:, None] + ar)[:, :, None]  # (P, p, 1)
         cols = (x[:, None] + ar)[:, None, :]  # (P, 1, p)
         patches = padded[b[:, None, None], :, rows, cols].permute(0, 3, 1, 2)  # (P, C, p, p)
-        return pixel_cross_entropy(self.net(patches), targets[b, y, x], self.class_weights)
+        return segmentation_loss(self.net(patches), targets[b, y, x], self.class_weights, self.dice)
 
     def dense_logits(self, images: torch.Tensor) -> torch.Tensor:
         """Classify every pixel's patch: ``(N, C, H, W)``."""
@@ -97,7 +99,7 @@ class PatchClassifier(nn.Module):
             return SegmentationOutput(None, self._sampled(images, targets))
         logits = self.dense_logits(images)
         loss = (
-            pixel_cross_entropy(logits, targets, self.class_weights)
+            segmentation_loss(logits, targets, self.class_weights, self.dice)
             if targets is not None
             else None
         )
