@@ -184,7 +184,6 @@ def fit(
         if val_set is None:
             return
         metrics = evaluate(task, _unwrap(model), val_set, cfg, rt.device)
-        metrics = {k: v for k, v in metrics.items()}
         state["last_eval"] = metrics
         main = metrics.get(task.main_metric)
         best = state["best"]
@@ -240,6 +239,11 @@ def fit(
             now = time.perf_counter()
             state["elapsed"] += now - t_last
             t_last = now
+            if rt.world > 1:
+                # Every process must stop at the same step, so they agree on the clock.
+                clock = torch.tensor([state["elapsed"]], dtype=torch.float64)
+                torch.distributed.all_reduce(clock, op=torch.distributed.ReduceOp.MAX)
+                state["elapsed"] = float(clock)
             state["step"] += 1
             state["batch"] = b + 1
             if rt.is_main:

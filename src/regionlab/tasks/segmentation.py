@@ -109,7 +109,7 @@ class SegmentationTask:
         logits = torch.nn.functional.interpolate(
             logits, size=(h, w), mode="bilinear", align_corners=False
         )
-        return logits.argmax(1)
+        return logits.argmax(1).cpu()
 
 
 def median_frequency_weights(dataset, num_classes: int, limit: int = 200) -> list[float]:
