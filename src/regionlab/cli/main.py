@@ -168,8 +168,10 @@ def cmd_eval(args) -> int:
     task, model, ckpt = _load(args.checkpoint)
     data = open_dataset(args.data, split="val")
     if _classes(data) != task.classes:
-        raise ValueError(f"{args.checkpoint} was trained on classes {task.classes}, but "
-                         f"{args.data} has {_classes(data)}")
+        raise ValueError(
+            f"{args.checkpoint} was trained on classes {task.classes}, but "
+            f"{args.data} has {_classes(data)}"
+        )
     cfg = TrainConfig.from_dict(
         {
             **ckpt["config"],
