@@ -112,3 +112,48 @@ def test_minutes_budget_stops_training(tmp_path):
     tr, va = _data()
     r = fit(_task(), tr, va, _cfg(epochs=None, minutes=0.02), tmp_path, log=lambda *_: None)
     assert 0 < r.seconds < 0.02 * 60 + 5
+
+
+def test_growth_schedule_mid_training_and_resume_after_growth(tmp_path):
+    tr, va = _data()
+    cfg = _cfg(
+        epochs=3,
+        checkpoint_every=2,
+        grow="epoch=1:wider(encoder.stages.0,2x); epoch=2:deeper(encoder.stages.1)",
+    )
+    full = fit(_task(), tr, va, cfg, tmp_path / "full", log=lambda *_: None)
+    rows = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    grows = [r for r in rows if r["split"] == "grow"]
+    assert [r["epoch"] for r in grows] == [1, 2] and grows[1]["params"] > grows[0]["params"]
+    # killed after the first growth, mid-epoch; the resumed run regrows and ends identical
+    with pytest.raises(KeyboardInterrupt):
+        fit(CrashAt(_task(), at=6), tr, va, cfg, tmp_path / "cut", log=lambda *_: None)
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["grown"] == 1
+    resumed = fit(_task(), tr, va, cfg, tmp_path / "cut", resume=True, log=lambda *_: None)
+    a = load_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert full.metrics["miou"] == resumed.metrics["miou"]
+
+
+def test_grown_checkpoint_loads_for_evaluation(tmp_path):
+    from regionlab.engine.growing import model_from_checkpoint
+
+    tr, va = _data()
+    fit(
+        _task(),
+        tr,
+        va,
+        _cfg(epochs=2, grow="epoch=1:wider(encoder.stages.1,2x)"),
+        tmp_path,
+        log=lambda *_: None,
+    )
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    model = model_from_checkpoint(_task(), ckpt)
+    assert model.encoder.stages[1][0][0].out_channels == 32
+
+
+def test_bad_growth_schedule_fails_before_training(tmp_path):
+    with pytest.raises(ValueError, match="growth schedule entry"):
+        _cfg(grow="epoch=1:taller(encoder)").validate()

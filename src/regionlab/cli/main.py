@@ -15,6 +15,7 @@ from regionlab.data.errors import DataError
 from regionlab.data.io import load_image
 from regionlab.engine.checkpoint import CheckpointError, load_checkpoint
 from regionlab.engine.config import TrainConfig, load_config
+from regionlab.engine.growing import model_from_checkpoint
 from regionlab.engine.trainer import NonFiniteLossError, evaluate, fit
 from regionlab.models.segmentation.builders import SEG_ARCHS, SegmentationSpec
 from regionlab.ops.upsample import UPSAMPLERS
@@ -64,6 +65,7 @@ def _train_config(args) -> TrainConfig:
             "eval_every",
             "checkpoint_every",
             "optimizer",
+            "grow",
         )
         if getattr(args, k, None) is not None
     }
@@ -158,8 +160,7 @@ def _load(ckpt_path: str):
     if ckpt["task"] not in TASKS:
         raise CheckpointError(f"{ckpt_path}: unknown task {ckpt['task']!r}")
     task = TASKS[ckpt["task"]](ckpt["spec"])
-    model = task.build_model()
-    model.load_state_dict(ckpt["model"])
+    model = model_from_checkpoint(task, ckpt)
     model.eval()
     return task, model, ckpt
 
@@ -294,6 +295,11 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-workers", type=int)
     p.add_argument("--threads", type=int)
     p.add_argument("--device")
+    p.add_argument(
+        "--grow",
+        help='growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x); '
+        'epoch=6:deeper(encoder.stages.2)"',
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -35,6 +35,7 @@ class TrainConfig:
     num_workers: int = 0
     threads: int | None = None  # torch intra-op threads; None: all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    grow: str = ""  # growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x)" (regionlab.growth)
     channels_last: bool = True  # NHWC convolutions: about 1.4x faster on CPU (oneDNN)
     progress: bool = True
 
@@ -51,6 +52,10 @@ class TrainConfig:
             raise ValueError(f"schedule must be cosine or constant, got {self.schedule!r}")
         if self.batch_size < 1 or self.eval_batch_size < 1:
             raise ValueError("batch sizes must be >= 1")
+        if self.grow:
+            from regionlab.growth import parse_schedule
+
+            parse_schedule(self.grow)  # a typo fails now, not at epoch N
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction in [0, 1), got {self.warmup}")
 

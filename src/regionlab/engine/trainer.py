@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from regionlab.engine import runtime
+from regionlab.engine import growing, runtime
 from regionlab.engine.checkpoint import (
     FORMAT_VERSION,
     CheckpointError,
@@ -122,22 +122,44 @@ def fit(
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, cfg)
     spec = task.spec_dict()
-    state = {"epoch": 0, "batch": 0, "step": 0, "elapsed": 0.0, "best": None, "last_eval": None}
+    steps = growing.schedule(cfg.grow)
+    state = {
+        "epoch": 0,
+        "batch": 0,
+        "step": 0,
+        "elapsed": 0.0,
+        "best": None,
+        "last_eval": None,
+        "grown": 0,
+    }
     if resume:
         if not last_path.exists():
             raise CheckpointError(f"{last_path}: nothing to resume (no checkpoint yet)")
         ckpt = load_checkpoint(last_path, task=task.name)
         check_same_model(ckpt, spec, last_path)
+        if ckpt["config"].get("grow", "") != cfg.grow:
+            raise CheckpointError(
+                f"{last_path}: the run grew by {ckpt['config'].get('grow')!r}, not {cfg.grow!r}"
+            )
+        # Regrow first, so the parameters (and optimizer slots) exist before loading them.
+        grown = ckpt["state"].get("grown", 0)
+        growing.apply_steps(model, steps, 0, grown, seed=cfg.seed, optimizer=optimizer)
+        if grown and cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         state.update(ckpt["state"])
         runtime.set_rng_state(ckpt["rng"])
         log(f"resumed {last_path} at epoch {state['epoch']}, step {state['step']}")
-    train_model = model
-    if rt.world > 1:
-        train_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None
+
+    def wrap(m: nn.Module) -> nn.Module:
+        if rt.world == 1:
+            return m
+        return nn.parallel.DistributedDataParallel(
+            m, device_ids=[rt.device.index] if rt.device.type == "cuda" else None
         )
+
+    train_model = wrap(model)
 
     data = Augmented(train_set, task.transform(train=True), cfg.seed)
     steps_per_epoch = len(
@@ -213,6 +235,28 @@ def fit(
     model.train()
     while not done():
         epoch = state["epoch"]
+        target = (
+            growing.due(steps, state["grown"], epoch) if state["batch"] == 0 else state["grown"]
+        )
+        if target > state["grown"]:
+            growing.apply_steps(
+                model, steps, state["grown"], target, seed=cfg.seed, optimizer=optimizer
+            )
+            if cfg.channels_last:  # new layers are created in the default layout
+                model = model.to(memory_format=torch.channels_last)
+            train_model = wrap(model)  # DDP registers parameters when it is built
+            for s in steps[state["grown"] : target]:
+                write_metrics(
+                    {
+                        "epoch": epoch,
+                        "step": state["step"],
+                        "split": "grow",
+                        "event": str(s),
+                        "params": sum(p.numel() for p in model.parameters()),
+                    }
+                )
+                log(f"grew: {s}")
+            state["grown"] = target
         data.epoch = epoch
         batches = epoch_batches(
             len(train_set), cfg.batch_size, cfg.seed, epoch, rank=rt.rank, world=rt.world

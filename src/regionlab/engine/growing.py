@@ -1,0 +1,52 @@
+"""Growth schedules in training: when to grow, and how to rebuild a grown model from a checkpoint.
+
+A checkpoint stores the model as built from the task's spec *plus* how many steps of the run's
+``grow`` schedule were applied; replaying those steps (seeded, so the same units are copied)
+recreates the grown architecture before its weights are loaded.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from regionlab.growth import GrowthStep, apply_step, parse_schedule
+
+
+def schedule(text: str | None) -> list[GrowthStep]:
+    return parse_schedule(text) if text else []
+
+
+def apply_steps(
+    model: nn.Module,
+    steps: list[GrowthStep],
+    start: int,
+    stop: int,
+    *,
+    seed: int,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> None:
+    """Apply ``steps[start:stop]`` in place; step ``i`` draws from a generator seeded by
+    ``(seed, i)``, so every process and every replay copies the same units."""
+    for i in range(start, stop):
+        gen = torch.Generator().manual_seed(seed * 1009 + i)
+        apply_step(model, steps[i], optimizer, generator=gen)
+
+
+def due(steps: list[GrowthStep], applied: int, epoch: int) -> int:
+    """How many steps should have been applied once epoch ``epoch`` starts."""
+    n = applied
+    while n < len(steps) and steps[n].epoch <= epoch:
+        n += 1
+    return n
+
+
+def model_from_checkpoint(task, ckpt: dict) -> nn.Module:
+    """Build ``task``'s model, replay the growth the checkpoint records, load its weights."""
+    model = task.build_model()
+    grown = ckpt.get("state", {}).get("grown", 0)
+    if grown:
+        cfg = ckpt.get("config", {})
+        apply_steps(model, schedule(cfg.get("grow")), 0, grown, seed=cfg.get("seed", 0))
+    model.load_state_dict(ckpt["model"])
+    return model
