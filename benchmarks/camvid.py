@@ -98,7 +98,13 @@ def main() -> None:
     ap.add_argument("--size", default="240x320")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--widths", default="24,48,96,192")
+    ap.add_argument(
+        "--backbone",
+        default="mobilenet_v3_large",
+        help="regionlab encoder: small or a torchvision name",
+    )
+    ap.add_argument("--widths", default="24,48,96,192", help="small encoder widths")
+    ap.add_argument("--tag", default="", help="suffix of the results file name")
     ap.add_argument("--upsampler", default="transposed")
     ap.add_argument("--kernel", type=int, default=2)
     ap.add_argument("--dice", type=float, default=1.0, help="Dice weight, for every model")
@@ -126,6 +132,7 @@ def main() -> None:
             spec = SegmentationSpec(
                 n,
                 widths=[int(x) for x in args.widths.split(",")],
+                backbone=args.backbone,
                 upsampler=args.upsampler,
                 kernel=args.kernel,
                 class_weights=weights,
@@ -166,7 +173,7 @@ def main() -> None:
         if base and name != "regionlab":
             r["regionlab_miou_ratio"] = round(base / max(r["miou"], 1e-9), 2)
     save(
-        "camvid",
+        f"camvid{args.tag}",
         {
             "minutes": args.minutes,
             "size": [h, w],
@@ -175,6 +182,7 @@ def main() -> None:
             "dice": args.dice,
             "class_weights": weights,
             "regionlab_model": {
+                "backbone": args.backbone,
                 "widths": args.widths,
                 "upsampler": args.upsampler,
                 "kernel": args.kernel,

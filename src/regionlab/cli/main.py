@@ -115,6 +115,7 @@ def _segment_task(args, train_set) -> SegmentationTask:
         widths=args.widths,
         pretrained=args.pretrained,
         class_weights=weights,
+        dice=args.dice,
     )
     size = args.size or (
         (s, s)
@@ -330,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
     p.add_argument("--class-weights", choices=["none", "median_freq"], default="none")
+    p.add_argument("--dice", type=float, default=0.0, help="weight of a soft Dice loss term")
     p.add_argument("--size", type=_size, help="training size N or HxW")
     p.add_argument(
         "--scale",
@@ -379,6 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     ) as e:
         print(f"regionlab: error: {e}", file=sys.stderr)
         return 2
+    finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":

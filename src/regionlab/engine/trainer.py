@@ -155,6 +155,10 @@ def fit(
     def wrap(m: nn.Module) -> nn.Module:
         if rt.world == 1:
             return m
+        if rt.device.type == "cuda":
+            # Batch statistics over the global batch, as in single-process training. (CPU
+            # SyncBatchNorm does not exist: on gloo each process normalises its own slice.)
+            m = nn.SyncBatchNorm.convert_sync_batchnorm(m)
         return nn.parallel.DistributedDataParallel(
             m, device_ids=[rt.device.index] if rt.device.type == "cuda" else None
         )

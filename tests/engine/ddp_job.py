@@ -1,0 +1,59 @@
+"""A tiny training job run by tests/engine/test_ddp.py, alone or under torchrun.
+
+The model has no BatchNorm: per-process batch statistics are the one thing data parallelism
+legitimately changes, and this job checks everything else (sharding, gradient averaging,
+schedule, checkpoints written by rank 0 only).
+"""
+
+import sys
+
+from torch import nn
+
+from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
+from regionlab.engine.config import TrainConfig
+from regionlab.engine.trainer import fit
+from regionlab.models.segmentation.builders import SegmentationSpec
+from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy
+from regionlab.tasks.segmentation import SegmentationTask
+
+
+class TinyNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 4, 1))
+
+    def forward(self, images, targets=None):
+        logits = self.body(images)
+        loss = pixel_cross_entropy(logits, targets) if targets is not None else None
+        return SegmentationOutput(logits, loss)
+
+
+class TinyTask(SegmentationTask):
+    def build_model(self):
+        return TinyNet()
+
+
+def main(out: str, batch_size: int) -> None:
+    cfg_s = SceneConfig(size=24, max_objects=2)
+    task = TinyTask(SegmentationSpec(4), (24, 24), CLASSES, scale=(1.0, 1.25))
+    cfg = TrainConfig(
+        epochs=2,
+        batch_size=batch_size,
+        eval_batch_size=4,
+        lr=1e-2,
+        progress=False,
+        threads=1,
+        channels_last=False,
+    )
+    fit(
+        task,
+        SceneDataset(16, config=cfg_s),
+        SceneDataset(4, split="val", config=cfg_s),
+        cfg,
+        out,
+        log=lambda *_: None,
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))
