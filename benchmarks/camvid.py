@@ -29,6 +29,7 @@ from regionlab.data.masks import CAMVID_CLASSES, camvid  # noqa: E402
 from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.trainer import fit  # noqa: E402
 from regionlab.eval.segmentation import ConfusionMatrix  # noqa: E402
+from regionlab.models.backbones import Normalize  # noqa: E402
 from regionlab.models.segmentation.builders import SegmentationSpec  # noqa: E402
 from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss  # noqa: E402
 from regionlab.tasks.segmentation import SegmentationTask, median_frequency_weights  # noqa: E402
@@ -39,13 +40,11 @@ class Peer(nn.Module):
 
     def __init__(self, net: nn.Module, class_weights: torch.Tensor | None, dice: float) -> None:
         super().__init__()
-        self.net, self.dice = net, dice
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        self.net, self.dice, self.normalize = net, dice, Normalize()
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(self, images, targets=None):
-        out = self.net((images - self.mean) / self.std)
+        out = self.net(self.normalize(images))
         logits = out["out"] if isinstance(out, dict) else out
         loss = (
             segmentation_loss(logits, targets, self.class_weights, self.dice)
