@@ -105,7 +105,15 @@ def curve(out: Path) -> list[tuple[float, float]]:
     return pts
 
 
-def bench(name: str, task: SegmentationTask, train, val, cfg: TrainConfig, tmp: Path) -> dict:
+def bench(
+    name: str,
+    task: SegmentationTask,
+    train,
+    val,
+    cfg: TrainConfig,
+    tmp: Path,
+    morphism_noise: float = 0.0,
+) -> dict:
     res: dict = {}
     small = fit(task, train, val, cfg, tmp / "small", log=lambda *_: None)
     epochs = small.steps // max(1, len(train) // cfg.batch_size)
@@ -126,6 +134,19 @@ def bench(name: str, task: SegmentationTask, train, val, cfg: TrainConfig, tmp: 
         "grow": grow,
         "params": sum(p.numel() for p in grown_model.parameters()),
     }
+    if morphism_noise:
+        # Network Morphism: new units copy incoming weights plus noise, outgoing weights zero,
+        # so growth stays exact while the new units can diverge from the old ones.
+        m_cfg = TrainConfig(
+            **{**cfg.to_dict(), "grow": grow, "grow_mode": "morphism", "grow_noise": morphism_noise}
+        )
+        m_run = fit(task, train, val, m_cfg, tmp / "grown_morphism", log=lambda *_: None)
+        res["grown_morphism"] = {
+            "miou": m_run.metrics["miou"],
+            "steps": m_run.steps,
+            "grow": grow,
+            "noise": morphism_noise,
+        }
     large_task = LargeTask(task, schedule_at(0))
     large = fit(large_task, train, val, cfg, tmp / "large", log=lambda *_: None)
     res["large"] = {
@@ -159,6 +180,13 @@ def main() -> None:
     ap.add_argument("--scenes-minutes", type=float, default=2.0)
     ap.add_argument("--camvid-minutes", type=float, default=4.0)
     ap.add_argument("--only", nargs="*", default=["scenes", "camvid"])
+    ap.add_argument(
+        "--morphism-noise",
+        type=float,
+        default=0.0,
+        help="also run growth in Network Morphism mode with this noise (0: skip)",
+    )
+    ap.add_argument("--tag", default="", help="suffix of the results file name")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = {"schedule": SCHEDULE}
@@ -179,7 +207,9 @@ def main() -> None:
             cfg = TrainConfig(
                 epochs=None, minutes=args.scenes_minutes, batch_size=16, lr=2e-3, progress=False
             )
-            results["scenes"] = bench("scenes", task, tr, va, cfg, tmp / "scenes")
+            results["scenes"] = bench(
+                "scenes" + args.tag, task, tr, va, cfg, tmp / "scenes", args.morphism_noise
+            )
         root = DATASETS / "camvid"
         if "camvid" in args.only and root.exists():
             tr, va = camvid(root / "train.txt"), camvid(root / "val.txt")
@@ -200,8 +230,10 @@ def main() -> None:
                 eval_every=3,
                 progress=False,
             )
-            results["camvid"] = bench("camvid", task, tr, va, cfg, tmp / "camvid")
-    save("growth", results)
+            results["camvid"] = bench(
+                "camvid" + args.tag, task, tr, va, cfg, tmp / "camvid", args.morphism_noise
+            )
+    save("growth" + args.tag, results)
 
 
 if __name__ == "__main__":

@@ -301,6 +301,16 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         help='growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x); '
         'epoch=6:deeper(encoder.stages.2)"',
     )
+    p.add_argument(
+        "--grow-mode",
+        choices=["net2net", "morphism"],
+        help="how widened layers get new units (default net2net)",
+    )
+    p.add_argument(
+        "--grow-noise",
+        type=float,
+        help="relative noise on new units' incoming weights (breaks symmetry)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,14 @@ def save_atomic(obj: dict, path: str | Path) -> None:
         pass
 
 
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Delete temporary files left by writers that were killed mid-write (never a real file)."""
+    stale = [p for p in Path(folder).glob(".*.pt.*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
+
+
 def load_checkpoint(path: str | Path, *, task: str | None = None) -> dict:
     """Read a regionlab checkpoint; refuse files of another task (when ``task`` is given)."""
     path = Path(path)

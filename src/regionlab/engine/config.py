@@ -36,6 +36,8 @@ class TrainConfig:
     threads: int | None = None  # torch intra-op threads; None: all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     grow: str = ""  # growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x)" (regionlab.growth)
+    grow_mode: str = "net2net"  # net2net (replicate units) | morphism (new units, zero outputs)
+    grow_noise: float = 0.0  # relative noise on new units' incoming weights (symmetry breaking)
     channels_last: bool = True  # NHWC convolutions: about 1.4x faster on CPU (oneDNN)
     progress: bool = True
 
@@ -56,6 +58,8 @@ class TrainConfig:
             from regionlab.growth import parse_schedule
 
             parse_schedule(self.grow)  # a typo fails now, not at epoch N
+        if self.grow_mode not in ("net2net", "morphism"):
+            raise ValueError(f"grow_mode must be net2net or morphism, got {self.grow_mode!r}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction in [0, 1), got {self.warmup}")
 

@@ -25,12 +25,14 @@ def apply_steps(
     *,
     seed: int,
     optimizer: torch.optim.Optimizer | None = None,
+    mode: str = "net2net",
+    noise: float = 0.0,
 ) -> None:
     """Apply ``steps[start:stop]`` in place; step ``i`` draws from a generator seeded by
     ``(seed, i)``, so every process and every replay copies the same units."""
     for i in range(start, stop):
         gen = torch.Generator().manual_seed(seed * 1009 + i)
-        apply_step(model, steps[i], optimizer, generator=gen)
+        apply_step(model, steps[i], optimizer, generator=gen, mode=mode, noise=noise)
 
 
 def due(steps: list[GrowthStep], applied: int, epoch: int) -> int:

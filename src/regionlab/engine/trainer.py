@@ -24,6 +24,7 @@ from regionlab.engine.checkpoint import (
     CheckpointError,
     check_same_model,
     load_checkpoint,
+    remove_stale_temporaries,
     save_atomic,
 )
 from regionlab.engine.config import TrainConfig
@@ -115,6 +116,8 @@ def fit(
         )
     if rt.is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
+        for p in remove_stale_temporaries(out_dir):
+            log(f"removed {p.name}, a checkpoint write that was interrupted")
 
     runtime.seed_everything(cfg.seed)
     model = task.build_model().to(rt.device)
@@ -244,7 +247,14 @@ def fit(
         )
         if target > state["grown"]:
             growing.apply_steps(
-                model, steps, state["grown"], target, seed=cfg.seed, optimizer=optimizer
+                model,
+                steps,
+                state["grown"],
+                target,
+                seed=cfg.seed,
+                optimizer=optimizer,
+                mode=cfg.grow_mode,
+                noise=cfg.grow_noise,
             )
             if cfg.channels_last:  # new layers are created in the default layout
                 model = model.to(memory_format=torch.channels_last)

@@ -76,15 +76,25 @@ def apply_step(
     step: GrowthStep,
     optimizer: torch.optim.Optimizer | None = None,
     generator: torch.Generator | None = None,
+    *,
+    mode: str = "net2net",
+    noise: float = 0.0,
 ) -> list:
-    """Run one step on ``model`` (in place; the optimizer remapped). Returns the records."""
+    """Run one step on ``model`` (in place; the optimizer remapped). Returns the records.
+
+    ``mode``/``noise`` apply to ``wider`` steps (see :func:`widen`): with ``net2net`` and no
+    noise, replicas receive identical gradients and stay copies, so the added width is never
+    used; ``morphism`` with noise stays exact (the new units' outgoing weights are zero) and
+    still lets the new units diverge.
+    """
     if step.op == "deeper":
         return [deepen(model, step.target, kind=step.arg or "identity", optimizer=optimizer)]
     if step.op == "kernel":
         return [widen_kernel(model, step.target, int(step.arg), optimizer=optimizer)]
     factor = float(step.arg[:-1])
     target = graph.get_module(model, step.target)
+    kw = dict(generator=generator, optimizer=optimizer, mode=mode, noise=noise)
     if graph.is_producer(target):
         new = math.ceil(graph.out_width(target) * factor)
-        return [widen(model, step.target, new, generator=generator, optimizer=optimizer)]
-    return widen_block(model, step.target, factor, generator=generator, optimizer=optimizer)
+        return [widen(model, step.target, new, **kw)]
+    return widen_block(model, step.target, factor, **kw)
