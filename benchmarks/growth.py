@@ -170,6 +170,7 @@ def bench(
         {k: curve(tmp / k) for k in ("small", "grown", "large")},
         RESULTS / f"growth_{name}.png",
         xlabel="training seconds (val mIoU)",
+        shared_y=True,
     )
     print(name, json.dumps(res, indent=1), flush=True)
     return res

@@ -104,8 +104,19 @@ def image_size(
     if not path.is_file():
         raise DataError(src, f"image file {path} does not exist", where)
     try:
-        with Image.open(path) as img:
-            w, h = img.size
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                w, h = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise DataError(path, f"refused as a possible decompression bomb: {e}", where) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(path, f"cannot read image header: {e}", where) from e
+    if w * h > MAX_PIXELS:
+        raise DataError(
+            path,
+            f"image claims {w}x{h} pixels, above the limit of {MAX_PIXELS} "
+            "(possible decompression bomb)",
+            where,
+        )
     return h, w

@@ -107,9 +107,11 @@ def learning_curve(
     path: str | Path,
     xlabel: str = "step",
     size: tuple[int, int] = (640, 400),
+    shared_y: bool = False,
 ) -> Path:
     """Plot named ``(x, y)`` series on one chart and save it as PNG. Each series is scaled to
-    its own y-range (printed in the legend), since a loss and an IoU do not share units."""
+    its own y-range (printed in the legend), since a loss and an IoU do not share units;
+    ``shared_y=True`` puts series of one unit (e.g. three runs' mIoU) on one common range."""
     w, h = size
     ml, mr, mt, mb = 50, 20, 20, 40
     img = Image.new("RGB", (w, h), (255, 255, 255))
@@ -124,7 +126,7 @@ def learning_curve(
     for k, (name, pts) in enumerate(series.items()):
         if not pts:
             continue
-        ys = [y for _, y in pts]
+        ys = [y for _, y in pts] if not shared_y else [y for p in series.values() for _, y in p]
         y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
         c = tuple(int(v) for v in cols[k])
         line = [
