@@ -77,3 +77,13 @@ def test_camvid_real_data():
         assert s.image.shape == (3, 360, 480) and s.semantic.shape == (360, 480)
         values = set(s.semantic.unique().tolist())
         assert values <= set(range(11)) | {IGNORE_INDEX}
+
+
+def test_empty_list_file_is_an_error(tmp_path):
+    from regionlab.data.errors import DataError
+    from regionlab.data.masks import MaskFolderDataset
+
+    lst = tmp_path / "empty.txt"
+    lst.write_text("\n")
+    with pytest.raises(DataError, match=r"empty\.txt.*names no samples"):
+        MaskFolderDataset(lst, num_classes=3)

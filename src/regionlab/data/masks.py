@@ -91,6 +91,8 @@ class MaskFolderDataset(Dataset):
                 self.skipped.add(err)
         if self.skipped.count:
             warnings.warn(self.skipped.summary(), stacklevel=2)
+        if not any(line.strip() for line in lines):
+            raise DataError(self.list_file, "list file names no samples (it is empty)")
 
     def _check(self, root: Path, line: str, where: str, allow_outside: bool) -> _Pair:
         fields = line.split()
