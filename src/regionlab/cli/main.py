@@ -117,11 +117,9 @@ def _segment_task(args, train_set) -> SegmentationTask:
         class_weights=weights,
         dice=args.dice,
     )
-    size = args.size or (
-        (s, s)
-        if (s := getattr(train_set, "config", None) and train_set.config.size)
-        else (256, 320)
-    )
+    # Default size: the scenes' own size, else a CPU-friendly 256x320 for photos.
+    scene_cfg = getattr(train_set, "config", None)
+    size = args.size or ((scene_cfg.size,) * 2 if scene_cfg else (256, 320))
     return SegmentationTask(spec, size, classes, scale=tuple(args.scale))
 
 
