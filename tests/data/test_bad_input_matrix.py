@@ -414,8 +414,8 @@ BAD: list[BadCase] = [
             lambda root: (root / "ImageSets" / "Main" / "train.txt").write_text("b\nzz\n"),
             split="train",
         ),
-        r"annotation file does not exist",
-        "zz.xml",
+        r"\(line 2\): names 'zz' but .*zz\.xml does not exist",
+        "train.txt",
     ),
     BadCase(
         "voc-segmentation-class-out-of-range",

@@ -138,6 +138,18 @@ BAD_CASES = {
         "polygon 0 needs at least 3",
     ),
     "keypoint count": (_edit(["annotations", 0, "keypoints"], [1, 2, 2]), "list of 6 numbers"),
+    "keypoint NaN": (
+        _edit(["annotations", 0, "keypoints"], [1, float("nan"), 2, 4, 4, 2]),
+        "non-finite",
+    ),
+    "keypoint visibility flag": (
+        _edit(["annotations", 0, "keypoints"], [1, 2, 2, 4, 4, 3]),
+        "keypoint 1 has visibility 3",
+    ),
+    "keypoints not numbers": (
+        _edit(["annotations", 0, "keypoints"], [1, 2, 2, 4, "x", 2]),
+        "keypoints",
+    ),
     "escaping root": (
         _edit(["images", 1, "file_name"], "../../outside.png"),
         "points outside the dataset root",

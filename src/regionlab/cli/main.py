@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -13,17 +14,35 @@ import torch
 from regionlab.cli.specs import USAGE, SpecError, open_dataset
 from regionlab.data.errors import DataError
 from regionlab.data.io import load_image
+from regionlab.data.transforms import flip_permutation
 from regionlab.engine.checkpoint import CheckpointError, load_checkpoint
 from regionlab.engine.config import TrainConfig, load_config
 from regionlab.engine.growing import model_from_checkpoint
 from regionlab.engine.trainer import NonFiniteLossError, evaluate, fit
+from regionlab.engine.tune import cross_validate
+from regionlab.models.localization.builders import KeypointSpec, LocalizationSpec
+from regionlab.models.losses import REGRESSION_LOSSES, WEIGHTINGS
 from regionlab.models.segmentation.builders import SEG_ARCHS, SegmentationSpec
 from regionlab.ops.upsample import UPSAMPLERS
+from regionlab.tasks.keypoints import KeypointTask
+from regionlab.tasks.localization import LocalizationTask
 from regionlab.tasks.segmentation import SegmentationTask, median_frequency_weights
-from regionlab.viz.draw import draw_sample, learning_curve, overlay, side_by_side, to_pil
+from regionlab.viz.draw import (
+    draw_boxes,
+    draw_sample,
+    draw_skeleton,
+    learning_curve,
+    overlay,
+    side_by_side,
+    to_pil,
+)
 
 # Task name (as stored in checkpoints) -> how to rebuild the task from the stored spec.
-TASKS = {"segment": SegmentationTask.from_spec_dict}
+TASKS = {
+    "segment": SegmentationTask.from_spec_dict,
+    "localize": LocalizationTask.from_spec_dict,
+    "keypoints": KeypointTask.from_spec_dict,
+}
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -96,7 +115,7 @@ def _split(train_set, args):
 
 
 def _classes(ds) -> list[str]:
-    return list(getattr(ds, "classes", None) or ds.dataset.classes)
+    return list(_base(ds).classes)
 
 
 def _segment_task(args, train_set) -> SegmentationTask:
@@ -117,16 +136,84 @@ def _segment_task(args, train_set) -> SegmentationTask:
         class_weights=weights,
         dice=args.dice,
     )
-    # Default size: the scenes' own size, else a CPU-friendly 256x320 for photos.
-    scene_cfg = getattr(train_set, "config", None)
-    size = args.size or ((scene_cfg.size,) * 2 if scene_cfg else (256, 320))
+    size = _default_size(args, train_set, (256, 320))
     return SegmentationTask(spec, size, classes, scale=tuple(args.scale))
+
+
+def _base(ds):
+    """The reader behind a ``Subset`` (held-out splits, folds)."""
+    while isinstance(ds, torch.utils.data.Subset):
+        ds = ds.dataset
+    return ds
+
+
+def _default_size(args, train_set, photos: tuple[int, int]) -> tuple[int, int]:
+    """``--size``, else the scenes' own size, else a CPU-friendly size for photos."""
+    if args.size:
+        return args.size
+    scene_cfg = getattr(_base(train_set), "config", None)
+    return (scene_cfg.size,) * 2 if scene_cfg else photos
+
+
+def _localize_task(args, train_set) -> LocalizationTask:
+    classes = _classes(train_set)
+    spec = LocalizationSpec(
+        num_classes=len(classes) - 1,
+        backbone=args.backbone,
+        widths=args.widths,
+        pretrained=args.pretrained,
+        class_specific=args.class_specific,
+        box_loss=args.box_loss,
+        loss_weight=1.0 if args.loss_weight is None else args.loss_weight,
+        weighting=args.loss_weighting,
+        alpha=args.gradnorm_alpha,
+    )
+    return LocalizationTask(
+        spec, _default_size(args, train_set, (192, 192)), classes, crop=tuple(args.crop)
+    )
+
+
+def _keypoint_task(args, train_set) -> KeypointTask:
+    base = _base(train_set)
+    k = getattr(base, "num_keypoints", 0)
+    if not k:
+        raise ValueError(
+            f"{args.data} has no keypoints (for COCO, use person_keypoints_*.json and add "
+            ":keypoints=true)"
+        )
+    names = list(getattr(base, "keypoint_names", []) or [])
+    # Mirror only where names say which keypoint becomes which (left/right pairs).
+    sided = any("left" in n or "right" in n for n in names)
+    ref = args.pck_ref if args.pck_ref != "auto" else ("torso" if k == 14 else "box")
+    spec = KeypointSpec(
+        num_keypoints=k,
+        backbone=args.backbone,
+        widths=args.widths,
+        pretrained=args.pretrained,
+        coord_loss=args.coord_loss,
+        loss_weight=0.1 if args.loss_weight is None else args.loss_weight,
+        weighting=args.loss_weighting,
+        alpha=args.gradnorm_alpha,
+    )
+    return KeypointTask(
+        spec,
+        _default_size(args, train_set, (128, 128)),
+        _classes(train_set),
+        ref=ref,
+        flip_perm=flip_permutation(names) if sided else None,
+        skeleton=[list(p) for p in getattr(base, "skeleton", [])],
+        margin=args.margin,
+    )
+
+
+# Task name on the command line -> how to build it from the flags and the training set.
+BUILDERS = {"segment": _segment_task, "localize": _localize_task, "keypoints": _keypoint_task}
 
 
 def cmd_train(args) -> int:
     cfg = _train_config(args)
     train_set, val_set = _split(open_dataset(args.data, split="train"), args)
-    task = _segment_task(args, train_set)
+    task = BUILDERS[args.task](args, train_set)
     out = Path(args.out or f"runs/{task.name}")
     result = fit(task, train_set, val_set, cfg, out, resume=args.resume)
     _summarise(out, result, task, cfg)
@@ -198,10 +285,58 @@ def cmd_predict(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for path in args.images:
         img = load_image(path)
-        pred = task.predict(model, img[None].float() / 255)[0]
         dest = out / (Path(path).stem + "_pred.png")
-        side_by_side(to_pil(img), overlay(img, pred, len(task.classes))).save(dest)
+        _draw_prediction(task, model, img).save(dest)
         print(dest)
+    return 0
+
+
+def _draw_prediction(task, model, img: torch.Tensor):
+    """``img``: ``uint8 (3, H, W)`` -> a PIL picture of the task's prediction."""
+    x = img[None].float() / 255
+    if task.name == "localize":
+        p = task.predict(model, x)
+        label, score = int(p["labels"][0]), float(p["scores"][0])
+        return draw_boxes(img, p["boxes"].tolist(), [f"{task.classes[label]} {score:.2f}"])
+    if task.name == "keypoints":
+        p = task.predict(model, x)
+        return draw_skeleton(img, p["keypoints"][0], task.skeleton, p["visible"][0])
+    pred = task.predict(model, x)[0]
+    return side_by_side(to_pil(img), overlay(img, pred, len(task.classes)))
+
+
+def cmd_tune(args) -> int:
+    if args.loss_weighting != "fixed":
+        raise ValueError("tune loss-weight chooses a fixed lambda; drop --loss-weighting")
+    cfg = _train_config(args)
+    data = open_dataset(args.data, split="train")
+    builder = BUILDERS[args.task]
+    metric = args.metric or builder(args, data).main_metric
+    weights = [float(w) for w in args.weights.split(",") if w]
+
+    def make_task(weight: float):
+        return builder(argparse.Namespace(**{**vars(args), "loss_weight": weight}), data)
+
+    out = _free_dir(Path(args.out or f"runs/tune-{args.task}"))
+    print(
+        f"tuning the loss weight of {args.task}: {len(weights)} values x {args.folds} folds of "
+        f"{len(data)} samples, metric {metric}; writing {out}/"
+    )
+    result = cross_validate(make_task, data, weights, args.folds, cfg, out, metric)
+    rows = result.rows
+    learning_curve(
+        {
+            f"{metric} mean": [(math.log10(r.weight), r.metric_mean) for r in rows],
+            f"{metric} mean - std": [
+                (math.log10(r.weight), r.metric_mean - r.metric_std) for r in rows
+            ],
+            "held-out loss": [(math.log10(r.weight), r.loss_mean) for r in rows],
+        },
+        out / "tune.png",
+        xlabel="log10 lambda",
+    )
+    print(result.table())
+    print(f"wrote {out}/tune.md, {out}/tune.json, {out}/tune.png")
     return 0
 
 
@@ -281,19 +416,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--out", help="output folder (default runs/<task>)")
-    p.add_argument("--config", help="training config file (.json or .toml); flags override it")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--minutes", type=float, help="wall-clock training budget")
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=["adamw", "sgd"])
-    p.add_argument("--seed", type=int)
-    p.add_argument("--eval-every", type=int)
-    p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
-    p.add_argument("--num-workers", type=int)
-    p.add_argument("--threads", type=int)
-    p.add_argument("--device")
+    _add_budget_flags(p)
     p.add_argument(
         "--grow",
         help='growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x); '
@@ -309,6 +433,69 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         type=float,
         help="relative noise on new units' incoming weights (breaks symmetry)",
     )
+
+
+def _add_budget_flags(p: argparse.ArgumentParser) -> None:
+    """How one training run goes (shared by ``train`` and ``tune``)."""
+    p.add_argument("--config", help="training config file (.json or .toml); flags override it")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--minutes", type=float, help="wall-clock training budget")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adamw", "sgd"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--eval-every", type=int)
+    p.add_argument("--checkpoint-every", type=int, help="also checkpoint every N steps")
+    p.add_argument("--num-workers", type=int)
+    p.add_argument("--threads", type=int)
+    p.add_argument("--device")
+
+
+def _add_backbone_flags(p: argparse.ArgumentParser, widths: list[int]) -> None:
+    p.add_argument(
+        "--backbone",
+        default="small",
+        help="small | resnet18 | resnet50 | resnext50_32x4d | mobilenet_v3_large | mobilenet_v3_small",
+    )
+    p.add_argument("--widths", type=_ints, default=widths, help="small backbone stage widths")
+    p.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
+    p.add_argument("--size", type=_size, help="input size N or HxW")
+
+
+def _add_multitask_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--loss-weight",
+        type=float,
+        help="lambda of the second loss (localize: cls + lambda*box, default 1; keypoints: "
+        "coords + lambda*visibility, default 0.1)",
+    )
+    p.add_argument(
+        "--loss-weighting",
+        choices=WEIGHTINGS,
+        default="fixed",
+        help="fixed lambda, learned homoscedastic uncertainty (Kendall et al. 2018; the total "
+        "loss may go negative) or GradNorm (Chen et al. 2018)",
+    )
+    p.add_argument("--gradnorm-alpha", type=float, default=1.5)
+
+
+def _add_localize_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--class-specific", action="store_true", help="one box per class")
+    p.add_argument("--box-loss", choices=REGRESSION_LOSSES, default="smooth_l1")
+    p.add_argument(
+        "--crop", type=float, nargs=2, default=[0.5, 1.0], help="area range of training crops"
+    )
+
+
+def _add_keypoint_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coord-loss", choices=REGRESSION_LOSSES, default="smooth_l1")
+    p.add_argument(
+        "--pck-ref",
+        choices=["auto", "torso", "box"],
+        default="auto",
+        help="PCK reference length (auto: torso for 14-joint skeletons, else box size)",
+    )
+    p.add_argument("--margin", type=float, default=0.1, help="crop margin around the box")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -329,18 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--upsampler", choices=UPSAMPLERS, default="bilinear")
     p.add_argument("--kernel", type=int, default=4, help="transposed-conv kernel (stride 2)")
     p.add_argument("--no-skips", action="store_true")
-    p.add_argument(
-        "--backbone",
-        default="small",
-        help="small | resnet18 | resnet50 | resnext50_32x4d | mobilenet_v3_large",
-    )
-    p.add_argument(
-        "--widths", type=_ints, default=[32, 64, 128, 256], help="small backbone stage widths"
-    )
-    p.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
+    _add_backbone_flags(p, [32, 64, 128, 256])
     p.add_argument("--class-weights", choices=["none", "median_freq"], default="none")
     p.add_argument("--dice", type=float, default=0.0, help="weight of a soft Dice loss term")
-    p.add_argument("--size", type=_size, help="training size N or HxW")
     p.add_argument(
         "--scale",
         type=float,
@@ -349,6 +527,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="random scale range for augmentation",
     )
     p.set_defaults(func=cmd_train)
+
+    p = train.add_parser("localize", help="classification + localization of one object")
+    _add_train_flags(p)
+    _add_backbone_flags(p, [16, 32, 64, 128])
+    _add_multitask_flags(p)
+    _add_localize_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = train.add_parser("keypoints", help="keypoint regression (pose) of one object")
+    _add_train_flags(p)
+    _add_backbone_flags(p, [16, 32, 64, 128])
+    _add_multitask_flags(p)
+    _add_keypoint_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    tune = sub.add_parser("tune", help="choose hyper-parameters by cross-validation")
+    tune = tune.add_subparsers(dest="what", required=True)
+    p = tune.add_parser(
+        "loss-weight",
+        help="k-fold cross-validate a task metric over loss weights lambda",
+    )
+    p.add_argument("--task", choices=["localize", "keypoints"], required=True)
+    p.add_argument("--data", required=True, help=f"data spec: {USAGE}")
+    p.add_argument("--weights", default="0.1,0.3,1,3,10", help="comma-separated lambdas")
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--metric", help="metric to maximise (default: the task's main metric)")
+    p.add_argument("--out", help="output folder (default runs/tune-<task>)")
+    _add_budget_flags(p)
+    _add_backbone_flags(p, [16, 32, 64, 128])
+    _add_multitask_flags(p)
+    _add_localize_flags(p)
+    _add_keypoint_flags(p)
+    p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("eval", help="evaluate a checkpoint")
     p.add_argument("checkpoint")

@@ -1,9 +1,10 @@
 """Data specs on the command line -> datasets.
 
 ``scenes`` | ``scenes:size=128,n=2000,seed=0`` | ``coco:ANN.json:IMAGES_DIR`` | ``voc:DIR`` |
-``masks:LIST.txt`` | ``camvid:LIST.txt`` | ``instances:IMAGES_DIR:MASKS_DIR`` | ``yolo:DIR``.
-Any spec may end in ``:key=value,...`` options for its reader (e.g.
+``masks:LIST.txt`` | ``camvid:LIST.txt`` | ``instances:IMAGES_DIR:MASKS_DIR`` | ``yolo:DIR`` |
+``lsp:DIR``. Any spec may end in ``:key=value,...`` options for its reader (e.g.
 ``voc:DIR:images=images,annotations=annotations`` or ``masks:LIST.txt:num_classes=5,ignore_index=0``).
+``lsp`` takes ``start=``/``stop=`` (a slice of the samples) instead of a ``split``.
 """
 
 from __future__ import annotations
@@ -12,15 +13,26 @@ from dataclasses import fields
 
 from regionlab.data.coco import CocoDataset
 from regionlab.data.instances import InstanceMaskDataset
+from regionlab.data.lsp import LspDataset
 from regionlab.data.masks import CAMVID_CLASSES, MaskFolderDataset
 from regionlab.data.scenes import SceneConfig, SceneDataset
 from regionlab.data.voc import VocDataset
 from regionlab.data.yolo import YoloDataset
 
-KINDS = {"scenes": 0, "coco": 2, "voc": 1, "masks": 1, "camvid": 1, "instances": 2, "yolo": 1}
+KINDS = {
+    "scenes": 0,
+    "coco": 2,
+    "voc": 1,
+    "masks": 1,
+    "camvid": 1,
+    "instances": 2,
+    "yolo": 1,
+    "lsp": 1,
+}
 USAGE = (
     "scenes[:size=96,n=2000,seed=0] | coco:ANN.json:IMAGES_DIR | voc:DIR | masks:LIST.txt | "
-    "camvid:LIST.txt | instances:IMAGES_DIR:MASKS_DIR | yolo:DIR  (optionally :key=value,...)"
+    "camvid:LIST.txt | instances:IMAGES_DIR:MASKS_DIR | yolo:DIR | lsp:DIR[:start=0,stop=300]  "
+    "(optionally :key=value,...)"
 )
 
 
@@ -92,6 +104,12 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
             )
         if kind == "instances":
             return InstanceMaskDataset(paths[0], paths[1], **opts)
+        if kind == "lsp":
+            if "split" in opts:
+                raise SpecError(f"data spec {spec!r}: lsp takes start=,stop= instead of split=")
+            if "start" in opts or "stop" in opts:
+                opts["split"] = (opts.pop("start", None), opts.pop("stop", None))
+            return LspDataset(paths[0], **opts)
         return YoloDataset(paths[0], **opts)
     except TypeError as e:  # an option the reader does not take
         raise SpecError(f"data spec {spec!r}: {e}") from e

@@ -166,6 +166,14 @@ class CocoDataset(Dataset):
         # K is the longest keypoint list: COCO has one keypoint category ("person").
         names = [seen[c].get("keypoints") or [] for c in order]
         self.num_keypoints = max((len(n) for n in names), default=0) if keypoints else 0
+        k = max(range(len(names)), key=lambda i: len(names[i]), default=None)
+        self.keypoint_names = list(names[k]) if self.num_keypoints else []
+        # COCO's skeleton is 1-based; ours index keypoint_names.
+        self.skeleton = (
+            [[a - 1, b - 1] for a, b in seen[order[k]].get("skeleton") or []]
+            if self.num_keypoints
+            else []
+        )
 
     def _check_image(self, img: dict, anns: list[dict]) -> _Image:
         image_id = img["id"]
@@ -214,6 +222,14 @@ class CocoDataset(Dataset):
                     where=where,
                 )
                 kps[:] = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
+                bad = [int(k) for k in np.nonzero(~np.isin(kps[:, 2], (0, 1, 2)))[0]]
+                if bad:
+                    raise DataError(
+                        self.source,
+                        f"keypoint {bad[0]} has visibility {kps[bad[0], 2]:g}; COCO allows "
+                        "0 (unlabelled), 1 (occluded), 2 (visible)",
+                        where,
+                    )
         return _Ann(ann_id, box, self.cat_id_to_label[cat], bool(iscrowd), segm, kps)
 
     def _check_segm(self, segm: Any, h: int, w: int, where: str) -> Any:

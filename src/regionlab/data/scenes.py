@@ -253,6 +253,8 @@ class SceneDataset(Dataset):
 
     classes = CLASSES
     num_keypoints = NUM_KEYPOINTS
+    keypoint_names = ["centre", "outline 1", "outline 2", "outline 3"]
+    skeleton = [[0, 1], [0, 2], [0, 3], [1, 2], [2, 3], [3, 1]]
 
     def __init__(
         self,

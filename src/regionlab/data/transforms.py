@@ -6,6 +6,7 @@ of ``(seed, epoch, index)``: runs are reproducible and resumable whatever the wo
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import torch
@@ -72,16 +73,17 @@ def hflip(sample: Sample) -> Sample:
 
 
 def crop(sample: Sample, top: int, left: int, size: tuple[int, int]) -> Sample:
-    """Crop ``size = (H, W)`` at ``(top, left)``; areas beyond the image are padded (image 0,
-    semantic ``IGNORE_INDEX``). Boxes are clipped to the crop."""
+    """Crop ``size = (H, W)`` at ``(top, left)`` (may be negative); areas beyond the image are
+    padded (image 0, semantic ``IGNORE_INDEX``). Boxes are clipped to the crop."""
     h, w = size
     H, W = sample.size
+    pad_t, pad_l = max(0, -top), max(0, -left)
     pad_b, pad_r = max(0, top + h - H), max(0, left + w - W)
 
     def cut(t: torch.Tensor, fill) -> torch.Tensor:
-        if pad_b or pad_r:
-            t = F.pad(t, (0, pad_r, 0, pad_b), value=fill)
-        return t[..., top : top + h, left : left + w]
+        if pad_t or pad_l or pad_b or pad_r:
+            t = F.pad(t, (pad_l, pad_r, pad_t, pad_b), value=fill)
+        return t[..., top + pad_t : top + pad_t + h, left + pad_l : left + pad_l + w]
 
     out = replace(sample, image=cut(sample.image, 0))
     if sample.semantic is not None:
@@ -126,3 +128,139 @@ class SegmentationAugment:
         if float(torch.rand((), generator=gen)) < self.flip:
             out = hflip(out)
         return out
+
+
+def largest_object(sample: Sample) -> Sample:
+    """Keep only the largest non-crowd object (by box area): single-object localization on any
+    detection dataset. Raises ``ValueError`` when the sample has no such object."""
+    keep = ~sample.iscrowd
+    if not bool(keep.any()):
+        raise ValueError("has no (non-crowd) object")
+    b = sample.boxes
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    area = torch.where(keep, area, torch.full_like(area, -1.0))
+    i = int(area.argmax())
+    return replace(
+        sample,
+        boxes=b[i : i + 1],
+        labels=sample.labels[i : i + 1],
+        masks=None if sample.masks is None else sample.masks[i : i + 1],
+        keypoints=None if sample.keypoints is None else sample.keypoints[i : i + 1],
+        iscrowd=sample.iscrowd[i : i + 1],
+    )
+
+
+def _uniform(lo: float, hi: float, gen: torch.Generator | None) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+class ObjectAugment:
+    """For single-object localization: warp the image to ``size = (H, W)`` (aspect not kept).
+
+    Training adds a random crop that keeps the first object's box whole (the crop covers
+    ``crop`` = (min, max) of the image area, enlarged where the box needs it) and a horizontal
+    flip with probability ``flip``.
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        train: bool = True,
+        crop: tuple[float, float] = (0.5, 1.0),
+        flip: float = 0.5,
+    ) -> None:
+        self.size, self.train, self.crop, self.flip = tuple(size), train, crop, flip
+
+    def __call__(self, sample: Sample, gen: torch.Generator | None = None) -> Sample:
+        if self.train:
+            H, W = sample.size
+            x1, y1, x2, y2 = sample.boxes[0].tolist()
+            side = _uniform(*self.crop, gen) ** 0.5
+            ch = min(H, max(round(H * side), math.ceil(y2) - math.floor(y1)))
+            cw = min(W, max(round(W * side), math.ceil(x2) - math.floor(x1)))
+            top = _pick(max(0, math.ceil(y2) - ch), min(math.floor(y1), H - ch), gen)
+            left = _pick(max(0, math.ceil(x2) - cw), min(math.floor(x1), W - cw), gen)
+            sample = crop(sample, top, left, (ch, cw))
+            if float(torch.rand((), generator=gen)) < self.flip:
+                sample = hflip(sample)
+        return resize(sample, self.size)
+
+
+def _pick(lo: int, hi: int, gen: torch.Generator | None) -> int:
+    """A uniform integer in ``[lo, hi]`` (``lo`` when the range is empty)."""
+    return lo if hi <= lo else lo + int(torch.randint(hi - lo + 1, (), generator=gen))
+
+
+def crop_to_box(
+    sample: Sample, box: list[float], size: tuple[int, int], margin: float = 0.0
+) -> tuple[Sample, list[float]]:
+    """Crop the image to ``box`` (``xyxy`` pixels) grown by ``margin`` of its size on each side,
+    padding with zeros beyond the image, and resize to ``size``. Returns the sample (boxes and
+    keypoints in the new pixel frame) and the integer crop box actually used, in the old frame."""
+    x1, y1, x2, y2 = box
+    mw, mh = (x2 - x1) * margin, (y2 - y1) * margin
+    left, top = math.floor(x1 - mw), math.floor(y1 - mh)
+    right, bottom = max(left + 1, math.ceil(x2 + mw)), max(top + 1, math.ceil(y2 + mh))
+    out = crop(sample, top, left, (bottom - top, right - left))
+    return resize(out, size), [float(left), float(top), float(right), float(bottom)]
+
+
+class KeypointAugment:
+    """For keypoint regression on one object: crop its box (grown by ``margin``) and resize to
+    ``size``. Training jitters the box (shift up to ``shift`` of its size, scale in ``scale``)
+    and flips with probability ``flip`` when ``flip_perm`` (the keypoint order after a mirror,
+    e.g. left/right joints swapped) is given; without it no flip is done, since a mirror
+    changes which keypoint is which.
+
+    Returns ``(sample, crop_box)``: the crop (``size``, keypoints in its pixel frame) and the
+    ``xyxy`` box it was cut from, in the input's pixel frame.
+    """
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        train: bool = True,
+        margin: float = 0.1,
+        shift: float = 0.05,
+        scale: tuple[float, float] = (0.9, 1.1),
+        flip: float = 0.5,
+        flip_perm: list[int] | None = None,
+    ) -> None:
+        self.size, self.train, self.margin = tuple(size), train, margin
+        self.shift, self.scale, self.flip, self.flip_perm = shift, scale, flip, flip_perm
+
+    def __call__(
+        self, sample: Sample, gen: torch.Generator | None = None
+    ) -> tuple[Sample, list[float]]:
+        x1, y1, x2, y2 = sample.boxes[0].tolist()
+        if self.train:
+            w, h = x2 - x1, y2 - y1
+            s = _uniform(*self.scale, gen)
+            cx = (x1 + x2) / 2 + _uniform(-self.shift, self.shift, gen) * w
+            cy = (y1 + y2) / 2 + _uniform(-self.shift, self.shift, gen) * h
+            x1, x2, y1, y2 = cx - s * w / 2, cx + s * w / 2, cy - s * h / 2, cy + s * h / 2
+            if self.flip_perm is not None and float(torch.rand((), generator=gen)) < self.flip:
+                W = sample.size[1]
+                sample = hflip(sample)
+                sample.keypoints = sample.keypoints[:, self.flip_perm]
+                x1, x2 = W - x2, W - x1
+        return crop_to_box(sample, [x1, y1, x2, y2], self.size, self.margin)
+
+
+def flip_permutation(names: list[str]) -> list[int] | None:
+    """Keypoint order after a left-right mirror, from names such as ``left_eye``/``right_eye``
+    or ``left shoulder``/``right shoulder``: each left/right pair swaps. ``None`` when a name
+    has no partner (the mirror could not be labelled)."""
+    index = {n: i for i, n in enumerate(names)}
+    perm = []
+    for n in names:
+        for a, b in (("left", "right"), ("right", "left")):
+            if a in n:
+                partner = n.replace(a, b)
+                if partner not in index:
+                    return None
+                perm.append(index[partner])
+                break
+        else:
+            perm.append(index[n])
+    return perm

@@ -10,6 +10,7 @@ The raccoon dataset works with ``images="images", annotations="annotations"``.
 
 from __future__ import annotations
 
+import csv
 import math
 import warnings
 import xml.etree.ElementTree as ET
@@ -136,26 +137,29 @@ class VocDataset(Dataset):
     def _xml_files(self, split: str | Path | None) -> list[Path]:
         if split is None:
             return sorted(self.ann_dir.glob("*.xml"))
-        candidates = [self.root / "ImageSets" / "Main" / f"{split}.txt", Path(split)]
+        candidates = [
+            self.root / "ImageSets" / "Main" / f"{split}.txt",
+            Path(split),
+            self.root / split,
+        ]
         list_file = next((p for p in candidates if p.is_file()), None)
         if list_file is None:
             raise DataError(
-                candidates[0], f"split {str(split)!r} not found (also tried {candidates[1]})"
+                candidates[0],
+                f"split {str(split)!r} not found (also tried {candidates[1]}, {candidates[2]})",
             )
         files = []
-        for n, line in enumerate(list_file.read_text(encoding="utf-8").splitlines(), start=1):
-            if line.strip():
-                # Per-class lists ("2008_000008  1") carry a flag after the id: keep the id.
-                image_id = line.split()[0]
-                files.append(
-                    resolve_inside(
-                        self.ann_dir,
-                        f"{image_id}.xml",
-                        source=list_file,
-                        where=f"line {n}",
-                        allow_outside=self.allow_outside_root,
-                    )
-                )
+        for image_id, where in _split_ids(list_file):
+            xml = resolve_inside(
+                self.ann_dir,
+                f"{image_id}.xml",
+                source=list_file,
+                where=where,
+                allow_outside=self.allow_outside_root,
+            )
+            if not xml.is_file():
+                raise DataError(list_file, f"names {image_id!r} but {xml} does not exist", where)
+            files.append(xml)
         return files
 
     def _find_image(self, xml: Path, filename: str | None) -> Path:
@@ -252,3 +256,29 @@ def _int(parent: ET.Element, tag: str, xml: Path, where: str) -> int:
     if not math.isfinite(value) or value != int(value):
         raise DataError(xml, f"<{tag}> must be an integer, got {value}", where)
     return int(value)
+
+
+def _split_ids(list_file: Path) -> list[tuple[str, str]]:
+    """``(image id, where)`` pairs of a split file: a VOC list (first field per line) or a CSV
+    with a ``filename`` column (as the raccoon set's ``data/*_labels.csv``; one row per box, so
+    ids are deduplicated in order of first appearance)."""
+    text = list_file.read_text(encoding="utf-8")
+    if list_file.suffix.lower() != ".csv":
+        # Per-class lists ("2008_000008  1") carry a flag after the id: keep the id.
+        return [
+            (line.split()[0], f"line {n}")
+            for n, line in enumerate(text.splitlines(), start=1)
+            if line.strip()
+        ]
+    rows = list(csv.reader(text.splitlines()))
+    if not rows or "filename" not in rows[0]:
+        raise DataError(list_file, "CSV split file needs a header with a 'filename' column")
+    col = rows[0].index("filename")
+    seen: dict[str, str] = {}
+    for n, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) <= col or not row[col].strip():
+            raise DataError(list_file, "row has no filename", f"line {n}")
+        seen.setdefault(Path(row[col].strip()).stem, f"line {n}")
+    return list(seen.items())

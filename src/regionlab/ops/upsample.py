@@ -51,10 +51,12 @@ class BedOfNails(nn.Module):
     def forward(self, x, indices=None, output_size=None):
         n, c, h, w = x.shape
         s = self.scale
-        out = x.new_zeros((n, c, h * s, w * s))
-        out[:, :, ::s, ::s] = x
         th, tw = _target(x, s, output_size)
-        return out[:, :, :th, :tw] if (th, tw) != (h * s, w * s) else out
+        # Allocate the larger of s*size and the target: an odd pool input (2h + 1) gets a zero
+        # last row/column, a smaller target is a crop.
+        out = x.new_zeros((n, c, max(h * s, th), max(w * s, tw)))
+        out[:, :, : h * s : s, : w * s : s] = x
+        return out[:, :, :th, :tw]
 
 
 class MaxUnpool(nn.Module):

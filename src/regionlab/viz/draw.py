@@ -102,6 +102,43 @@ def draw_sample(sample: Sample, classes: list[str]) -> Image.Image:
     return img
 
 
+def draw_boxes(
+    image: torch.Tensor | Image.Image,
+    boxes: list[list[float]],
+    texts: list[str],
+    colour: tuple[int, int, int] = (255, 40, 40),
+    width: int = 2,
+) -> Image.Image:
+    """Boxes (``xyxy`` pixels) with a text each (e.g. ``"raccoon 0.93"``) drawn on the image."""
+    img = image.copy() if isinstance(image, Image.Image) else to_pil(image)
+    d = ImageDraw.Draw(img)
+    for box, text in zip(boxes, texts):
+        d.rectangle(box, outline=colour, width=width)
+        d.text((box[0] + 3, box[1] + 2), text, fill=colour)
+    return img
+
+
+def draw_skeleton(
+    image: torch.Tensor | Image.Image,
+    keypoints: torch.Tensor,
+    skeleton: list[list[int]],
+    visible: torch.Tensor | None = None,
+    colour: tuple[int, int, int] = (40, 220, 40),
+) -> Image.Image:
+    """Keypoints ``(K, 2)`` pixels joined by the ``skeleton``'s index pairs; keypoints whose
+    ``visible`` probability is below 0.5 are drawn hollow."""
+    img = image.copy() if isinstance(image, Image.Image) else to_pil(image)
+    d = ImageDraw.Draw(img)
+    r = max(2, min(img.size) // 80)
+    pts = keypoints.tolist()
+    for a, b in skeleton:
+        d.line([tuple(pts[a]), tuple(pts[b])], fill=colour, width=max(1, r // 2 + 1))
+    for k, (x, y) in enumerate(pts):
+        filled = visible is None or float(visible[k]) >= 0.5
+        d.ellipse([x - r, y - r, x + r, y + r], fill=colour if filled else None, outline=colour)
+    return img
+
+
 def learning_curve(
     series: dict[str, list[tuple[float, float]]],
     path: str | Path,

@@ -1,0 +1,1 @@
+"""Single-object localization (class + box) and keypoint regression (pose) on pooled features."""

@@ -1,0 +1,248 @@
+"""Keypoint regression (pose) on one object per image as an engine task.
+
+Each sample's largest object is cropped (its box grown by a margin) and resized; the model
+regresses the keypoints normalised to that crop. Metrics are computed back in the original
+image's pixels: PCK@0.2 (torso reference for 14-joint LSP skeletons, else the box size) and, for
+14-joint skeletons, strict PCP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from regionlab.data.errors import DataError
+from regionlab.data.sample import Sample
+from regionlab.data.transforms import KeypointAugment, crop_to_box
+from regionlab.engine.task import StepOutput
+from regionlab.eval.keypoints import box_size, pck, pcp, torso_diameter
+from regionlab.models.localization.builders import KeypointSpec, build_keypoint_model
+from regionlab.models.localization.keypoints import KeypointTargets
+from regionlab.tasks.localization import single_object
+
+
+@dataclass
+class KeypointItem:
+    """One object crop: ``image`` ``uint8 (3, H, W)``; ``coords`` ``(K, 2)`` normalised to the
+    crop; ``labelled``/``visible`` ``bool (K,)``; ``crop_wh`` the crop's size in original pixels
+    (to measure errors there); ``ref`` the PCK reference length in original pixels."""
+
+    image: torch.Tensor
+    coords: torch.Tensor
+    labelled: torch.Tensor
+    visible: torch.Tensor
+    crop_wh: torch.Tensor
+    ref: float
+    image_id: int | str
+
+
+@dataclass
+class KeypointBatch:
+    images: torch.Tensor  # float (N, 3, H, W) in [0, 1]
+    coords: torch.Tensor  # (N, K, 2)
+    labelled: torch.Tensor  # bool (N, K)
+    visible: torch.Tensor  # bool (N, K)
+    crop_wh: torch.Tensor  # (N, 2)
+    ref: torch.Tensor  # (N,)
+    ids: list
+
+    def targets(self, device: torch.device) -> KeypointTargets:
+        return KeypointTargets(
+            self.coords.to(device), self.labelled.to(device), self.visible.to(device)
+        )
+
+
+def collate(items: list[KeypointItem]) -> KeypointBatch:
+    return KeypointBatch(
+        torch.stack([i.image for i in items]).float().div_(255.0),
+        torch.stack([i.coords for i in items]),
+        torch.stack([i.labelled for i in items]),
+        torch.stack([i.visible for i in items]),
+        torch.stack([i.crop_wh for i in items]),
+        torch.tensor([i.ref for i in items], dtype=torch.float64),
+        [i.image_id for i in items],
+    )
+
+
+class KeypointTask:
+    """``size``: crop size ``(H, W)``; ``ref``: ``torso`` (LSP-14 left shoulder - right hip) or
+    ``box`` (max side of the object box) for PCK; ``flip_perm``: keypoint order after a mirror
+    (enables flip augmentation); ``skeleton``: joint pairs for drawing; ``margin``: crop margin."""
+
+    name = "keypoints"
+    main_metric = "pck"
+
+    def __init__(
+        self,
+        spec: KeypointSpec,
+        size: tuple[int, int],
+        classes: list[str],
+        ref: str = "box",
+        flip_perm: list[int] | None = None,
+        skeleton: list[list[int]] | None = None,
+        margin: float = 0.1,
+        alpha: float = 0.2,
+    ) -> None:
+        if ref not in ("torso", "box"):
+            raise ValueError(f"PCK reference must be torso or box, got {ref!r}")
+        if ref == "torso" and spec.num_keypoints != 14:
+            raise ValueError("the torso PCK reference needs the 14-joint LSP skeleton")
+        if flip_perm is not None and sorted(flip_perm) != list(range(spec.num_keypoints)):
+            raise ValueError(f"flip_perm must permute 0..{spec.num_keypoints - 1}")
+        self.spec, self.size, self.classes = spec, tuple(size), list(classes)
+        self.ref, self.flip_perm, self.skeleton = ref, flip_perm, skeleton or []
+        self.margin, self.alpha = margin, alpha
+
+    def spec_dict(self) -> dict:
+        return {
+            **self.spec.to_dict(),
+            "size": list(self.size),
+            "classes": self.classes,
+            "ref": self.ref,
+            "flip_perm": self.flip_perm,
+            "skeleton": self.skeleton,
+            "margin": self.margin,
+            "alpha": self.alpha,
+        }
+
+    @classmethod
+    def from_spec_dict(cls, d: dict) -> KeypointTask:
+        d = dict(d)
+        keys = ("ref", "flip_perm", "skeleton", "margin", "alpha")
+        extra = {k: d.pop(k) for k in keys if k in d}
+        size, classes = d.pop("size"), d.pop("classes")
+        return cls(KeypointSpec(**d), tuple(size), classes, **extra)
+
+    def build_model(self) -> nn.Module:
+        return build_keypoint_model(self.spec)
+
+    def _reference(self, s: Sample) -> float:
+        kp = s.keypoints[:1]
+        if self.ref == "torso":
+            return float(torso_diameter(kp[..., :2], kp[..., 2] > 0)[0])
+        return float(box_size(s.boxes[:1])[0])
+
+    def transform(self, train: bool):
+        aug = KeypointAugment(self.size, train=train, margin=self.margin, flip_perm=self.flip_perm)
+        k = self.spec.num_keypoints
+
+        def apply(sample: Sample, gen=None) -> KeypointItem:
+            s = single_object(sample)
+            if s.keypoints is None or s.keypoints.shape[1] != k:
+                got = "none" if s.keypoints is None else s.keypoints.shape[1]
+                raise DataError(
+                    s.path or "<generated>",
+                    f"needs {k} keypoints per object, has {got}",
+                    f"image {s.image_id}",
+                )
+            ref = self._reference(s)
+            out, (x1, y1, x2, y2) = aug(s, gen)
+            h, w = out.size
+            kp = out.keypoints[0]
+            return KeypointItem(
+                out.image,
+                kp[:, :2] / torch.tensor([w, h], dtype=kp.dtype),
+                kp[:, 2] > 0,
+                kp[:, 2] == 2,
+                torch.tensor([x2 - x1, y2 - y1], dtype=torch.float64),
+                ref,
+                s.image_id,
+            )
+
+        return apply
+
+    collate = staticmethod(collate)
+
+    def step(self, model: nn.Module, batch: KeypointBatch, device: torch.device) -> StepOutput:
+        out = model(batch.images.to(device), batch.targets(device))
+        logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
+        logs.update({f"w_{k}": v for k, v in out.weights.items()})
+        return StepOutput(out.loss, logs)
+
+    def metrics(self, pred: torch.Tensor, batch: KeypointBatch) -> dict:
+        """PCK (and PCP for 14 joints) of normalised predictions ``(N, K, 2)``, in pixels."""
+        scale = batch.crop_wh[:, None, :]
+        p, g = pred.double() * scale, batch.coords.double() * scale
+        m = pck(p, g, batch.labelled, batch.ref, self.alpha)
+        out = {"pck": m["pck"], "pck_excluded": m["excluded"]}
+        if self.spec.num_keypoints == 14:
+            out["pcp"] = pcp(p, g, batch.labelled)["mean"]
+        return out
+
+    def evaluate(
+        self, model: nn.Module, batches: Iterable[KeypointBatch], device: torch.device
+    ) -> dict:
+        parts: list[KeypointBatch] = []
+        preds, vis_hit, vis_n = [], 0, 0
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in batches:
+            out = model(batch.images.to(device), batch.targets(device))
+            preds.append(out.coords.float().cpu())
+            parts.append(batch)
+            lab = batch.labelled
+            vis_hit += int(((out.visibility.cpu() > 0) == batch.visible)[lab].sum())
+            vis_n += int(lab.sum())
+            k = len(batch.ids)
+            for name, v in {"loss": out.loss, **out.losses}.items():
+                key = name if name == "loss" else f"loss_{name}"
+                sums[key] = sums.get(key, 0.0) + float(v) * k
+            n += k
+        whole = _concat(parts)
+        m = self.metrics(torch.cat(preds), whole)
+        m["vis_acc"] = vis_hit / max(vis_n, 1)
+        return {**m, **{k: v / max(n, 1) for k, v in sums.items()}}
+
+    def mean_pose_baseline(self, train_set, val_set) -> dict:
+        """Metrics of the trivial predictor: the mean normalised training pose for everyone."""
+        plain = self.transform(train=False)
+        total = torch.zeros(self.spec.num_keypoints, 2, dtype=torch.float64)
+        count = torch.zeros(self.spec.num_keypoints, 1, dtype=torch.float64)
+        for i in range(len(train_set)):
+            it = plain(train_set[i])
+            total += it.coords.double() * it.labelled[:, None]
+            count += it.labelled[:, None].double()
+        mean = (total / count.clamp(min=1)).float()
+        val = collate([plain(val_set[i]) for i in range(len(val_set))])
+        return self.metrics(mean.expand(len(val.ids), -1, -1), val)
+
+    @torch.inference_mode()
+    def predict(
+        self, model: nn.Module, images: torch.Tensor, boxes: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``images``: float ``(N, 3, H, W)`` in [0, 1]; ``boxes``: ``(N, 4)`` ``xyxy`` object
+        boxes (default: the whole image, as for LSP's person-centred photos). Returns
+        ``keypoints`` ``(N, K, 2)`` in the input's pixels and ``visible`` probabilities."""
+        model.eval()
+        n, _, h, w = images.shape
+        if boxes is None:
+            boxes = torch.tensor([[0.0, 0.0, w, h]]).expand(n, 4)
+        crops, origins = [], []
+        for img, box in zip(images, boxes):
+            s = Sample(
+                (img * 255).round().to(torch.uint8),
+                boxes=box[None].float(),
+                labels=torch.ones(1, dtype=torch.int64),
+            )
+            out, (x1, y1, x2, y2) = crop_to_box(s, box.tolist(), self.size, self.margin)
+            crops.append(out.image)
+            origins.append([x1, y1, x2 - x1, y2 - y1])
+        o = torch.tensor(origins)
+        res = model(torch.stack(crops).float() / 255)
+        kp = res.coords.float().cpu() * o[:, None, 2:] + o[:, None, :2]
+        return {"keypoints": kp, "visible": torch.sigmoid(res.visibility).cpu()}
+
+
+def _concat(parts: list[KeypointBatch]) -> KeypointBatch:
+    return KeypointBatch(
+        torch.empty(0),
+        torch.cat([p.coords for p in parts]),
+        torch.cat([p.labelled for p in parts]),
+        torch.cat([p.visible for p in parts]),
+        torch.cat([p.crop_wh for p in parts]),
+        torch.cat([p.ref for p in parts]),
+        [i for p in parts for i in p.ids],
+    )

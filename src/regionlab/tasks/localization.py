@@ -1,0 +1,141 @@
+"""Classification + localization of one object per image as an engine task.
+
+Any detection dataset works: each sample is reduced to its largest non-crowd object
+(:func:`~regionlab.data.transforms.largest_object`); a sample without one is an error naming its
+file, never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.ops import box_convert
+
+from regionlab.data.errors import DataError
+from regionlab.data.sample import Sample
+from regionlab.data.transforms import ObjectAugment, largest_object
+from regionlab.engine.task import StepOutput
+from regionlab.eval.localization import localization_metrics
+from regionlab.models.localization.builders import LocalizationSpec, build_localization_model
+from regionlab.models.localization.net import LocalizationTargets
+
+
+@dataclass
+class LocBatch:
+    images: torch.Tensor  # float (N, 3, H, W) in [0, 1]
+    labels: torch.Tensor  # int64 (N,) object class in [0, num_classes) (dataset label - 1)
+    boxes: torch.Tensor  # float (N, 4) cxcywh normalised by the input size
+    ids: list
+
+    def targets(self, device: torch.device) -> LocalizationTargets:
+        return LocalizationTargets(self.labels.to(device), self.boxes.to(device))
+
+
+def single_object(sample: Sample) -> Sample:
+    try:
+        return largest_object(sample)
+    except ValueError as e:
+        raise DataError(sample.path or "<generated>", str(e), f"image {sample.image_id}") from None
+
+
+def collate(samples: list[Sample]) -> LocBatch:
+    images = torch.stack([s.image for s in samples]).float().div_(255.0)
+    h, w = images.shape[-2:]
+    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
+    boxes = torch.cat([s.boxes[:1] for s in samples]) / scale
+    labels = torch.cat([s.labels[:1] for s in samples]) - 1
+    return LocBatch(
+        images, labels, box_convert(boxes, "xyxy", "cxcywh"), [s.image_id for s in samples]
+    )
+
+
+def _logs(out) -> dict[str, float]:
+    logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
+    logs.update({f"w_{k}": v for k, v in out.weights.items()})
+    return logs
+
+
+class LocalizationTask:
+    """``classes``: the dataset's names, ``classes[0] == "background"``; ``size``: ``(H, W)``
+    every image is warped to; ``crop``: area range of the training crops (which keep the box)."""
+
+    name = "localize"
+    main_metric = "loc_acc"
+
+    def __init__(
+        self,
+        spec: LocalizationSpec,
+        size: tuple[int, int],
+        classes: list[str],
+        crop: tuple[float, float] = (0.5, 1.0),
+    ) -> None:
+        if len(classes) - 1 != spec.num_classes:
+            raise ValueError(
+                f"{len(classes)} class names (with background) for {spec.num_classes} object classes"
+            )
+        self.spec, self.size, self.classes, self.crop = spec, tuple(size), list(classes), crop
+
+    def spec_dict(self) -> dict:
+        return {**self.spec.to_dict(), "size": list(self.size), "classes": self.classes}
+
+    @classmethod
+    def from_spec_dict(cls, d: dict) -> LocalizationTask:
+        d = dict(d)
+        size, classes = d.pop("size"), d.pop("classes")
+        return cls(LocalizationSpec(**d), tuple(size), classes)
+
+    def build_model(self) -> nn.Module:
+        return build_localization_model(self.spec)
+
+    def transform(self, train: bool):
+        aug = ObjectAugment(self.size, train=train, crop=self.crop)
+        return lambda sample, gen=None: aug(single_object(sample), gen)
+
+    collate = staticmethod(collate)
+
+    def step(self, model: nn.Module, batch: LocBatch, device: torch.device) -> StepOutput:
+        out = model(batch.images.to(device), batch.targets(device))
+        return StepOutput(out.loss, _logs(out))
+
+    def evaluate(self, model: nn.Module, batches: Iterable[LocBatch], device: torch.device) -> dict:
+        preds, pboxes, labels, boxes = [], [], [], []
+        sums: dict[str, float] = {}
+        n = 0
+        for batch in batches:
+            out = model(batch.images.to(device), batch.targets(device))
+            preds.append(out.logits.argmax(1).cpu())
+            pboxes.append(out.boxes.float().cpu())
+            labels.append(batch.labels)
+            boxes.append(batch.boxes)
+            k = len(batch.labels)
+            for name, v in {"loss": out.loss, **out.losses}.items():
+                key = name if name == "loss" else f"loss_{name}"
+                sums[key] = sums.get(key, 0.0) + float(v) * k
+            n += k
+        m = localization_metrics(
+            torch.cat(preds),
+            box_convert(torch.cat(pboxes), "cxcywh", "xyxy"),
+            torch.cat(labels),
+            box_convert(torch.cat(boxes), "cxcywh", "xyxy"),
+        )
+        m.pop("n")
+        return {**m, **{k: v / max(n, 1) for k, v in sums.items()}}
+
+    @torch.inference_mode()
+    def predict(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``images``: float ``(N, 3, H, W)`` in [0, 1], any size -> ``labels`` (dataset label
+        indices, background excluded), ``scores`` (softmax probability) and ``boxes`` ``xyxy``
+        in the input's pixels."""
+        model.eval()
+        h, w = images.shape[-2:]
+        x = torch.nn.functional.interpolate(
+            images, size=self.size, mode="bilinear", align_corners=False, antialias=True
+        )
+        out = model(x)
+        prob = out.logits.softmax(1)
+        scores, labels = prob.max(1)
+        boxes = box_convert(out.boxes.float(), "cxcywh", "xyxy") * torch.tensor([w, h, w, h])
+        return {"labels": labels.cpu() + 1, "scores": scores.cpu(), "boxes": boxes.cpu()}
