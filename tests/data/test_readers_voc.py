@@ -110,3 +110,27 @@ def test_voc_raccoon_real_data():
         h, w = s.size
         assert s.image.shape == (3, h, w) and s.boxes.shape[1] == 4 and len(s.labels) >= 1
         assert (s.labels == 1).all() and bool((s.boxes[:, 2:] <= torch.tensor([w, h])).all())
+
+
+def test_voc_csv_split_lists_unique_filenames(tmp_path):
+    root = make_voc(tmp_path)
+    (root / "split.csv").write_text(
+        "filename,width,class\nb.png,16,cat\na.jpg,32,dog\nb.png,16,cat\n", encoding="utf-8"
+    )
+    ds = VocDataset(root, split="split.csv")  # relative to the root
+    assert ds.image_ids == ["b", "a"]
+    (root / "bad.csv").write_text("name,width\nb.png,16\n", encoding="utf-8")
+    with raises_data_error("bad.csv", "needs a header with a 'filename' column"):
+        VocDataset(root, split="bad.csv")
+    (root / "gone.csv").write_text("filename\nb.png\nzz.png\n", encoding="utf-8")
+    with raises_data_error("gone.csv", r"\(line 3\): names 'zz'"):
+        VocDataset(root, split="gone.csv")
+
+
+def test_voc_raccoon_csv_split_is_160_40():
+    root = shared("raccoon")
+    kw = {"images": "images", "annotations": "annotations"}
+    train = VocDataset(root, split="data/train_labels.csv", **kw)
+    test = VocDataset(root, split="data/test_labels.csv", **kw)
+    assert (len(train), len(test)) == (160, 40)
+    assert not set(train.image_ids) & set(test.image_ids)
