@@ -12,8 +12,13 @@ from torch import nn
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.trainer import fit
+from regionlab.models.backbones import EncoderOutput
+from regionlab.models.localization.builders import LocalizationSpec
+from regionlab.models.localization.net import LocalizationNet
+from regionlab.models.losses import MultiTaskLoss
 from regionlab.models.segmentation.builders import SegmentationSpec
 from regionlab.models.segmentation.output import SegmentationOutput, pixel_cross_entropy
+from regionlab.tasks.localization import LocalizationTask
 from regionlab.tasks.segmentation import SegmentationTask
 
 
@@ -33,9 +38,31 @@ class TinyTask(SegmentationTask):
         return TinyNet()
 
 
-def main(out: str, batch_size: int) -> None:
-    cfg_s = SceneConfig(size=24, max_objects=2)
-    task = TinyTask(SegmentationSpec(4), (24, 24), CLASSES, scale=(1.0, 1.25))
+class TinyEncoder(nn.Module):
+    channels = (8,)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2, padding=1), nn.ReLU())
+
+    def forward(self, x):
+        return EncoderOutput([self.body(x)], [None])
+
+
+class TinyLocTask(LocalizationTask):
+    """Localization with learned (uncertainty) loss weights: they must stay in sync too."""
+
+    def build_model(self):
+        loss = MultiTaskLoss({"cls": "classification", "box": "regression"}, "uncertainty")
+        return LocalizationNet(TinyEncoder(), 3, loss, pool=2, hidden=16)
+
+
+def main(out: str, batch_size: int, kind: str = "segment") -> None:
+    cfg_s = SceneConfig(size=24, max_objects=1 if kind == "localize" else 2)
+    if kind == "localize":
+        task = TinyLocTask(LocalizationSpec(3), (24, 24), CLASSES, crop=(0.5, 1.0))
+    else:
+        task = TinyTask(SegmentationSpec(4), (24, 24), CLASSES, scale=(1.0, 1.25))
     cfg = TrainConfig(
         epochs=2,
         batch_size=batch_size,
@@ -56,4 +83,4 @@ def main(out: str, batch_size: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), *sys.argv[3:])

@@ -21,10 +21,13 @@ def _free_port() -> int:
 
 
 @pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed missing")
-def test_two_processes_equal_one_with_the_same_global_batch(tmp_path):
+@pytest.mark.parametrize("kind", ["segment", "localize"])
+def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, kind):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single, multi = tmp_path / "single", tmp_path / "multi"
-    subprocess.run([sys.executable, str(JOB), str(single), "4"], check=True, env=env, timeout=300)
+    subprocess.run(
+        [sys.executable, str(JOB), str(single), "4", kind], check=True, env=env, timeout=300
+    )
     subprocess.run(
         [
             sys.executable,
@@ -39,6 +42,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path):
             str(JOB),
             str(multi),
             "2",
+            kind,
         ],
         check=True,
         env=env,

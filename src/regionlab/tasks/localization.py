@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.ops import box_convert
+from torchvision.ops import box_convert, clip_boxes_to_image
 
 from regionlab.data.errors import DataError
 from regionlab.data.sample import Sample
@@ -128,7 +128,7 @@ class LocalizationTask:
     def predict(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
         """``images``: float ``(N, 3, H, W)`` in [0, 1], any size -> ``labels`` (dataset label
         indices, background excluded), ``scores`` (softmax probability) and ``boxes`` ``xyxy``
-        in the input's pixels."""
+        in the input's pixels, clipped to the image."""
         model.eval()
         h, w = images.shape[-2:]
         x = torch.nn.functional.interpolate(
@@ -137,5 +137,8 @@ class LocalizationTask:
         out = model(x)
         prob = out.logits.softmax(1)
         scores, labels = prob.max(1)
-        boxes = box_convert(out.boxes.float(), "cxcywh", "xyxy") * torch.tensor([w, h, w, h])
+        cxcywh = out.boxes.float().clone()
+        cxcywh[:, 2:] = cxcywh[:, 2:].clamp(min=0)  # a raw regression may come out inverted
+        boxes = box_convert(cxcywh, "cxcywh", "xyxy") * torch.tensor([w, h, w, h])
+        boxes = clip_boxes_to_image(boxes, (h, w))
         return {"labels": labels.cpu() + 1, "scores": scores.cpu(), "boxes": boxes.cpu()}
