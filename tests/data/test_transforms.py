@@ -117,3 +117,23 @@ def test_flip_permutation_from_names():
     names = ["nose", "left_eye", "right_eye", "left knee", "right knee"]
     assert flip_permutation(names) == [0, 2, 1, 4, 3]
     assert flip_permutation(["left_hand"]) is None  # no partner: cannot mirror
+
+
+def test_rotate_moves_keypoints_with_the_pixels():
+    from regionlab.data.sample import Sample
+    from regionlab.data.transforms import rotate
+
+    img = torch.zeros((3, 21, 21), dtype=torch.uint8)
+    img[:, 5, 15] = 255  # pixel (x=15, y=5), centre (15.5, 5.5)
+    kp = torch.tensor([[[15.5, 5.5, 2.0]]])
+    s = Sample(img, boxes=torch.tensor([[0.0, 0.0, 21.0, 21.0]]), labels=torch.tensor([1]),
+               keypoints=kp)  # fmt: skip
+    for deg in (90.0, -90.0, 180.0, 37.0):
+        r = rotate(s, deg)
+        y, x = divmod(int(r.image[0].flatten().argmax()), 21)
+        assert (
+            abs(r.keypoints[0, 0, 0] - (x + 0.5)) <= 1
+            and abs(r.keypoints[0, 0, 1] - (y + 0.5)) <= 1
+        )
+    r = rotate(s, 90.0)
+    assert r.keypoints[0, 0, :2].tolist() == pytest.approx([5.5, 5.5])

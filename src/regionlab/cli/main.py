@@ -203,6 +203,7 @@ def _keypoint_task(args, train_set) -> KeypointTask:
         flip_perm=flip_permutation(names) if sided else None,
         skeleton=[list(p) for p in getattr(base, "skeleton", [])],
         margin=args.margin,
+        rotate=args.rotate,
     )
 
 
@@ -496,6 +497,7 @@ def _add_keypoint_flags(p: argparse.ArgumentParser) -> None:
         help="PCK reference length (auto: torso for 14-joint skeletons, else box size)",
     )
     p.add_argument("--margin", type=float, default=0.1, help="crop margin around the box")
+    p.add_argument("--rotate", type=float, default=0.0, help="training rotations, max degrees")
 
 
 def build_parser() -> argparse.ArgumentParser:

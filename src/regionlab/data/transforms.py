@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
+from torchvision.transforms.v2 import functional as TF
 
 from regionlab.data.sample import IGNORE_INDEX, Sample
 
@@ -210,7 +211,8 @@ class KeypointAugment:
     ``size``. Training jitters the box (shift up to ``shift`` of its size, scale in ``scale``)
     and flips with probability ``flip`` when ``flip_perm`` (the keypoint order after a mirror,
     e.g. left/right joints swapped) is given; without it no flip is done, since a mirror
-    changes which keypoint is which.
+    changes which keypoint is which. Training also rotates the crop about its centre by up to
+    ``rotate`` degrees (keypoints follow; areas rotated in are black).
 
     Returns ``(sample, crop_box)``: the crop (``size``, keypoints in its pixel frame) and the
     ``xyxy`` box it was cut from, in the input's pixel frame.
@@ -225,8 +227,9 @@ class KeypointAugment:
         scale: tuple[float, float] = (0.9, 1.1),
         flip: float = 0.5,
         flip_perm: list[int] | None = None,
+        rotate: float = 0.0,
     ) -> None:
-        self.size, self.train, self.margin = tuple(size), train, margin
+        self.size, self.train, self.margin, self.rotate = tuple(size), train, margin, rotate
         self.shift, self.scale, self.flip, self.flip_perm = shift, scale, flip, flip_perm
 
     def __call__(
@@ -244,7 +247,28 @@ class KeypointAugment:
                 sample = hflip(sample)
                 sample.keypoints = sample.keypoints[:, self.flip_perm]
                 x1, x2 = W - x2, W - x1
-        return crop_to_box(sample, [x1, y1, x2, y2], self.size, self.margin)
+        out, box = crop_to_box(sample, [x1, y1, x2, y2], self.size, self.margin)
+        if self.train and self.rotate:
+            out = rotate(out, _uniform(-self.rotate, self.rotate, gen))
+        return out, box
+
+
+def rotate(sample: Sample, degrees: float) -> Sample:
+    """Rotate image and keypoints counter-clockwise about the image centre (size kept, corners
+    filled with black). Boxes, masks and semantic maps are dropped from the result's meaning:
+    only ``image`` and ``keypoints`` are rotated (this serves keypoint regression)."""
+    h, w = sample.size
+    img = TF.rotate(sample.image, degrees, interpolation=TF.InterpolationMode.BILINEAR)
+    out = replace(sample, image=img, semantic=None, masks=None)
+    if sample.keypoints is not None:
+        t = math.radians(degrees)
+        c, s = math.cos(t), math.sin(t)
+        kp = sample.keypoints.clone()
+        dx, dy = kp[..., 0] - w / 2, kp[..., 1] - h / 2
+        kp[..., 0] = w / 2 + dx * c + dy * s
+        kp[..., 1] = h / 2 - dx * s + dy * c
+        out.keypoints = kp
+    return out
 
 
 def flip_permutation(names: list[str]) -> list[int] | None:

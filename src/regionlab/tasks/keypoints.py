@@ -70,7 +70,9 @@ def collate(items: list[KeypointItem]) -> KeypointBatch:
 class KeypointTask:
     """``size``: crop size ``(H, W)``; ``ref``: ``torso`` (LSP-14 left shoulder - right hip) or
     ``box`` (max side of the object box) for PCK; ``flip_perm``: keypoint order after a mirror
-    (enables flip augmentation); ``skeleton``: joint pairs for drawing; ``margin``: crop margin."""
+    (enables flip augmentation); ``skeleton``: joint pairs for drawing; ``margin``: crop margin;
+    ``rotate``: training rotations up to this many degrees (0: none; keypoint orders defined by
+    a direction, like the scenes' clockwise outline points, should not be rotated much)."""
 
     name = "keypoints"
     main_metric = "pck"
@@ -85,6 +87,7 @@ class KeypointTask:
         skeleton: list[list[int]] | None = None,
         margin: float = 0.1,
         alpha: float = 0.2,
+        rotate: float = 0.0,
     ) -> None:
         if ref not in ("torso", "box"):
             raise ValueError(f"PCK reference must be torso or box, got {ref!r}")
@@ -94,7 +97,7 @@ class KeypointTask:
             raise ValueError(f"flip_perm must permute 0..{spec.num_keypoints - 1}")
         self.spec, self.size, self.classes = spec, tuple(size), list(classes)
         self.ref, self.flip_perm, self.skeleton = ref, flip_perm, skeleton or []
-        self.margin, self.alpha = margin, alpha
+        self.margin, self.alpha, self.rotate = margin, alpha, rotate
 
     def spec_dict(self) -> dict:
         return {
@@ -106,12 +109,13 @@ class KeypointTask:
             "skeleton": self.skeleton,
             "margin": self.margin,
             "alpha": self.alpha,
+            "rotate": self.rotate,
         }
 
     @classmethod
     def from_spec_dict(cls, d: dict) -> KeypointTask:
         d = dict(d)
-        keys = ("ref", "flip_perm", "skeleton", "margin", "alpha")
+        keys = ("ref", "flip_perm", "skeleton", "margin", "alpha", "rotate")
         extra = {k: d.pop(k) for k in keys if k in d}
         size, classes = d.pop("size"), d.pop("classes")
         return cls(KeypointSpec(**d), tuple(size), classes, **extra)
