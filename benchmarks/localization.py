@@ -39,7 +39,7 @@ from regionlab.engine.trainer import fit  # noqa: E402
 from regionlab.engine.tune import cross_validate  # noqa: E402
 from regionlab.models.localization.builders import LocalizationSpec  # noqa: E402
 from regionlab.tasks.localization import LocalizationTask  # noqa: E402
-from regionlab.viz.draw import learning_curve  # noqa: E402
+from regionlab.viz.draw import learning_curve, tune_curve  # noqa: E402
 
 SETUPS = {
     "scenes": {"size": 64, "widths": [16, 32, 64, 128], "batch": 32},
@@ -143,6 +143,7 @@ def main() -> None:
             "loc_acc",
         )
         print(tune.table())
+        tune_curve(tune.rows, "loc_acc", RESULTS / f"localization_{name}{args.tag}_tune.png")
         result["tune"] = {**tune.to_dict(), "fold_minutes": args.tune_minutes}
         chosen = tune.chosen
     else:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -35,6 +34,7 @@ from regionlab.viz.draw import (
     overlay,
     side_by_side,
     to_pil,
+    tune_curve,
 )
 
 # Task name (as stored in checkpoints) -> how to rebuild the task from the stored spec.
@@ -324,18 +324,7 @@ def cmd_tune(args) -> int:
         f"{len(data)} samples, metric {metric}; writing {out}/"
     )
     result = cross_validate(make_task, data, weights, args.folds, cfg, out, metric)
-    rows = result.rows
-    learning_curve(
-        {
-            f"{metric} mean": [(math.log10(r.weight), r.metric_mean) for r in rows],
-            f"{metric} mean - std": [
-                (math.log10(r.weight), r.metric_mean - r.metric_std) for r in rows
-            ],
-            "held-out loss": [(math.log10(r.weight), r.loss_mean) for r in rows],
-        },
-        out / "tune.png",
-        xlabel="log10 lambda",
-    )
+    tune_curve(result.rows, metric, out / "tune.png")
     print(result.table())
     print(f"wrote {out}/tune.md, {out}/tune.json, {out}/tune.png")
     return 0

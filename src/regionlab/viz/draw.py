@@ -144,11 +144,12 @@ def learning_curve(
     path: str | Path,
     xlabel: str = "step",
     size: tuple[int, int] = (640, 400),
-    shared_y: bool = False,
+    shared_y: bool | list[str] = False,
 ) -> Path:
     """Plot named ``(x, y)`` series on one chart and save it as PNG. Each series is scaled to
     its own y-range (printed in the legend), since a loss and an IoU do not share units;
-    ``shared_y=True`` puts series of one unit (e.g. three runs' mIoU) on one common range."""
+    ``shared_y=True`` puts series of one unit (e.g. three runs' mIoU) on one common range, and
+    a list of names puts just those series on one common range."""
     w, h = size
     ml, mr, mt, mb = 50, 20, 20, 40
     img = Image.new("RGB", (w, h), (255, 255, 255))
@@ -163,7 +164,8 @@ def learning_curve(
     for k, (name, pts) in enumerate(series.items()):
         if not pts:
             continue
-        ys = [y for _, y in pts] if not shared_y else [y for p in series.values() for _, y in p]
+        group = list(series) if shared_y is True else list(shared_y or [])
+        ys = [y for n in group for _, y in series[n]] if name in group else [y for _, y in pts]
         y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
         c = tuple(int(v) for v in cols[k])
         line = [
@@ -178,8 +180,28 @@ def learning_curve(
         for p in line if len(line) < 30 else []:
             d.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], fill=c)
         d.text((ml + 8, mt + 6 + 14 * k), f"{name}: {y0:.3g} .. {y1:.3g}", fill=c)
-    d.text((ml, h - mb + 6), f"{x0:g}", fill=(0, 0, 0))
-    d.text((w - mr - 40, h - mb + 6), f"{x1:g}", fill=(0, 0, 0))
+    d.text((ml, h - mb + 6), f"{x0:.4g}", fill=(0, 0, 0))
+    d.text((w - mr - 40, h - mb + 6), f"{x1:.4g}", fill=(0, 0, 0))
     d.text((w // 2 - 20, h - mb + 20), xlabel, fill=(0, 0, 0))
     img.save(path)
     return Path(path)
+
+
+def tune_curve(rows: list, metric: str, path: str | Path) -> Path:
+    """The loss-weight tuning plot: mean metric (and mean - std, on the same range) and the
+    held-out loss against log10 lambda. ``rows``: objects with ``weight``, ``metric_mean``,
+    ``metric_std`` and ``loss_mean`` (``regionlab.engine.tune.TuneRow``)."""
+    import math
+
+    x = [math.log10(r.weight) for r in rows]
+    mean, low = f"{metric} mean", f"{metric} mean - std"
+    return learning_curve(
+        {
+            mean: [(a, r.metric_mean) for a, r in zip(x, rows)],
+            low: [(a, r.metric_mean - r.metric_std) for a, r in zip(x, rows)],
+            "held-out loss": [(a, r.loss_mean) for a, r in zip(x, rows)],
+        },
+        path,
+        xlabel="log10 lambda",
+        shared_y=[mean, low],
+    )
