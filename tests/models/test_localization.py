@@ -102,3 +102,15 @@ def test_keypoint_net_overfits_a_few_scenes():
     with torch.no_grad():
         m = task.evaluate(model, [batch], torch.device("cpu"))
     assert m["pck"] > 0.95 and m["pck_excluded"] == 0
+
+
+def test_keypoint_task_passes_its_augmentation_settings():
+    task = KeypointTask(KeypointSpec(4, widths=WIDTHS), (32, 32), SceneDataset.classes, rotate=30)
+    s = SceneDataset(1, config=SceneConfig(size=48, max_objects=1))[0]
+    a = task.transform(train=True)(s, torch.Generator().manual_seed(1))
+    b = KeypointTask(KeypointSpec(4, widths=WIDTHS), (32, 32), SceneDataset.classes).transform(
+        train=True
+    )(s, torch.Generator().manual_seed(1))
+    # Same generator: only the rotation differs, so the crops and keypoints differ.
+    assert not torch.equal(a.image, b.image) and not torch.allclose(a.coords, b.coords)
+    assert KeypointTask.from_spec_dict(task.spec_dict()).rotate == 30

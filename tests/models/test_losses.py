@@ -103,3 +103,28 @@ def test_bad_configurations_are_clear():
         MultiTaskLoss(TASKS, "fixed", {"mask": 1.0})
     with pytest.raises(ValueError, match="missing task loss"):
         MultiTaskLoss(TASKS)({"cls": torch.tensor(1.0)})
+
+
+def test_gradnorm_ignores_tasks_without_signal():
+    loss = MultiTaskLoss(TASKS, "gradnorm")
+    loss.train()
+    W = torch.nn.Parameter(torch.tensor([1.0, 1.0]))
+    # The cls loss is identically 0 (one object class): nothing to balance, weights untouched.
+    total = loss({"cls": (W * 0).sum(), "box": 0.5 * W[0]}, shared=W)
+    total.backward()
+    assert loss.gn_weights.grad is None or torch.all(loss.gn_weights.grad == 0)
+    assert loss.initial.tolist() == [0.0, 0.5]  # L(0) recorded only where positive
+    # Later the cls loss appears: its L(0) is recorded then, and balancing starts.
+    loss({"cls": 2.0 * (W**2).sum(), "box": 0.5 * W[0]}, shared=W).backward()
+    assert loss.initial.tolist() == [4.0, 0.5] and loss.gn_weights.grad.abs().sum() > 0
+
+
+def test_uncertainty_log_variance_is_bounded_for_a_zero_loss():
+    from regionlab.models.losses import LOG_VAR_BOUND
+
+    loss = MultiTaskLoss(TASKS, "uncertainty")
+    with torch.no_grad():
+        loss.log_var.fill_(-200.0)  # where exp(-s) would overflow float32
+    total = loss({"cls": torch.tensor(0.0), "box": torch.tensor(0.1)})
+    assert torch.isfinite(total)
+    assert loss.effective_weights()["cls"] == pytest.approx(math.exp(LOG_VAR_BOUND))

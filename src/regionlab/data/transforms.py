@@ -215,7 +215,8 @@ class KeypointAugment:
     ``rotate`` degrees (keypoints follow; areas rotated in are black).
 
     Returns ``(sample, crop_box)``: the crop (``size``, keypoints in its pixel frame) and the
-    ``xyxy`` box it was cut from, in the input's pixel frame.
+    ``xyxy`` box it was cut from, in the input's pixel frame (after a flip: the mirrored frame;
+    its width and height are the same either way).
     """
 
     def __init__(

@@ -17,7 +17,9 @@ Weighting schemes (``MultiTaskLoss.weighting``):
   relative inverse training rate ``(L_i / L_i(0)) / mean_j(L_j / L_j(0))``. The network gets the
   gradient of ``sum_i w_i L_i``; the weights get only the gradient of the GradNorm objective
   ``sum_i |G_i - target_i|`` (targets held constant), exactly as in the paper. The returned value
-  is ``sum_i w_i L_i``, so logged losses stay comparable with ``fixed``.
+  is ``sum_i w_i L_i``, so logged losses stay comparable with ``fixed``. Under DDP each process
+  balances the gradient norms of its own batch slice, so the weights differ slightly from a
+  single-process run with the same global batch (fixed and uncertainty weighting do not).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ WEIGHTINGS = ("fixed", "uncertainty", "gradnorm")
 REGRESSION_LOSSES = ("l2", "l1", "smooth_l1")
 TaskKind = Literal["classification", "regression"]
 
+# Learned log-variances are kept in [-B, B] (see MultiTaskLoss._log_var).
+LOG_VAR_BOUND = 10.0
 # torchvision's detection default for smooth L1 on normalised targets.
 SMOOTH_L1_BETA = 1.0 / 9.0
 
@@ -99,7 +103,8 @@ class MultiTaskLoss(nn.Module):
             self.log_var = nn.Parameter(torch.zeros(len(self.names)))  # s_i = log sigma_i^2
         if weighting == "gradnorm":
             self.gn_weights = nn.Parameter(torch.ones(len(self.names)))
-            # L_i(0), recorded at the first training step; part of the state so resumes agree.
+            # L_i(0): each task's first positive training loss (a task whose first batch has
+            # no signal, loss 0, is recorded later); part of the state so resumes agree.
             self.register_buffer("initial", torch.zeros(len(self.names)))
 
     def _scale(self) -> torch.Tensor:
@@ -109,10 +114,16 @@ class MultiTaskLoss(nn.Module):
                 [1.0 if k == "classification" else 0.5 for k in self.kinds],
                 device=self.log_var.device,
             )
-            return half * torch.exp(-self.log_var)
+            return half * torch.exp(-self._log_var())
         if self.weighting == "gradnorm":
             return self.gn_weights
         return self.fixed
+
+    def _log_var(self) -> torch.Tensor:
+        # A loss that is identically 0 (e.g. classification with one class) would pull its
+        # log-variance down by a constant gradient for ever until exp(-s) overflows (about 44k
+        # Adam steps at lr 2e-3); the bound stops it there (weight <= e^10), gradients vanish.
+        return self.log_var.clamp(-LOG_VAR_BOUND, LOG_VAR_BOUND)
 
     @torch.no_grad()
     def effective_weights(self) -> dict[str, float]:
@@ -129,7 +140,7 @@ class MultiTaskLoss(nn.Module):
         if self.weighting == "fixed":
             return (self.fixed * stacked).sum()
         if self.weighting == "uncertainty":
-            return (self._scale() * stacked).sum() + 0.5 * self.log_var.sum()
+            return (self._scale() * stacked).sum() + 0.5 * self._log_var().sum()
         return self._gradnorm(stacked, shared)
 
     def _gradnorm(self, losses: torch.Tensor, shared: torch.Tensor | None) -> torch.Tensor:
@@ -144,16 +155,22 @@ class MultiTaskLoss(nn.Module):
             return total
         if shared is None:
             raise ValueError("gradnorm needs the last shared layer's weight (shared=...)")
-        if not bool(self.initial.any()):
-            self.initial.copy_(losses.detach())
+        with torch.no_grad():
+            fresh = (self.initial == 0) & (losses.detach() > 0)
+            self.initial.copy_(torch.where(fresh, losses.detach(), self.initial))
         # ||grad_W L_i||, without a graph: G_i = w_i * g_i is linear in w_i, so the gradient of
         # the GradNorm objective w.r.t. w needs no second-order terms.
         g = torch.stack([_grad_norm(losses[i], shared) for i in range(n)])
+        # Tasks without signal (no gradient, or no L(0) yet) are left out of the balancing:
+        # their G = 0 would only drag mean(G) and the others' targets down.
+        active = (g > 0) & (self.initial > 0)
+        if int(active.sum()) < 2:
+            return total
         G = w * g
         ratio = losses.detach() / self.initial.clamp(min=1e-12)
-        r = ratio / ratio.mean().clamp(min=1e-12)
-        target = (G.mean() * r**self.alpha).detach()
-        grad_loss = (G - target).abs().sum()
+        r = ratio / ratio[active].mean().clamp(min=1e-12)
+        target = (G[active].mean() * r**self.alpha).detach()
+        grad_loss = (G - target).abs()[active].sum()
         # Adds grad_loss's gradient (to w only) without changing the reported value.
         return total + grad_loss - grad_loss.detach()
 

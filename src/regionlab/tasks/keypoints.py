@@ -130,7 +130,13 @@ class KeypointTask:
         return float(box_size(s.boxes[:1])[0])
 
     def transform(self, train: bool):
-        aug = KeypointAugment(self.size, train=train, margin=self.margin, flip_perm=self.flip_perm)
+        aug = KeypointAugment(
+            self.size,
+            train=train,
+            margin=self.margin,
+            flip_perm=self.flip_perm,
+            rotate=self.rotate,
+        )
         k = self.spec.num_keypoints
 
         def apply(sample: Sample, gen=None) -> KeypointItem:
@@ -218,12 +224,15 @@ class KeypointTask:
         self, model: nn.Module, images: torch.Tensor, boxes: torch.Tensor | None = None
     ) -> dict[str, torch.Tensor]:
         """``images``: float ``(N, 3, H, W)`` in [0, 1]; ``boxes``: ``(N, 4)`` ``xyxy`` object
-        boxes (default: the whole image, as for LSP's person-centred photos). Returns
-        ``keypoints`` ``(N, K, 2)`` in the input's pixels and ``visible`` probabilities."""
+        boxes (default: the whole image, as for LSP's person-centred photos; then no margin
+        is added, since the photo already frames the person). Returns ``keypoints``
+        ``(N, K, 2)`` in the input's pixels and ``visible`` probabilities."""
         model.eval()
         n, _, h, w = images.shape
+        margin = self.margin
         if boxes is None:
             boxes = torch.tensor([[0.0, 0.0, w, h]]).expand(n, 4)
+            margin = 0.0
         crops, origins = [], []
         for img, box in zip(images, boxes):
             s = Sample(
@@ -231,11 +240,12 @@ class KeypointTask:
                 boxes=box[None].float(),
                 labels=torch.ones(1, dtype=torch.int64),
             )
-            out, (x1, y1, x2, y2) = crop_to_box(s, box.tolist(), self.size, self.margin)
+            out, (x1, y1, x2, y2) = crop_to_box(s, box.tolist(), self.size, margin)
             crops.append(out.image)
             origins.append([x1, y1, x2 - x1, y2 - y1])
         o = torch.tensor(origins)
-        res = model(torch.stack(crops).float() / 255)
+        device = next(model.parameters()).device
+        res = model(torch.stack(crops).float().div(255).to(device))
         kp = res.coords.float().cpu() * o[:, None, 2:] + o[:, None, :2]
         return {"keypoints": kp, "visible": torch.sigmoid(res.visibility).cpu()}
 

@@ -134,11 +134,11 @@ class LocalizationTask:
         x = torch.nn.functional.interpolate(
             images, size=self.size, mode="bilinear", align_corners=False, antialias=True
         )
-        out = model(x)
-        prob = out.logits.softmax(1)
+        out = model(x.to(next(model.parameters()).device))
+        prob = out.logits.float().softmax(1).cpu()
         scores, labels = prob.max(1)
-        cxcywh = out.boxes.float().clone()
+        cxcywh = out.boxes.float().cpu().clone()
         cxcywh[:, 2:] = cxcywh[:, 2:].clamp(min=0)  # a raw regression may come out inverted
         boxes = box_convert(cxcywh, "cxcywh", "xyxy") * torch.tensor([w, h, w, h])
         boxes = clip_boxes_to_image(boxes, (h, w))
-        return {"labels": labels.cpu() + 1, "scores": scores.cpu(), "boxes": boxes.cpu()}
+        return {"labels": labels + 1, "scores": scores, "boxes": boxes}
