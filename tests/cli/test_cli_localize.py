@@ -53,3 +53,12 @@ def test_tune_loss_weight_writes_table_plot_and_choice(tmp_path, capsys):
     assert json.loads((out / "tune.json").read_text())["chosen"] in (0.3, 3.0)
     assert main(args[: -len(TINY)] + TINY + ["--loss-weighting", "uncertainty"]) == 2
     assert "fixed lambda" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("weights", ["1,1.0", "0,1", "-1", ""])
+def test_tune_rejects_bad_weight_lists_before_training(tmp_path, capsys, weights):
+    args = ["tune", "loss-weight", "--task", "localize", "--data", ONE.format(n=8)]
+    args += ["--weights", weights, "--epochs", "1", "--out", str(tmp_path / "t"), *TINY]
+    assert main(args) == 2
+    assert "distinct positive numbers" in capsys.readouterr().err
+    assert not (tmp_path / "t").exists()

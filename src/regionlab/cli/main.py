@@ -314,6 +314,8 @@ def cmd_tune(args) -> int:
     builder = BUILDERS[args.task]
     metric = args.metric or builder(args, data).main_metric
     weights = [float(w) for w in args.weights.split(",") if w]
+    if not weights or any(w <= 0 for w in weights) or len(set(weights)) != len(weights):
+        raise ValueError(f"--weights must be distinct positive numbers, got {args.weights!r}")
 
     def make_task(weight: float):
         return builder(argparse.Namespace(**{**vars(args), "loss_weight": weight}), data)
@@ -538,6 +540,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = tune.add_parser(
         "loss-weight",
         help="k-fold cross-validate a task metric over loss weights lambda",
+        description="Train one model per (lambda, fold) and score the held-out fold. "
+        "--epochs gives every run the same number of steps; --minutes the same time.",
     )
     p.add_argument("--task", choices=["localize", "keypoints"], required=True)
     p.add_argument("--data", required=True, help=f"data spec: {USAGE}")
