@@ -70,37 +70,30 @@ def _batch(task, collate, n):
     return collate([plain(data[i]) for i in range(n)])
 
 
-def test_localization_net_overfits_a_few_scenes():
+def _overfit(task, collate, steps=150):
+    """Train on 8 fixed scenes and return the task's metrics on them."""
     torch.manual_seed(0)
-    task = LocalizationTask(
-        LocalizationSpec(3, widths=[16, 32, 64], loss_weight=5.0), (48, 48), SceneDataset.classes
-    )
     model = task.build_model()
-    batch = _batch(task, loc_collate, 8)
+    batch = _batch(task, collate, 8)
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(150):
+    for _ in range(steps):
         opt.zero_grad()
         task.step(model, batch, torch.device("cpu")).loss.backward()
         opt.step()
     model.eval()
     with torch.no_grad():
-        m = task.evaluate(model, [batch], torch.device("cpu"))
+        return task.evaluate(model, [batch], torch.device("cpu"))
+
+
+def test_localization_net_overfits_a_few_scenes():
+    spec = LocalizationSpec(3, widths=[16, 32, 64], loss_weight=5.0)
+    m = _overfit(LocalizationTask(spec, (48, 48), SceneDataset.classes), loc_collate)
     assert m["acc"] == 1.0 and m["loc_acc"] == 1.0 and m["mean_iou"] > 0.8
 
 
 def test_keypoint_net_overfits_a_few_scenes():
-    torch.manual_seed(0)
-    task = KeypointTask(KeypointSpec(4, widths=[16, 32, 64]), (48, 48), SceneDataset.classes)
-    model = task.build_model()
-    batch = _batch(task, kp_collate, 8)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(150):
-        opt.zero_grad()
-        task.step(model, batch, torch.device("cpu")).loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        m = task.evaluate(model, [batch], torch.device("cpu"))
+    spec = KeypointSpec(4, widths=[16, 32, 64])
+    m = _overfit(KeypointTask(spec, (48, 48), SceneDataset.classes), kp_collate)
     assert m["pck"] > 0.95 and m["pck_excluded"] == 0
 
 

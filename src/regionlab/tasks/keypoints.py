@@ -21,7 +21,7 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.keypoints import box_size, pck, pcp, torso_diameter
 from regionlab.models.localization.builders import KeypointSpec, build_keypoint_model
 from regionlab.models.localization.keypoints import KeypointTargets
-from regionlab.tasks.localization import single_object
+from regionlab.tasks.localization import multitask_logs, single_object
 
 
 @dataclass
@@ -168,9 +168,7 @@ class KeypointTask:
 
     def step(self, model: nn.Module, batch: KeypointBatch, device: torch.device) -> StepOutput:
         out = model(batch.images.to(device), batch.targets(device))
-        logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
-        logs.update({f"w_{k}": v for k, v in out.weights.items()})
-        return StepOutput(out.loss, logs)
+        return StepOutput(out.loss, multitask_logs(out))
 
     def metrics(self, pred: torch.Tensor, batch: KeypointBatch) -> dict:
         """PCK (and PCP for 14 joints) of normalised predictions ``(N, K, 2)``, in pixels."""

@@ -52,7 +52,8 @@ def collate(samples: list[Sample]) -> LocBatch:
     )
 
 
-def _logs(out) -> dict[str, float]:
+def multitask_logs(out) -> dict[str, float]:
+    """Each task's unweighted loss and current weight, for the training log."""
     logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
     logs.update({f"w_{k}": v for k, v in out.weights.items()})
     return logs
@@ -98,7 +99,7 @@ class LocalizationTask:
 
     def step(self, model: nn.Module, batch: LocBatch, device: torch.device) -> StepOutput:
         out = model(batch.images.to(device), batch.targets(device))
-        return StepOutput(out.loss, _logs(out))
+        return StepOutput(out.loss, multitask_logs(out))
 
     def evaluate(self, model: nn.Module, batches: Iterable[LocBatch], device: torch.device) -> dict:
         preds, pboxes, labels, boxes = [], [], [], []

@@ -53,6 +53,10 @@ class KeypointSpec:
         return asdict(self)
 
 
+def _encoder(spec: LocalizationSpec | KeypointSpec):
+    return build_encoder(spec.backbone, widths=tuple(spec.widths), pretrained=spec.pretrained)
+
+
 def build_localization_model(spec: LocalizationSpec) -> LocalizationNet:
     if spec.num_classes < 1:
         raise ValueError(f"num_classes must be >= 1, got {spec.num_classes}")
@@ -62,9 +66,8 @@ def build_localization_model(spec: LocalizationSpec) -> LocalizationNet:
         {"cls": 1.0, "box": spec.loss_weight},
         spec.alpha,
     )
-    encoder = build_encoder(spec.backbone, widths=tuple(spec.widths), pretrained=spec.pretrained)
     return LocalizationNet(
-        encoder,
+        _encoder(spec),
         spec.num_classes,
         loss,
         spec.class_specific,
@@ -84,7 +87,12 @@ def build_keypoint_model(spec: KeypointSpec) -> KeypointNet:
         {"coords": 1.0, "visibility": spec.loss_weight},
         spec.alpha,
     )
-    encoder = build_encoder(spec.backbone, widths=tuple(spec.widths), pretrained=spec.pretrained)
     return KeypointNet(
-        encoder, spec.num_keypoints, loss, spec.coord_loss, spec.pool, spec.hidden, spec.dropout
+        _encoder(spec),
+        spec.num_keypoints,
+        loss,
+        spec.coord_loss,
+        spec.pool,
+        spec.hidden,
+        spec.dropout,
     )
