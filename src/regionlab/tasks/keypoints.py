@@ -21,7 +21,7 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.keypoints import box_size, pck, pcp, torso_diameter
 from regionlab.models.localization.builders import KeypointSpec, build_keypoint_model
 from regionlab.models.localization.keypoints import KeypointTargets
-from regionlab.tasks.localization import multitask_logs, single_object
+from regionlab.tasks.localization import LossMeans, multitask_logs, single_object
 
 
 @dataclass
@@ -185,8 +185,7 @@ class KeypointTask:
     ) -> dict:
         parts: list[KeypointBatch] = []
         preds, vis_hit, vis_n = [], 0, 0
-        sums: dict[str, float] = {}
-        n = 0
+        losses = LossMeans()
         for batch in batches:
             out = model(batch.images.to(device), batch.targets(device))
             preds.append(out.coords.float().cpu())
@@ -194,15 +193,11 @@ class KeypointTask:
             lab = batch.labelled
             vis_hit += int(((out.visibility.cpu() > 0) == batch.visible)[lab].sum())
             vis_n += int(lab.sum())
-            k = len(batch.ids)
-            for name, v in {"loss": out.loss, **out.losses}.items():
-                key = name if name == "loss" else f"loss_{name}"
-                sums[key] = sums.get(key, 0.0) + float(v) * k
-            n += k
+            losses.add(out, len(batch.ids))
         whole = _concat(parts)
         m = self.metrics(torch.cat(preds), whole)
         m["vis_acc"] = vis_hit / max(vis_n, 1)
-        return {**m, **{k: v / max(n, 1) for k, v in sums.items()}}
+        return {**m, **losses.means()}
 
     def mean_pose_baseline(self, train_set, val_set) -> dict:
         """Metrics of the trivial predictor: the mean normalised training pose for everyone."""

@@ -52,6 +52,24 @@ def collate(samples: list[Sample]) -> LocBatch:
     )
 
 
+class LossMeans:
+    """Sample-weighted means of a multi-task output's total and per-task losses over batches,
+    named ``loss`` and ``loss_<task>`` as in the training log."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.n = 0
+
+    def add(self, out, k: int) -> None:
+        for name, v in {"loss": out.loss, **out.losses}.items():
+            key = name if name == "loss" else f"loss_{name}"
+            self.sums[key] = self.sums.get(key, 0.0) + float(v) * k
+        self.n += k
+
+    def means(self) -> dict[str, float]:
+        return {k: v / max(self.n, 1) for k, v in self.sums.items()}
+
+
 def multitask_logs(out) -> dict[str, float]:
     """Each task's unweighted loss and current weight, for the training log."""
     logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
@@ -103,19 +121,14 @@ class LocalizationTask:
 
     def evaluate(self, model: nn.Module, batches: Iterable[LocBatch], device: torch.device) -> dict:
         preds, pboxes, labels, boxes = [], [], [], []
-        sums: dict[str, float] = {}
-        n = 0
+        losses = LossMeans()
         for batch in batches:
             out = model(batch.images.to(device), batch.targets(device))
             preds.append(out.logits.argmax(1).cpu())
             pboxes.append(out.boxes.float().cpu())
             labels.append(batch.labels)
             boxes.append(batch.boxes)
-            k = len(batch.labels)
-            for name, v in {"loss": out.loss, **out.losses}.items():
-                key = name if name == "loss" else f"loss_{name}"
-                sums[key] = sums.get(key, 0.0) + float(v) * k
-            n += k
+            losses.add(out, len(batch.labels))
         m = localization_metrics(
             torch.cat(preds),
             box_convert(torch.cat(pboxes), "cxcywh", "xyxy"),
@@ -123,7 +136,7 @@ class LocalizationTask:
             box_convert(torch.cat(boxes), "cxcywh", "xyxy"),
         )
         m.pop("n")
-        return {**m, **{k: v / max(n, 1) for k, v in sums.items()}}
+        return {**m, **losses.means()}
 
     @torch.inference_mode()
     def predict(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -5,6 +5,7 @@ No plotting library is needed: a curve is a polyline on a canvas with labelled a
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -191,8 +192,6 @@ def tune_curve(rows: list, metric: str, path: str | Path) -> Path:
     """The loss-weight tuning plot: mean metric (and mean - std, on the same range) and the
     held-out loss against log10 lambda. ``rows``: objects with ``weight``, ``metric_mean``,
     ``metric_std`` and ``loss_mean`` (``regionlab.engine.tune.TuneRow``)."""
-    import math
-
     x = [math.log10(r.weight) for r in rows]
     mean, low = f"{metric} mean", f"{metric} mean - std"
     return learning_curve(
