@@ -28,3 +28,10 @@ def save(name: str, data: dict) -> Path:
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2))
     print(f"saved {path}")
     return path
+
+
+def val_curve(run: Path, metric: str) -> list[tuple[float, float]]:
+    """``(training seconds, validation metric)`` of a run folder's ``metrics.jsonl``."""
+    from regionlab.engine.metrics_log import read_rows, series
+
+    return series(read_rows(Path(run) / "metrics.jsonl"), "val", metric, x="time")

@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
+from _common import DATASETS, RESULTS, save, val_curve  # noqa: E402
 
 from regionlab.data.masks import CAMVID_CLASSES, camvid  # noqa: E402
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset  # noqa: E402
@@ -41,7 +41,7 @@ from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.trainer import evaluate, fit  # noqa: E402
 from regionlab.models.segmentation.builders import SegmentationSpec  # noqa: E402
 from regionlab.tasks.segmentation import SegmentationTask, median_frequency_weights  # noqa: E402
-from regionlab.viz.draw import learning_curve  # noqa: E402
+from regionlab.viz.plots import compare_curves  # noqa: E402
 
 SCHEDULE = (
     "wider(encoder.stages.1,2x); wider(encoder.stages.2,2x); "
@@ -92,17 +92,6 @@ def random_new_units(small: nn.Module, grown: nn.Module) -> nn.Module:
 
 def val_loss(task, model, val, cfg) -> float:
     return float(evaluate(task, model, val, cfg, torch.device("cpu"))["loss"])
-
-
-def curve(out: Path) -> list[tuple[float, float]]:
-    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
-    times = {r["step"]: r["time"] for r in rows if r["split"] == "train"}
-    pts = []
-    for r in rows:
-        if r["split"] == "val":
-            t = max([v for s, v in times.items() if s <= r["step"]] or [0.0])
-            pts.append((t, r["miou"]))
-    return pts
 
 
 def bench(
@@ -166,11 +155,12 @@ def bench(
         "function_preserving": val_loss(task, preserved, val, cfg),
         "random_new_units": val_loss(task, random_new_units(small_model, preserved), val, cfg),
     }
-    learning_curve(
-        {k: curve(tmp / k) for k in ("small", "grown", "large")},
+    compare_curves(
+        {k: val_curve(tmp / k, "miou") for k in ("small", "grown", "large")},
         RESULTS / f"growth_{name}.png",
-        xlabel="training seconds (val mIoU)",
-        shared_y=True,
+        xlabel="training seconds",
+        ylabel="validation mIoU",
+        title=f"growth on {name}",
     )
     print(name, json.dumps(res, indent=1), flush=True)
     return res

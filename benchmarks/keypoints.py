@@ -22,15 +22,14 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
-from localization import curve  # noqa: E402
+from _common import DATASETS, RESULTS, save, val_curve  # noqa: E402
 
 from regionlab.data.lsp import LSP_FLIP, LspDataset  # noqa: E402
 from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.trainer import fit  # noqa: E402
 from regionlab.models.localization.builders import KeypointSpec  # noqa: E402
 from regionlab.tasks.keypoints import KeypointTask  # noqa: E402
-from regionlab.viz.draw import learning_curve  # noqa: E402
+from regionlab.viz.plots import compare_curves  # noqa: E402
 
 
 def main() -> None:
@@ -80,15 +79,16 @@ def main() -> None:
     )
     out = Path(tempfile.mkdtemp(prefix="kp_lspet_"))
     res = fit(task, train, val, cfg, out, log=print)
-    pts = curve(out, "pck")
-    learning_curve(
+    pts = val_curve(out, "pck")
+    compare_curves(
         {
             "val PCK@0.2": pts,
             "mean-pose baseline": [(0, baseline["pck"]), (pts[-1][0], baseline["pck"])],
         },
         RESULTS / f"keypoints_lspet{args.tag}.png",
         xlabel="training seconds",
-        shared_y=True,
+        ylabel="validation PCK@0.2",
+        title="keypoint regression on LSPET",
     )
     save(
         f"keypoints_lspet{args.tag}",

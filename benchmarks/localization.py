@@ -22,7 +22,6 @@ localization accuracy against training seconds.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
@@ -30,16 +29,17 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
+from _common import DATASETS, RESULTS, save, val_curve  # noqa: E402
 
 from regionlab.data.scenes import SceneConfig, SceneDataset  # noqa: E402
 from regionlab.data.voc import VocDataset  # noqa: E402
 from regionlab.engine.config import TrainConfig  # noqa: E402
+from regionlab.engine.metrics_log import read_rows  # noqa: E402
 from regionlab.engine.trainer import fit  # noqa: E402
 from regionlab.engine.tune import cross_validate  # noqa: E402
 from regionlab.models.localization.builders import LocalizationSpec  # noqa: E402
 from regionlab.tasks.localization import LocalizationTask  # noqa: E402
-from regionlab.viz.draw import learning_curve, tune_curve  # noqa: E402
+from regionlab.viz.plots import compare_curves, tune_curve  # noqa: E402
 
 SETUPS = {
     "scenes": {"size": 64, "widths": [16, 32, 64, 128], "batch": 32},
@@ -88,20 +88,8 @@ def config(name: str, minutes: float, threads: int, eval_every: int) -> TrainCon
     )
 
 
-def curve(run: Path, metric: str = "loc_acc") -> list[tuple[float, float]]:
-    """``(training seconds, validation metric)`` of a run (evaluations carry the step only)."""
-    rows = [json.loads(line) for line in open(run / "metrics.jsonl", encoding="utf-8")]
-    times = [(r["step"], r["time"]) for r in rows if r.get("split") == "train"]
-    return [
-        (max([t for s, t in times if s <= r["step"]] or [0.0]), r[metric])
-        for r in rows
-        if r.get("split") == "val"
-    ]
-
-
 def final_weights(run: Path) -> dict:
-    rows = [json.loads(line) for line in open(run / "metrics.jsonl", encoding="utf-8")]
-    train = [r for r in rows if r.get("split") == "train"]
+    train = [r for r in read_rows(run / "metrics.jsonl") if r.get("split") == "train"]
     return {k: v for k, v in train[-1].items() if k.startswith("w_")} if train else {}
 
 
@@ -173,15 +161,16 @@ def main() -> None:
             "train_seconds": round(res.seconds, 1),
             "final_weights": final_weights(out),
         }
-        curves[label] = curve(out)
+        curves[label] = val_curve(out, "loc_acc")
         print(f"{label}: {compare[label]}")
     result["compare"] = compare
     result["curves"] = curves
-    learning_curve(
-        {k: v for k, v in curves.items()},
+    compare_curves(
+        curves,
         RESULTS / f"localization_{name}{args.tag}.png",
         xlabel="training seconds",
-        shared_y=True,
+        ylabel="validation localization accuracy",
+        title=f"classification + localization on {name}",
     )
     save(f"localization_{name}{args.tag}", result)
 

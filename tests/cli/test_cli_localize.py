@@ -29,7 +29,12 @@ def test_train_eval_predict(tmp_path, capsys, task, metric):
     img = tmp_path / "photo.png"
     Image.new("RGB", (50, 40), (90, 120, 30)).save(img)
     assert main(["predict", str(run / "best.pt"), str(img), "--out", str(tmp_path / "p")]) == 0
-    assert Image.open(tmp_path / "p" / "photo_pred.png").size == (50, 40)
+    pic = Image.open(tmp_path / "p" / "photo_pred.png")
+    if task == "localize":  # the photo at its own size, with a class legend strip under it
+        assert pic.width >= 50 and pic.height > 40
+        assert pic.convert("RGB").getpixel((0, 39)) == (90, 120, 30)
+    else:
+        assert pic.size == (50, 40)
 
 
 def test_keypoints_need_a_dataset_with_keypoints(tmp_path, capsys):
@@ -44,12 +49,14 @@ def test_keypoints_need_a_dataset_with_keypoints(tmp_path, capsys):
 
 def test_tune_loss_weight_writes_table_plot_and_choice(tmp_path, capsys):
     out = tmp_path / "tune"
-    args = ["tune", "loss-weight", "--task", "localize", "--data", ONE.format(n=8)]
+    args = ["tune", "loss-weight", "localize", "--data", ONE.format(n=8)]
     args += ["--weights", "0.3,3", "--folds", "2", "--epochs", "1", "--out", str(out), *TINY]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "chosen lambda (best mean loc_acc)" in text and "would pick" in text
     assert {"tune.json", "tune.md", "tune.png"} <= {p.name for p in out.iterdir()}
+    assert (out / "lambda=3" / "fold1" / "learning_curve.png").exists()
+    assert not list(out.rglob("*.pt"))
     assert json.loads((out / "tune.json").read_text())["chosen"] in (0.3, 3.0)
     assert main(args[: -len(TINY)] + TINY + ["--loss-weighting", "uncertainty"]) == 2
     assert "fixed lambda" in capsys.readouterr().err
@@ -57,7 +64,7 @@ def test_tune_loss_weight_writes_table_plot_and_choice(tmp_path, capsys):
 
 @pytest.mark.parametrize("weights", ["1,1.0", "0,1", "-1", ""])
 def test_tune_rejects_bad_weight_lists_before_training(tmp_path, capsys, weights):
-    args = ["tune", "loss-weight", "--task", "localize", "--data", ONE.format(n=8)]
+    args = ["tune", "loss-weight", "localize", "--data", ONE.format(n=8)]
     args += ["--weights", weights, "--epochs", "1", "--out", str(tmp_path / "t"), *TINY]
     assert main(args) == 2
     assert "distinct positive numbers" in capsys.readouterr().err

@@ -281,13 +281,13 @@ BAD: list[BadCase] = [
     BadCase(
         "coco-degenerate-box",
         _coco(_set(["annotations", 0, "bbox"], [5, 2, -3, 10])),
-        r"box \[5, 2, 2, 12\] \(xyxy\) has non-positive width or height",
+        r"bbox \[5, 2, -3, 10\] \(x, y, width, height\) has non-positive width or height",
         "instances.json",
     ),
     BadCase(
         "coco-negative-box-outside",
         _coco(_set(["annotations", 0, "bbox"], [-10, -10, 5, 5])),
-        r"box \[-10, -10, -5, -5\] \(xyxy\) lies outside the 32x24 image",
+        r"bbox \[-10, -10, 5, 5\] \(x, y, width, height\) lies outside the 32x24 image",
         "instances.json",
     ),
     BadCase(
@@ -393,13 +393,13 @@ BAD: list[BadCase] = [
     BadCase(
         "voc-degenerate-box",
         _voc(_xml("a.xml", voc_xml("a.png", None, [("cat", 10, 1, 8, 8)]))),
-        r"box \[9, 0, 8, 8\] \(xyxy\) has non-positive width or height",
+        r"<bndbox> xmin=10 ymin=1 xmax=8 ymax=8 has non-positive width or height",
         "a.xml",
     ),
     BadCase(
         "voc-negative-box-outside",
         _voc(_xml("a.xml", voc_xml("a.png", None, [("cat", -20, 1, 8, 8)]))),
-        r"box \[-21, 0, 8, 8\] \(xyxy\) lies outside the 32x24 image",
+        r"<bndbox> xmin=-20 ymin=1 xmax=8 ymax=8 lies outside the 32x24 image",
         "a.xml",
     ),
     BadCase(

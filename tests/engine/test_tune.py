@@ -84,10 +84,23 @@ def test_tuner_picks_the_metric_best_weight_not_the_loss_best(tmp_path):
     assert saved["chosen"] == 3.0 and len(saved["rows"]) == 5
     table = (tmp_path / "tune" / "tune.md").read_text()
     assert "| 3 (chosen) |" in table and "| 0.1 (loss pick) |" in table
-    # Every (lambda, fold) run kept its own folder; an existing output is never overwritten.
-    assert (tmp_path / "tune" / "lambda=3" / "fold2" / "last.pt").exists()
+    # Every (lambda, fold) run kept its own folder with its metrics, and no checkpoint (15 runs
+    # would leave 30); an existing output is never overwritten.
+    fold = tmp_path / "tune" / "lambda=3" / "fold2"
+    assert (fold / "metrics.jsonl").exists()
+    assert not list((tmp_path / "tune").rglob("*.pt"))
     with pytest.raises(FileExistsError):
         cross_validate(TradeOffTask, data, weights, 3, cfg, tmp_path / "tune", "closeness")
+
+
+def test_tuner_keeps_checkpoints_on_request(tmp_path):
+    data = SceneDataset(4, config=SceneConfig(size=16))
+    cfg = TrainConfig(epochs=1, batch_size=1, progress=False, threads=1)
+    cross_validate(
+        TradeOffTask, data, [1.0], 2, cfg, tmp_path / "t", "closeness", log=print,
+        keep_checkpoints=True,
+    )  # fmt: skip
+    assert (tmp_path / "t" / "lambda=1" / "fold1" / "last.pt").exists()
 
 
 def test_unknown_metric_is_a_clear_error(tmp_path):

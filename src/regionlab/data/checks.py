@@ -51,22 +51,32 @@ def check_box(
     source: str | Path,
     where: str,
     tol: float = BOX_TOLERANCE,
+    written: str | None = None,
 ) -> list[float]:
     """Validate an ``xyxy`` pixel box against an image of ``height`` x ``width``.
 
     Returns the box clipped to the image. Raises :class:`DataError` for a non-finite coordinate,
-    non-positive width/height, or a box more than ``tol`` pixels outside the image.
+    non-positive width/height, or a box more than ``tol`` pixels outside the image. Messages
+    quote ``written``, the box as the file writes it (e.g. ``"bbox [30, 5, -20, 20]"``), so the
+    user can find it; without it, the ``xyxy`` values.
     """
     x1, y1, x2, y2 = box
-    shown = "[" + ", ".join(f"{v:g}" for v in box) + "] (xyxy)"
+    shown = written or "box [" + ", ".join(f"{v:g}" for v in box) + "] (xyxy)"
     if not all(math.isfinite(v) for v in box):
-        raise DataError(source, f"box {shown} has a non-finite coordinate", where)
+        raise DataError(source, f"{shown} has a non-finite coordinate", where)
     if x2 <= x1 or y2 <= y1:
-        raise DataError(source, f"box {shown} has non-positive width or height", where)
+        raise DataError(source, f"{shown} has non-positive width or height", where)
     if x1 < -tol or y1 < -tol or x2 > width + tol or y2 > height + tol:
-        raise DataError(source, f"box {shown} lies outside the {width}x{height} image", where)
+        raise DataError(source, f"{shown} lies outside the {width}x{height} image", where)
     x1, x2 = max(x1, 0.0), min(x2, float(width))
     y1, y2 = max(y1, 0.0), min(y2, float(height))
     if x2 <= x1 or y2 <= y1:
-        raise DataError(source, f"box {shown} is empty once clipped to the image", where)
+        raise DataError(source, f"{shown} is empty once clipped to the image", where)
     return [x1, y1, x2, y2]
+
+
+def as_written(name: str, values) -> str:
+    """``bbox [30, 5, -20, 20]``: a field quoted the way its file writes it."""
+    return (
+        f"{name} [" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values) + "]"
+    )

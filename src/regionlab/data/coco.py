@@ -11,7 +11,7 @@ import faster_coco_eval.core.mask as mask_api
 import numpy as np
 import torch
 
-from regionlab.data.checks import check_box, load_json, numbers
+from regionlab.data.checks import as_written, check_box, load_json, numbers
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, resolve_inside
 from regionlab.data.sample import IGNORE_INDEX, Dataset, Sample
@@ -205,7 +205,14 @@ class CocoDataset(Dataset):
         if not _is_int(cat) or cat not in self.cat_id_to_label:
             raise DataError(self.source, f"unknown category id {cat!r}", where)
         x, y, bw, bh = numbers(ann.get("bbox"), 4, "bbox", source=self.source, where=where)
-        box = check_box([x, y, x + bw, y + bh], h, w, source=self.source, where=where)
+        box = check_box(
+            [x, y, x + bw, y + bh],
+            h,
+            w,
+            source=self.source,
+            where=where,
+            written=as_written("bbox", ann["bbox"]) + " (x, y, width, height)",
+        )
         iscrowd = ann.get("iscrowd", 0)
         if iscrowd not in (0, 1):  # also accepts True/False
             raise DataError(self.source, f"iscrowd must be 0 or 1, got {iscrowd!r}", where)

@@ -39,3 +39,15 @@ class SkipReport:
         lines = [f"skipped {self.count} bad sample(s):"]
         lines += [f"  - {e}" for e in self.errors]
         return "\n".join(lines)
+
+
+class DataProblems(ValueError):
+    """Several samples are unusable; ``errors`` lists every one (found in one pass)."""
+
+    def __init__(self, errors: list[DataError], total: int, hint: str = "") -> None:
+        self.errors = list(errors)
+        lines = [f"{len(self.errors)} of {total} sample(s) are unusable:"]
+        lines += [f"  - {e}" for e in self.errors]
+        if hint:
+            lines.append(hint)
+        super().__init__("\n".join(lines))

@@ -26,7 +26,13 @@ def resolve_inside(
     root = Path(root).resolve()
     path = (root / name).resolve()
     if not allow_outside and root != path and root not in path.parents:
-        raise DataError(source, f"file name {name!r} points outside the dataset root {root}", where)
+        raise DataError(
+            source,
+            f"file name {name!r} points outside the dataset root {root} (a symlink or '..'); "
+            "if that is intended, add allow_outside_root=true to the data spec's options "
+            "(allow_outside_root=True in Python)",
+            where,
+        )
     return path
 
 

@@ -65,6 +65,9 @@ class Dataset(torch.utils.data.Dataset):
 
     classes: list[str] = []
     num_keypoints: int = 0
+    #: True for datasets drawn by code (the scene generator): no file can be bad, so the
+    #: decode pass before training (:func:`regionlab.data.scan.scan`) skips them.
+    generated: bool = False
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError

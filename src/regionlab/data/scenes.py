@@ -253,6 +253,7 @@ class SceneDataset(Dataset):
 
     classes = CLASSES
     num_keypoints = NUM_KEYPOINTS
+    generated = True
     keypoint_names = ["centre", "outline 1", "outline 2", "outline 3"]
     skeleton = [[0, 1], [0, 2], [0, 3], [1, 2], [2, 3], [3, 1]]
 

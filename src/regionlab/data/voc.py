@@ -203,7 +203,10 @@ class VocDataset(Dataset):
             if bb is None:
                 raise DataError(xml, "object has no <bndbox>", where)
             x1, y1, x2, y2 = (_float(bb, k, xml, where) for k in ("xmin", "ymin", "xmax", "ymax"))
-            boxes.append(check_box([x1 - 1, y1 - 1, x2, y2], h, w, source=xml, where=where))
+            written = f"<bndbox> xmin={x1:g} ymin={y1:g} xmax={x2:g} ymax={y2:g}"
+            boxes.append(
+                check_box([x1 - 1, y1 - 1, x2, y2], h, w, source=xml, where=where, written=written)
+            )
             names.append(name)
             difficult.append((obj.findtext("difficult") or "0").strip() not in ("0", ""))
         seg = self.seg_dir / f"{xml.stem}.png"

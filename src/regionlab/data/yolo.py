@@ -226,7 +226,10 @@ class YoloDataset(Dataset):
             if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in values):
                 raise DataError(label_file, f"coordinates {values} outside 0..1", where)
             box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
-            boxes.append(check_box(box, h, w, source=label_file, where=where, tol=tol))
+            written = f"box {line.strip()!r} (class cx cy w h)"
+            boxes.append(
+                check_box(box, h, w, source=label_file, where=where, tol=tol, written=written)
+            )
             labels.append(cls)
             lines.append(n)
         return _Record(image_id, image, label_file, boxes, labels, lines)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from regionlab.safeload import safe_load
+
 FORMAT_VERSION = 1
 
 
@@ -54,15 +56,25 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return stale
 
 
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write a small text file (summary JSON) so a reader never sees it half-written."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def load_checkpoint(path: str | Path, *, task: str | None = None) -> dict:
     """Read a regionlab checkpoint; refuse files of another task (when ``task`` is given)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torn, foreign or code-carrying files all end here
-        raise CheckpointError(f"{path}: not a readable regionlab checkpoint ({e})") from e
+    ckpt = safe_load(path, "checkpoint", CheckpointError)
     if not isinstance(ckpt, dict) or "format" not in ckpt or "task" not in ckpt:
         raise CheckpointError(f"{path}: not a regionlab checkpoint (no format/task fields)")
     if task is not None and ckpt["task"] != task:

@@ -80,8 +80,11 @@ class TrainConfig:
         return cfg
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
-    """Read a JSON (``.json``) or TOML (``.toml``) file; ``overrides`` (e.g. from flags) win."""
+def load_config(
+    path: str | Path, overrides: dict | None = None, *, base: dict | None = None
+) -> TrainConfig:
+    """Read a JSON (``.json``) or TOML (``.toml``) file; ``overrides`` (e.g. from flags) win over
+    the file, and the file over ``base`` (e.g. a task's recipe)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -100,5 +103,13 @@ def load_config(path: str | Path, overrides: dict | None = None) -> TrainConfig:
         raise ValueError(f"{path}: malformed config: {e}") from e
     if not isinstance(data, dict):
         raise ValueError(f"{path}: config must be a table/object of keys")
-    data.update(overrides or {})
-    return TrainConfig.from_dict(data, source=str(path))
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+        )
+    merged = {**(base or {}), **data, **(overrides or {})}
+    if "minutes" in data and "epochs" not in data and "epochs" not in (overrides or {}):
+        merged["epochs"] = data.get("epochs")  # the file's time budget alone replaces epochs
+    return TrainConfig.from_dict(merged, source=str(path))

@@ -7,10 +7,12 @@ recreates the grown architecture before its weights are loaded.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
-from regionlab.growth import GrowthStep, apply_step, parse_schedule
+from regionlab.growth import GrowthError, GrowthStep, apply_step, parse_schedule
 
 
 def schedule(text: str | None) -> list[GrowthStep]:
@@ -33,6 +35,17 @@ def apply_steps(
     for i in range(start, stop):
         gen = torch.Generator().manual_seed(seed * 1009 + i)
         apply_step(model, steps[i], optimizer, generator=gen, mode=mode, noise=noise)
+
+
+def dry_run(model: nn.Module, steps: list[GrowthStep], *, seed: int, mode: str) -> None:
+    """Apply every step to a copy of ``model``, so a misspelt module name or a step that cannot
+    keep the function fails before training rather than at its epoch."""
+    trial = copy.deepcopy(model)
+    for i, step in enumerate(steps):
+        try:
+            apply_steps(trial, steps, i, i + 1, seed=seed, mode=mode)
+        except (GrowthError, AttributeError, KeyError, ValueError) as e:
+            raise GrowthError(f"growth step {step} cannot be applied to this model: {e}") from e
 
 
 def due(steps: list[GrowthStep], applied: int, epoch: int) -> int:

@@ -1,7 +1,8 @@
-"""The one small interface through which the engine drives any task.
+"""The one small interface through which the engine, the tuner and the command line drive any
+task.
 
-A task knows its model family, how to batch samples, how to compute a loss and how to
-evaluate; the engine knows loops, optimisers, schedules, checkpoints and processes. The
+A task knows its model family, how to batch samples, how to compute a loss, how to evaluate and
+how to predict; the engine knows loops, optimisers, schedules, checkpoints and processes. The
 engine has no task-specific branch.
 """
 
@@ -27,17 +28,39 @@ class StepOutput:
 
 class Task(Protocol):
     name: str  # e.g. "segment": checkpoints of another task are refused
-    main_metric: str  # higher is better; picks best.pt
+    main_metric: str  # a key of evaluate()'s result; higher is better; picks best.pt
+    classes: list[str]  # the dataset's class names; eval refuses data with other classes
 
     def spec_dict(self) -> dict:
-        """The model description stored in checkpoints (enough to rebuild the model)."""
+        """The model and task description stored in checkpoints: plain JSON-like values,
+        enough for :meth:`from_spec_dict` to rebuild an equal task."""
 
-    def build_model(self) -> nn.Module: ...
+    @classmethod
+    def from_spec_dict(cls, d: dict) -> Task:
+        """The task a checkpoint's ``spec`` describes (inverse of :meth:`spec_dict`)."""
 
-    def transform(self, train: bool) -> Callable[[Sample, torch.Generator | None], Sample]: ...
+    @staticmethod
+    def check_sample(sample: Sample) -> None:
+        """Raise :class:`~regionlab.data.errors.DataError` if this task cannot use ``sample``
+        (e.g. localization needs an object). Run on every sample before training."""
 
-    def collate(self, samples: list[Sample]) -> Any: ...
+    def build_model(self) -> nn.Module:
+        """A fresh model; its forward returns losses and predictions in one call."""
 
-    def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput: ...
+    def transform(self, train: bool) -> Callable[[Sample, torch.Generator | None], Any]:
+        """``(sample, generator) -> item``: what :meth:`collate` takes a list of. Training
+        augmentation draws only from ``generator`` (so runs resume exactly)."""
 
-    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> dict: ...
+    def collate(self, items: list[Any]) -> Any:
+        """Items -> one batch for :meth:`step` and :meth:`evaluate`."""
+
+    def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput:
+        """Loss of one training batch (the engine calls backward and the optimiser)."""
+
+    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> dict:
+        """Metrics over all ``batches`` (eval mode, no grad): floats, including ``"loss"`` (the
+        mean validation loss, used by the tuner) and :attr:`main_metric`."""
+
+    def predict(self, model: nn.Module, images: torch.Tensor) -> Any:
+        """Predictions for ``float (N, 3, H, W)`` images in ``[0, 1]`` of any size, in the
+        input's pixels (the command line's ``predict`` draws them)."""

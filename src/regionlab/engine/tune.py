@@ -90,12 +90,15 @@ def cross_validate(
     out_dir: str | Path,
     metric: str,
     log: Callable[[str], None] = print,
+    *,
+    keep_checkpoints: bool = False,
 ) -> TuneResult:
     """Train ``len(weights) * folds`` runs (each with ``cfg``: same budget, same seed) and score
     ``metric`` (higher is better) and the loss on each held-out fold, after the last epoch.
 
-    Every run's folder (``out_dir/lambda=<w>/fold<k>``) keeps its checkpoints and metrics; the
-    summary is written to ``out_dir/tune.json``. An existing ``out_dir`` is refused."""
+    Every run's folder (``out_dir/lambda=<w>/fold<k>``) keeps its ``metrics.jsonl`` (and its
+    checkpoints with ``keep_checkpoints``); the summary is written to ``out_dir/tune.json``.
+    An existing ``out_dir`` is refused."""
     out_dir = Path(out_dir)
     if out_dir.exists():
         raise FileExistsError(f"{out_dir} exists; choose a new output folder")
@@ -114,6 +117,7 @@ def cross_validate(
                 cfg,
                 out_dir / f"lambda={w:g}" / f"fold{k}",
                 log=lambda _msg: None,
+                checkpoints=keep_checkpoints,
             )
             if metric not in res.metrics:
                 raise ValueError(f"metric {metric!r} not among {sorted(res.metrics)}")

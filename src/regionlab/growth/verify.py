@@ -21,9 +21,8 @@ def _to_double(x):
 
 
 def _tensors(out) -> list[Tensor]:
-    """The tensors of a model output: a tensor, a (nested) tuple/list/dict of them, an object
-    with a ``logits`` attribute (only the logits count), a dataclass (its tensor fields) or any
-    object (its attributes)."""
+    """Every tensor of a model output: a tensor, a (nested) tuple/list/dict of them, a dataclass
+    (its fields, in order) or any object (its attributes)."""
     if out is None:
         return []
     if isinstance(out, Tensor):
@@ -32,8 +31,6 @@ def _tensors(out) -> list[Tensor]:
         return [t for v in out for t in _tensors(v)]
     if isinstance(out, Mapping):
         return [t for k in sorted(out) for t in _tensors(out[k])]
-    if hasattr(out, "logits"):
-        return _tensors(out.logits)
     if dataclasses.is_dataclass(out):
         return [t for f in dataclasses.fields(out) for t in _tensors(getattr(out, f.name))]
     if hasattr(out, "__dict__"):

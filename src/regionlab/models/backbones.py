@@ -17,16 +17,12 @@ import torch
 import torchvision
 from torch import nn
 
+from regionlab.names import TORCHVISION_BACKBONES
+from regionlab.safeload import safe_load
+
 BackboneName = Literal[
     "small", "resnet18", "resnet50", "resnext50_32x4d", "mobilenet_v3_large", "mobilenet_v3_small"
 ]
-TORCHVISION_BACKBONES = (
-    "resnet18",
-    "resnet50",
-    "resnext50_32x4d",
-    "mobilenet_v3_large",
-    "mobilenet_v3_small",
-)
 
 
 def conv_bn_relu(
@@ -95,10 +91,7 @@ def load_pretrained(model: nn.Module, path: str | Path) -> nn.Module:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: pretrained weights file does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ValueError(f"{path}: not a loadable state-dict file ({e})") from e
+    state = safe_load(path, "weights file")
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]
     if not isinstance(state, dict):

@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-WEIGHTINGS = ("fixed", "uncertainty", "gradnorm")
-REGRESSION_LOSSES = ("l2", "l1", "smooth_l1")
+from regionlab.names import REGRESSION_LOSSES, WEIGHTINGS
+
 TaskKind = Literal["classification", "regression"]
 
 # Learned log-variances are kept in [-B, B] (see MultiTaskLoss._log_var).

@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from regionlab.names import UPSAMPLERS
+
 UpsamplerKind = Literal["nearest", "bed_of_nails", "max_unpool", "transposed", "bilinear"]
-UPSAMPLERS: tuple[str, ...] = ("nearest", "bed_of_nails", "max_unpool", "transposed", "bilinear")
 
 
 def _target(x: torch.Tensor, scale: int, output_size) -> tuple[int, int]:

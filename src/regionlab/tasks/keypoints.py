@@ -21,6 +21,7 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.keypoints import box_size, pck, pcp, torso_diameter
 from regionlab.models.localization.builders import KeypointSpec, build_keypoint_model
 from regionlab.models.localization.keypoints import KeypointTargets
+from regionlab.tasks.common import like_model, spec_dict, split_spec_dict
 from regionlab.tasks.localization import LossMeans, multitask_logs, single_object
 
 
@@ -72,7 +73,8 @@ class KeypointTask:
     ``box`` (max side of the object box) for PCK; ``flip_perm``: keypoint order after a mirror
     (enables flip augmentation); ``skeleton``: joint pairs for drawing; ``margin``: crop margin;
     ``rotate``: training rotations up to this many degrees (0: none; keypoint orders defined by
-    a direction, like the scenes' clockwise outline points, should not be rotated much)."""
+    a direction, like the scenes' clockwise outline points, should not be rotated much);
+    ``pck_alpha``: the PCK threshold as a fraction of the reference length."""
 
     name = "keypoints"
     main_metric = "pck"
@@ -86,7 +88,7 @@ class KeypointTask:
         flip_perm: list[int] | None = None,
         skeleton: list[list[int]] | None = None,
         margin: float = 0.1,
-        alpha: float = 0.2,
+        pck_alpha: float = 0.2,
         rotate: float = 0.0,
     ) -> None:
         if ref not in ("torso", "box"):
@@ -97,28 +99,35 @@ class KeypointTask:
             raise ValueError(f"flip_perm must permute 0..{spec.num_keypoints - 1}")
         self.spec, self.size, self.classes = spec, tuple(size), list(classes)
         self.ref, self.flip_perm, self.skeleton = ref, flip_perm, skeleton or []
-        self.margin, self.alpha, self.rotate = margin, alpha, rotate
+        self.margin, self.pck_alpha, self.rotate = margin, pck_alpha, rotate
 
     def spec_dict(self) -> dict:
-        return {
-            **self.spec.to_dict(),
-            "size": list(self.size),
-            "classes": self.classes,
-            "ref": self.ref,
-            "flip_perm": self.flip_perm,
-            "skeleton": self.skeleton,
-            "margin": self.margin,
-            "alpha": self.alpha,
-            "rotate": self.rotate,
-        }
+        return spec_dict(
+            self.spec,
+            size=list(self.size),
+            classes=self.classes,
+            ref=self.ref,
+            flip_perm=self.flip_perm,
+            skeleton=self.skeleton,
+            margin=self.margin,
+            pck_alpha=self.pck_alpha,
+            rotate=self.rotate,
+        )
 
     @classmethod
     def from_spec_dict(cls, d: dict) -> KeypointTask:
-        d = dict(d)
-        keys = ("ref", "flip_perm", "skeleton", "margin", "alpha", "rotate")
-        extra = {k: d.pop(k) for k in keys if k in d}
-        size, classes = d.pop("size"), d.pop("classes")
-        return cls(KeypointSpec(**d), tuple(size), classes, **extra)
+        spec, rest = split_spec_dict(d, KeypointSpec)
+        size, classes = rest.pop("size"), rest.pop("classes")
+        return cls(spec, tuple(size), classes, **rest)
+
+    @staticmethod
+    def check_sample(sample: Sample) -> None:
+        """A sample needs a non-crowd object with keypoints (the largest object is used)."""
+        s = single_object(sample)
+        if s.keypoints is None or s.keypoints.shape[1] == 0:
+            raise DataError(
+                sample.path or "<generated>", "has no keypoints", f"image {sample.image_id}"
+            )
 
     def build_model(self) -> nn.Module:
         return build_keypoint_model(self.spec)
@@ -167,14 +176,14 @@ class KeypointTask:
     collate = staticmethod(collate)
 
     def step(self, model: nn.Module, batch: KeypointBatch, device: torch.device) -> StepOutput:
-        out = model(batch.images.to(device), batch.targets(device))
+        out = model(like_model(batch.images, model), batch.targets(device))
         return StepOutput(out.loss, multitask_logs(out))
 
     def metrics(self, pred: torch.Tensor, batch: KeypointBatch) -> dict:
         """PCK (and PCP for 14 joints) of normalised predictions ``(N, K, 2)``, in pixels."""
         scale = batch.crop_wh[:, None, :]
         p, g = pred.double() * scale, batch.coords.double() * scale
-        m = pck(p, g, batch.labelled, batch.ref, self.alpha)
+        m = pck(p, g, batch.labelled, batch.ref, self.pck_alpha)
         out = {"pck": m["pck"], "pck_excluded": m["excluded"]}
         if self.spec.num_keypoints == 14:
             out["pcp"] = pcp(p, g, batch.labelled)["mean"]
@@ -187,7 +196,7 @@ class KeypointTask:
         preds, vis_hit, vis_n = [], 0, 0
         losses = LossMeans()
         for batch in batches:
-            out = model(batch.images.to(device), batch.targets(device))
+            out = model(like_model(batch.images, model), batch.targets(device))
             preds.append(out.coords.float().cpu())
             parts.append(batch)
             lab = batch.labelled
@@ -237,8 +246,7 @@ class KeypointTask:
             crops.append(out.image)
             origins.append([x1, y1, x2 - x1, y2 - y1])
         o = torch.tensor(origins)
-        device = next(model.parameters()).device
-        res = model(torch.stack(crops).float().div(255).to(device))
+        res = model(like_model(torch.stack(crops).float().div(255), model))
         kp = res.coords.float().cpu() * o[:, None, 2:] + o[:, None, :2]
         return {"keypoints": kp, "visible": torch.sigmoid(res.visibility).cpu()}
 

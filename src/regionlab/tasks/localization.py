@@ -21,6 +21,8 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.localization import localization_metrics
 from regionlab.models.localization.builders import LocalizationSpec, build_localization_model
 from regionlab.models.localization.net import LocalizationTargets
+from regionlab.ops.boxes import denormalize_boxes, normalize_boxes
+from regionlab.tasks.common import like_model, resize_images, spec_dict, split_spec_dict
 
 
 @dataclass
@@ -43,13 +45,9 @@ def single_object(sample: Sample) -> Sample:
 
 def collate(samples: list[Sample]) -> LocBatch:
     images = torch.stack([s.image for s in samples]).float().div_(255.0)
-    h, w = images.shape[-2:]
-    scale = torch.tensor([w, h, w, h], dtype=torch.float32)
-    boxes = torch.cat([s.boxes[:1] for s in samples]) / scale
+    boxes = normalize_boxes(torch.cat([s.boxes[:1] for s in samples]), images.shape[-2:])
     labels = torch.cat([s.labels[:1] for s in samples]) - 1
-    return LocBatch(
-        images, labels, box_convert(boxes, "xyxy", "cxcywh"), [s.image_id for s in samples]
-    )
+    return LocBatch(images, labels, boxes, [s.image_id for s in samples])
 
 
 class LossMeans:
@@ -98,13 +96,17 @@ class LocalizationTask:
         self.spec, self.size, self.classes, self.crop = spec, tuple(size), list(classes), crop
 
     def spec_dict(self) -> dict:
-        return {**self.spec.to_dict(), "size": list(self.size), "classes": self.classes}
+        return spec_dict(self.spec, size=list(self.size), classes=self.classes)
 
     @classmethod
     def from_spec_dict(cls, d: dict) -> LocalizationTask:
-        d = dict(d)
-        size, classes = d.pop("size"), d.pop("classes")
-        return cls(LocalizationSpec(**d), tuple(size), classes)
+        spec, rest = split_spec_dict(d, LocalizationSpec)
+        return cls(spec, tuple(rest["size"]), rest["classes"])
+
+    @staticmethod
+    def check_sample(sample: Sample) -> None:
+        """A sample needs one non-crowd object (its largest is the one to localize)."""
+        single_object(sample)
 
     def build_model(self) -> nn.Module:
         return build_localization_model(self.spec)
@@ -116,14 +118,14 @@ class LocalizationTask:
     collate = staticmethod(collate)
 
     def step(self, model: nn.Module, batch: LocBatch, device: torch.device) -> StepOutput:
-        out = model(batch.images.to(device), batch.targets(device))
+        out = model(like_model(batch.images, model), batch.targets(device))
         return StepOutput(out.loss, multitask_logs(out))
 
     def evaluate(self, model: nn.Module, batches: Iterable[LocBatch], device: torch.device) -> dict:
         preds, pboxes, labels, boxes = [], [], [], []
         losses = LossMeans()
         for batch in batches:
-            out = model(batch.images.to(device), batch.targets(device))
+            out = model(like_model(batch.images, model), batch.targets(device))
             preds.append(out.logits.argmax(1).cpu())
             pboxes.append(out.boxes.float().cpu())
             labels.append(batch.labels)
@@ -145,14 +147,10 @@ class LocalizationTask:
         in the input's pixels, clipped to the image."""
         model.eval()
         h, w = images.shape[-2:]
-        x = torch.nn.functional.interpolate(
-            images, size=self.size, mode="bilinear", align_corners=False, antialias=True
-        )
-        out = model(x.to(next(model.parameters()).device))
+        out = model(like_model(resize_images(images, self.size), model))
         prob = out.logits.float().softmax(1).cpu()
         scores, labels = prob.max(1)
         cxcywh = out.boxes.float().cpu().clone()
         cxcywh[:, 2:] = cxcywh[:, 2:].clamp(min=0)  # a raw regression may come out inverted
-        boxes = box_convert(cxcywh, "cxcywh", "xyxy") * torch.tensor([w, h, w, h])
-        boxes = clip_boxes_to_image(boxes, (h, w))
+        boxes = clip_boxes_to_image(denormalize_boxes(cxcywh, (h, w)), (h, w))
         return {"labels": labels + 1, "scores": scores, "boxes": boxes}

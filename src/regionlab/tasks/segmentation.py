@@ -13,6 +13,7 @@ from regionlab.data.transforms import SegmentationAugment
 from regionlab.engine.task import StepOutput
 from regionlab.eval.segmentation import ConfusionMatrix
 from regionlab.models.segmentation.builders import SegmentationSpec, build_segmentation_model
+from regionlab.tasks.common import like_model, resize_images, spec_dict, split_spec_dict
 
 
 @dataclass
@@ -20,11 +21,6 @@ class SegBatch:
     images: torch.Tensor  # float (N, 3, H, W) in [0, 1]
     targets: torch.Tensor  # int64 (N, H, W), IGNORE_INDEX where unlabelled
     ids: list
-
-
-def _images(batch: SegBatch, device: torch.device) -> torch.Tensor:
-    # NHWC when the model's weights are NHWC (channels_last); a no-op copy otherwise.
-    return batch.images.to(device).contiguous(memory_format=torch.channels_last)
 
 
 def collate(samples: list[Sample]) -> SegBatch:
@@ -41,7 +37,9 @@ def collate(samples: list[Sample]) -> SegBatch:
 
 
 class SegmentationTask:
-    """``spec``: the model; ``size``: ``(H, W)`` every image is resized to; ``classes``: names."""
+    """``spec``: the model; ``size``: ``(H, W)`` every image is resized to; ``classes``: names;
+    ``background``: whether class 0 is a background (not painted in pictures) or a real class
+    (CamVid's sky); by default, when it is named ``"background"``."""
 
     name = "segment"
     main_metric = "miou"
@@ -57,14 +55,21 @@ class SegmentationTask:
             raise ValueError(f"{len(classes)} class names for {spec.num_classes} classes")
         self.spec, self.size, self.classes, self.scale = spec, tuple(size), list(classes), scale
 
+    @property
+    def background(self) -> bool:
+        return self.classes[0] == "background"
+
     def spec_dict(self) -> dict:
-        return {**self.spec.to_dict(), "size": list(self.size), "classes": self.classes}
+        return spec_dict(self.spec, size=list(self.size), classes=self.classes)
 
     @classmethod
     def from_spec_dict(cls, d: dict) -> SegmentationTask:
-        d = dict(d)
-        size, classes = d.pop("size"), d.pop("classes")
-        return cls(SegmentationSpec(**d), tuple(size), classes)
+        spec, rest = split_spec_dict(d, SegmentationSpec)
+        return cls(spec, tuple(rest["size"]), rest["classes"])
+
+    @staticmethod
+    def check_sample(sample: Sample) -> None:
+        """Every sample works: one without a class map trains as all-ignored."""
 
     def build_model(self) -> nn.Module:
         return build_segmentation_model(self.spec)
@@ -75,14 +80,14 @@ class SegmentationTask:
     collate = staticmethod(collate)
 
     def step(self, model: nn.Module, batch: SegBatch, device: torch.device) -> StepOutput:
-        out = model(_images(batch, device), batch.targets.to(device))
+        out = model(like_model(batch.images, model), batch.targets.to(device))
         return StepOutput(out.loss)
 
     def evaluate(self, model: nn.Module, batches: Iterable[SegBatch], device: torch.device) -> dict:
         cm = ConfusionMatrix(self.spec.num_classes)
         loss_sum, n = 0.0, 0
         for batch in batches:
-            out = model(_images(batch, device), batch.targets.to(device))
+            out = model(like_model(batch.images, model), batch.targets.to(device))
             cm.update(out.logits.argmax(1).cpu(), batch.targets)
             loss_sum += float(out.loss) * len(batch.images)
             n += len(batch.images)
@@ -102,10 +107,7 @@ class SegmentationTask:
         """
         model.eval()
         h, w = images.shape[-2:]
-        x = torch.nn.functional.interpolate(
-            images, size=self.size, mode="bilinear", align_corners=False, antialias=True
-        )
-        logits = model(x).logits
+        logits = model(like_model(resize_images(images, self.size), model)).logits.float()
         logits = torch.nn.functional.interpolate(
             logits, size=(h, w), mode="bilinear", align_corners=False
         )

@@ -1,23 +1,18 @@
-"""PNG drawing with Pillow: class-map overlays, annotated samples, learning curves.
-
-No plotting library is needed: a curve is a polyline on a canvas with labelled axes.
-"""
+"""Pictures with Pillow: class-map overlays with legends, annotated samples, detections and
+skeletons. (Plots of runs are in :mod:`regionlab.viz.plots`, with matplotlib.)"""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from regionlab.data.sample import IGNORE_INDEX, Sample
 
 
 def palette(n: int) -> np.ndarray:
-    """``(n, 3)`` uint8 distinct colours; class 0 (background) is black."""
-    rng = np.random.default_rng(7)
+    """``(n, 3)`` uint8 distinct colours, one per class index (Kelly's / Trubetskoy's list,
+    then seeded random colours); index 0 is black only as a background's colour."""
     base = np.array(
         [
             [0, 0, 0],
@@ -38,7 +33,15 @@ def palette(n: int) -> np.ndarray:
     )
     if n <= len(base):
         return base[:n]
+    rng = np.random.default_rng(7)
     return np.concatenate([base, rng.integers(0, 256, (n - len(base), 3), dtype=np.uint8)])
+
+
+def class_colours(classes: list[str], background: bool) -> np.ndarray:
+    """One colour per class; with ``background`` class 0 is not painted (black), otherwise
+    every class has a visible colour (CamVid's class 0 is sky)."""
+    cols = palette(len(classes) + (0 if background else 1))
+    return cols if background else cols[1:]
 
 
 def to_pil(image: torch.Tensor) -> Image.Image:
@@ -49,15 +52,75 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 
 
 def overlay(
-    image: torch.Tensor, classes: torch.Tensor, num_classes: int, alpha: float = 0.5
+    image: torch.Tensor,
+    classes: torch.Tensor,
+    colours: np.ndarray,
+    background: bool = True,
+    alpha: float = 0.6,
 ) -> Image.Image:
-    """Blend a class map ``(H, W)`` over the image; background and ignored pixels stay as is."""
-    img = np.asarray(to_pil(image)).astype(np.float32)
+    """Paint a class map ``(H, W)`` over the image. The image is shown in grey under the paint,
+    so each class keeps one hue whatever is beneath it; ignored pixels (255) and, with
+    ``background``, class 0 are left unpainted. ``colours``: ``(C, 3)`` uint8
+    (:func:`class_colours`)."""
+    rgb = np.asarray(to_pil(image)).astype(np.float32)
+    grey = rgb.mean(axis=2, keepdims=True).repeat(3, axis=2)
     cls = classes.cpu().numpy()
-    col = palette(max(num_classes, 1))[np.clip(cls, 0, num_classes - 1)].astype(np.float32)
-    paint = (cls > 0) & (cls != IGNORE_INDEX)
-    img[paint] = (1 - alpha) * img[paint] + alpha * col[paint]
-    return Image.fromarray(img.astype(np.uint8))
+    paint = (cls != IGNORE_INDEX) & (cls >= 0) & (cls < len(colours))
+    if background:
+        paint &= cls != 0
+    out = grey.copy()
+    col = colours[np.clip(cls, 0, len(colours) - 1)].astype(np.float32)
+    out[paint] = (1 - alpha) * grey[paint] + alpha * col[paint]
+    return Image.fromarray(out.round().clip(0, 255).astype(np.uint8))
+
+
+def legend(classes: list[str], colours: np.ndarray, width: int, background: bool) -> Image.Image:
+    """A strip of colour swatches with class names, wrapped to ``width`` pixels."""
+    items = [(n, c) for i, (n, c) in enumerate(zip(classes, colours)) if i or not background]
+    font = ImageFont.load_default()
+    line_h, x, y, rows = 14, 4, 3, []
+    for name, _ in items:
+        w = 14 + int(font.getlength(name)) + 10
+        if x + w > width and x > 4:
+            x, y = 4, y + line_h
+        rows.append((x, y))
+        x += w
+    img = Image.new("RGB", (width, y + line_h + 3), (255, 255, 255))
+    d = ImageDraw.Draw(img)
+    for (name, col), (x, y) in zip(items, rows):
+        d.rectangle([x, y + 1, x + 10, y + 11], fill=tuple(int(v) for v in col), outline=(0, 0, 0))
+        d.text((x + 14, y), name, fill=(0, 0, 0), font=font)
+    return img
+
+
+def overlay_panels(
+    image: torch.Tensor,
+    maps: list[tuple[str, torch.Tensor]],
+    classes: list[str],
+    background: bool,
+    zoom: int = 1,
+) -> Image.Image:
+    """``image | map 1 | map 2 ...`` side by side with a title over each panel and one class
+    legend under them (e.g. ``[("truth", semantic), ("prediction", pred)]``)."""
+    cols = class_colours(classes, background)
+    panels = [("image", to_pil(image))]
+    panels += [(title, overlay(image, m, cols, background)) for title, m in maps]
+    if zoom > 1:
+        panels = [
+            (t, p.resize((p.width * zoom, p.height * zoom), Image.NEAREST)) for t, p in panels
+        ]
+    titled = []
+    for title, p in panels:
+        canvas = Image.new("RGB", (p.width, p.height + 14), (255, 255, 255))
+        canvas.paste(p, (0, 14))
+        ImageDraw.Draw(canvas).text((2, 1), title, fill=(0, 0, 0))
+        titled.append(canvas)
+    row = side_by_side(*titled)
+    key = legend(classes, cols, row.width, background)
+    out = Image.new("RGB", (row.width, row.height + key.height), (255, 255, 255))
+    out.paste(row, (0, 0))
+    out.paste(key, (0, row.height))
+    return out
 
 
 def side_by_side(*images: Image.Image, gap: int = 4) -> Image.Image:
@@ -71,22 +134,46 @@ def side_by_side(*images: Image.Image, gap: int = 4) -> Image.Image:
     return out
 
 
+def _with_legend(
+    img: Image.Image, classes: list[str], cols: np.ndarray, used: set[int], background: bool
+) -> Image.Image:
+    names = [c if i in used else None for i, c in enumerate(classes)]
+    keep = [i for i, n in enumerate(names) if n is not None and (i or not background)]
+    if not keep:
+        return img
+    key = legend([classes[i] for i in keep], cols[keep], max(img.width, 160), False)
+    out = Image.new("RGB", (max(img.width, key.width), img.height + key.height), (255, 255, 255))
+    out.paste(img, (0, 0))
+    out.paste(key, (0, img.height))
+    return out
+
+
+def _box_colour(cols: np.ndarray, label: int) -> tuple[int, int, int]:
+    c = cols[label] if 0 <= label < len(cols) else (255, 255, 255)
+    return tuple(int(v) for v in c)
+
+
 def draw_sample(sample: Sample, classes: list[str]) -> Image.Image:
-    """Image with its annotations: semantic overlay, instance outlines, boxes, labels, keypoints,
-    and the first caption under it."""
-    n = len(classes)
-    img = (
-        overlay(sample.image, sample.semantic, n, 0.35)
-        if sample.semantic is not None
-        else to_pil(sample.image)
-    )
+    """Image with its annotations: semantic overlay, boxes and class names in one colour per
+    class, keypoints, a class legend and the first caption under it. Class 0 is painted unless
+    it is named ``"background"``."""
+    background = bool(classes) and classes[0] == "background"
+    cols = class_colours(classes, background)
+    used: set[int] = set(sample.labels.tolist())
+    if sample.semantic is not None:
+        img = overlay(sample.image, sample.semantic, cols, background, 0.45)
+        used |= {int(v) for v in sample.semantic.unique().tolist() if 0 <= v < len(classes)}
+    else:
+        img = to_pil(sample.image)
     draw = ImageDraw.Draw(img)
-    cols = palette(max(n, 2))
+    crowd = sample.iscrowd.tolist() if sample.iscrowd is not None else []
     for i, (box, lab) in enumerate(zip(sample.boxes.tolist(), sample.labels.tolist())):
-        c = tuple(int(v) for v in cols[lab % len(cols)]) if lab else (255, 255, 255)
+        c = _box_colour(cols, lab)
         draw.rectangle(box, outline=c, width=1)
-        name = classes[lab] if 0 <= lab < n else str(lab)
-        draw.text((box[0] + 2, box[1] + 1), name, fill=c)
+        name = classes[lab] if 0 <= lab < len(classes) else str(lab)
+        draw.text(
+            (box[0] + 2, box[1] + 1), name + (" (crowd)" if crowd and crowd[i] else ""), fill=c
+        )
         if sample.keypoints is not None:
             for x, y, v in sample.keypoints[i].tolist():
                 if v > 0:
@@ -94,6 +181,7 @@ def draw_sample(sample: Sample, classes: list[str]) -> Image.Image:
                     draw.ellipse(
                         [x - r, y - r, x + r, y + r], fill=c if v == 2 else None, outline=c
                     )
+    img = _with_legend(img, classes, cols, used, background)
     if sample.captions:
         text = sample.captions[0]
         canvas = Image.new("RGB", (max(img.width, 6 * len(text) + 8), img.height + 16), (255,) * 3)
@@ -103,20 +191,27 @@ def draw_sample(sample: Sample, classes: list[str]) -> Image.Image:
     return img
 
 
-def draw_boxes(
+def draw_detections(
     image: torch.Tensor | Image.Image,
-    boxes: list[list[float]],
-    texts: list[str],
-    colour: tuple[int, int, int] = (255, 40, 40),
+    boxes: torch.Tensor,
+    labels: list[int],
+    scores: list[float] | None,
+    classes: list[str],
     width: int = 2,
 ) -> Image.Image:
-    """Boxes (``xyxy`` pixels) with a text each (e.g. ``"raccoon 0.93"``) drawn on the image."""
+    """Boxes (``xyxy`` pixels) in one colour per class, each with ``"name 0.93"``, and a legend
+    of the classes drawn."""
     img = image.copy() if isinstance(image, Image.Image) else to_pil(image)
+    cols = class_colours(classes, True)
     d = ImageDraw.Draw(img)
-    for box, text in zip(boxes, texts):
-        d.rectangle(box, outline=colour, width=width)
-        d.text((box[0] + 3, box[1] + 2), text, fill=colour)
-    return img
+    for k, (box, lab) in enumerate(zip(torch.as_tensor(boxes).tolist(), labels)):
+        c = _box_colour(cols, int(lab))
+        d.rectangle(box, outline=c, width=width)
+        text = classes[lab] if 0 <= lab < len(classes) else str(lab)
+        if scores is not None:
+            text += f" {float(scores[k]):.2f}"
+        d.text((box[0] + 3, box[1] + 2), text, fill=c)
+    return _with_legend(img, classes, cols, {int(v) for v in labels}, True)
 
 
 def draw_skeleton(
@@ -138,69 +233,3 @@ def draw_skeleton(
         filled = visible is None or float(visible[k]) >= 0.5
         d.ellipse([x - r, y - r, x + r, y + r], fill=colour if filled else None, outline=colour)
     return img
-
-
-def learning_curve(
-    series: dict[str, list[tuple[float, float]]],
-    path: str | Path,
-    xlabel: str = "step",
-    size: tuple[int, int] = (640, 400),
-    shared_y: bool | list[str] = False,
-) -> Path:
-    """Plot named ``(x, y)`` series on one chart and save it as PNG. Each series is scaled to
-    its own y-range (printed in the legend), since a loss and an IoU do not share units;
-    ``shared_y=True`` puts series of one unit (e.g. three runs' mIoU) on one common range, and
-    a list of names puts just those series on one common range."""
-    w, h = size
-    ml, mr, mt, mb = 50, 20, 20, 40
-    img = Image.new("RGB", (w, h), (255, 255, 255))
-    d = ImageDraw.Draw(img)
-    d.rectangle([ml, mt, w - mr, h - mb], outline=(0, 0, 0))
-    xs = [x for pts in series.values() for x, _ in pts]
-    if not xs:
-        img.save(path)
-        return Path(path)
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    cols = palette(len(series) + 1)[1:]
-    for k, (name, pts) in enumerate(series.items()):
-        if not pts:
-            continue
-        group = list(series) if shared_y is True else list(shared_y or [])
-        ys = [y for n in group for _, y in series[n]] if name in group else [y for _, y in pts]
-        y0, y1 = min(ys), max(ys) if max(ys) > min(ys) else min(ys) + 1
-        c = tuple(int(v) for v in cols[k])
-        line = [
-            (
-                ml + (x - x0) / (x1 - x0) * (w - ml - mr),
-                h - mb - (y - y0) / (y1 - y0) * (h - mt - mb),
-            )
-            for x, y in pts
-        ]
-        if len(line) > 1:
-            d.line(line, fill=c, width=2)
-        for p in line if len(line) < 30 else []:
-            d.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], fill=c)
-        d.text((ml + 8, mt + 6 + 14 * k), f"{name}: {y0:.3g} .. {y1:.3g}", fill=c)
-    d.text((ml, h - mb + 6), f"{x0:.4g}", fill=(0, 0, 0))
-    d.text((w - mr - 40, h - mb + 6), f"{x1:.4g}", fill=(0, 0, 0))
-    d.text((w // 2 - 20, h - mb + 20), xlabel, fill=(0, 0, 0))
-    img.save(path)
-    return Path(path)
-
-
-def tune_curve(rows: list, metric: str, path: str | Path) -> Path:
-    """The loss-weight tuning plot: mean metric (and mean - std, on the same range) and the
-    held-out loss against log10 lambda. ``rows``: objects with ``weight``, ``metric_mean``,
-    ``metric_std`` and ``loss_mean`` (``regionlab.engine.tune.TuneRow``)."""
-    x = [math.log10(r.weight) for r in rows]
-    mean, low = f"{metric} mean", f"{metric} mean - std"
-    return learning_curve(
-        {
-            mean: [(a, r.metric_mean) for a, r in zip(x, rows)],
-            low: [(a, r.metric_mean - r.metric_std) for a, r in zip(x, rows)],
-            "held-out loss": [(a, r.loss_mean) for a, r in zip(x, rows)],
-        },
-        path,
-        xlabel="log10 lambda",
-        shared_y=[mean, low],
-    )

@@ -13,10 +13,9 @@ from regionlab.models.backbones import build_encoder
 from regionlab.models.segmentation.encoder_decoder import EncoderDecoder
 from regionlab.models.segmentation.fullres_fcn import FullResFCN
 from regionlab.models.segmentation.patch_classifier import PatchClassifier
-from regionlab.ops.upsample import UPSAMPLERS
+from regionlab.names import SEG_ARCHS, UPSAMPLERS
 
 SegArch = Literal["patch", "fcn", "encdec"]
-SEG_ARCHS = ("patch", "fcn", "encdec")
 
 
 @dataclass

@@ -1,0 +1,35 @@
+"""One table of the tasks the command line knows, each described by its own small module.
+
+A :class:`TaskCLI` says everything ``train``, ``tune``, ``eval`` and ``predict`` need: the
+task's flags, how to build its task from the flags and the training set, how to rebuild it
+from a checkpoint, how to draw a prediction, and its training recipe. Adding a task family is
+one module plus one line in :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TaskCLI:
+    name: str  # on the command line and in checkpoints
+    help: str
+    add_flags: Callable[[argparse.ArgumentParser], None]
+    build: Callable[[argparse.Namespace, object], object]  # (flags, training set) -> Task
+    task_class: Callable[[], type]  # imported lazily: from_spec_dict, check_sample
+    draw: Callable[[object, object, object], object]  # (task, model, uint8 image) -> PIL image
+    recipe: dict = field(default_factory=dict)  # TrainConfig defaults of this task
+    tunable: bool = False  # has a loss weight for `tune loss-weight`
+    description: str = ""
+
+
+def _tasks() -> dict[str, TaskCLI]:
+    from regionlab.cli import keypoints, localize, segment
+
+    return {t.name: t for t in (segment.CLI, localize.CLI, keypoints.CLI)}
+
+
+TASKS: dict[str, TaskCLI] = _tasks()

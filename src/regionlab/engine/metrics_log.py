@@ -1,0 +1,24 @@
+"""Reading a run's ``metrics.jsonl``: one JSON object per line, ``split`` = train | val | grow.
+
+Train rows carry ``step``, ``time`` (training seconds so far), ``loss``, ``lr`` and the task's
+logs; val rows ``step``, ``time`` and the task's metrics; grow rows the growth ``event``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_rows(path: str | Path) -> list[dict]:
+    """Every row of a ``metrics.jsonl`` (an empty list when the file does not exist yet)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def series(rows: list[dict], split: str, key: str, x: str = "step") -> list[tuple[float, float]]:
+    """``(x, row[key])`` of the rows of one ``split`` that have ``key`` (``x``: step | time)."""
+    return [(r[x], r[key]) for r in rows if r.get("split") == split and key in r and x in r]

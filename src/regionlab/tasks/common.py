@@ -1,0 +1,49 @@
+"""What the tasks share: their checkpoint description, and predict-time resizing."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def spec_dict(spec, **task_fields) -> dict:
+    """A checkpoint's ``spec``: the model spec's fields plus the task's own. A task field may
+    not reuse a model field's name (it would silently overwrite it in the checkpoint)."""
+    d = spec.to_dict()
+    clash = sorted(set(d) & set(task_fields))
+    if clash:
+        raise ValueError(f"task field(s) {clash} clash with {type(spec).__name__} fields")
+    return {**d, **task_fields}
+
+
+def split_spec_dict(d: dict, spec_cls) -> tuple[object, dict]:
+    """Inverse of :func:`spec_dict`: the model spec and the task's keyword arguments."""
+    names = {f.name for f in fields(spec_cls)}
+    spec = spec_cls(**{k: v for k, v in d.items() if k in names})
+    return spec, {k: v for k, v in d.items() if k not in names}
+
+
+def resize_images(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``float (N, 3, H, W)`` -> ``(N, 3, *size)``, bilinear with antialiasing (as training
+    resizes samples)."""
+    if tuple(images.shape[-2:]) == tuple(size):
+        return images
+    return F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def like_model(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
+    """``images`` on the model's device and in its memory layout: NHWC when its convolution
+    weights are channels_last (the engine's ``channels_last`` option), NCHW otherwise."""
+    images = images.to(model_device(model))
+    # A 1x1 kernel is contiguous in both layouts: look at a larger one.
+    conv = next((p for p in model.parameters() if p.dim() == 4 and p.shape[-1] > 1), None)
+    if conv is not None and conv.is_contiguous(memory_format=torch.channels_last):
+        return images.contiguous(memory_format=torch.channels_last)
+    return images.contiguous()
