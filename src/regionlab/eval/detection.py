@@ -1,0 +1,330 @@
+"""Detection metrics: COCO AP/AR (boxes or masks) through faster-coco-eval, and Pascal VOC AP.
+
+Inputs are per-image :class:`~regionlab.ops.detections.Detections`: ``boxes`` ``float (N, 4)``
+``xyxy`` in absolute pixels, ``labels`` ``int64 (N,)`` indexing ``classes`` (``classes[0]`` is
+the background, so objects have labels ``1 .. len(classes) - 1``), ``scores`` ``(N,)`` on
+predictions, ``masks`` ``(N, H, W)`` for ``segm``, and ``iscrowd`` ``bool (N,)`` on targets
+(COCO crowds, VOC "difficult").
+
+An undefined AP (a class, or an area range, with no ground truth; COCO's ``-1``) is reported as
+``nan`` so that it cannot be averaged in by mistake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from faster_coco_eval import COCO, COCOeval_faster
+from torch import Tensor
+from torchvision.ops import box_iou
+
+from regionlab.data.rle import mask_to_rle
+from regionlab.ops.detections import Detections
+
+__all__ = ["coco_evaluate", "to_coco_ground_truth", "to_coco_results", "voc_ap", "voc_evaluate"]
+
+IouType = Literal["bbox", "segm"]
+
+# --------------------------------------------------------------------------- COCO
+
+
+def _quiet(*args: object, **kwargs: object) -> None:
+    """faster-coco-eval reports progress and the summary table through a print function (a
+    logger by default, so it shows up once logging is configured); we return the numbers."""
+
+
+def _xywh(boxes: Tensor) -> list[list[float]]:
+    b = boxes.detach().cpu().double()
+    return torch.cat([b[:, :2], b[:, 2:] - b[:, :2]], dim=1).tolist()
+
+
+def _cat_ids(labels: Tensor, label_to_cat_id: Mapping[int, int] | None) -> list[int]:
+    ids = labels.tolist()
+    return ids if label_to_cat_id is None else [label_to_cat_id[i] for i in ids]
+
+
+def _binary(masks: Tensor) -> Tensor:
+    """``(N, H, W)`` bool masks; float probabilities are thresholded at 0.5."""
+    return masks if masks.dtype == torch.bool else masks >= 0.5
+
+
+def _check_labels(dets: Sequence[Detections], num_classes: int, what: str) -> None:
+    for i, d in enumerate(dets):
+        if len(d) and (d.labels.min() < 1 or d.labels.max() >= num_classes):
+            raise ValueError(
+                f"{what}[{i}] has labels outside 1..{num_classes - 1} (classes[0] is background)"
+            )
+
+
+def _check_masks(
+    dets: Sequence[Detections], image_sizes: Sequence[tuple[int, int]], what: str
+) -> None:
+    """``segm`` needs ``masks`` ``(N, H, W)`` at the size of their image: masks at another
+    resolution would not raise in COCOeval, only score 0."""
+    for i, (d, (h, w)) in enumerate(zip(dets, image_sizes)):
+        if d.masks is None:
+            raise ValueError(f"segm evaluation: {what}[{i}] has no masks")
+        if len(d) and tuple(d.masks.shape[1:]) != (h, w):
+            raise ValueError(
+                f"{what}[{i}].masks are {tuple(d.masks.shape[1:])} (H, W), the image is {(h, w)}"
+            )
+
+
+def to_coco_results(
+    predictions: Sequence[Detections],
+    image_ids: Sequence[int],
+    label_to_cat_id: Mapping[int, int] | None = None,
+    *,
+    masks: bool = True,
+) -> list[dict]:
+    """COCO results-JSON entries ``{image_id, category_id, bbox: [x, y, w, h], score}``.
+
+    ``category_id`` is ``label_to_cat_id[label]`` (the label itself when ``None``). With
+    ``masks`` and a prediction that has ``masks`` ``(N, H, W)``, each entry also gets
+    ``"segmentation"``: the compressed RLE (``counts`` a ``str``) of the mask thresholded at 0.5.
+    """
+    if len(predictions) != len(image_ids):
+        raise ValueError(f"{len(predictions)} predictions but {len(image_ids)} image ids")
+    out = []
+    for dets, image_id in zip(predictions, image_ids):
+        if dets.scores is None:
+            raise ValueError(f"predictions for image {image_id} have no scores")
+        rles = None
+        if masks and dets.masks is not None:
+            rles = [mask_to_rle(m) for m in _binary(dets.masks)]
+        cats = _cat_ids(dets.labels, label_to_cat_id)
+        for j, (box, score) in enumerate(zip(_xywh(dets.boxes), dets.scores.tolist())):
+            entry = {"image_id": image_id, "category_id": cats[j], "bbox": box, "score": score}
+            if rles is not None:
+                entry["segmentation"] = rles[j]
+            out.append(entry)
+    return out
+
+
+def to_coco_ground_truth(
+    targets: Sequence[Detections],
+    image_sizes: Sequence[tuple[int, int]],
+    classes: Sequence[str],
+    *,
+    iou_type: IouType = "bbox",
+    label_to_cat_id: Mapping[int, int] | None = None,
+) -> dict:
+    """An in-memory COCO instances dict; image ``i`` gets id ``i``, sized ``image_sizes[i]``
+    ``= (H, W)``.
+
+    ``area`` is the box area for ``bbox`` and the mask area for ``segm`` (which needs
+    ``targets[i].masks`` ``bool (N, H, W)``): COCO's small/medium/large split uses it.
+    ``iscrowd`` comes from ``targets[i].iscrowd``, so crowds are ignored exactly as COCO does.
+    """
+    if len(targets) != len(image_sizes):
+        raise ValueError(f"{len(targets)} targets but {len(image_sizes)} image sizes")
+    if iou_type == "segm":
+        _check_masks(targets, image_sizes, "targets")
+    labels = range(1, len(classes))
+    cats = _cat_ids(torch.tensor(list(labels)), label_to_cat_id)
+    images, anns = [], []
+    for image_id, (dets, (h, w)) in enumerate(zip(targets, image_sizes)):
+        images.append({"id": image_id, "height": int(h), "width": int(w)})
+        crowd = dets.iscrowd.tolist() if dets.iscrowd is not None else [False] * len(dets)
+        boxes = _xywh(dets.boxes)
+        for j, cat in enumerate(_cat_ids(dets.labels, label_to_cat_id)):
+            ann = {
+                "id": len(anns) + 1,  # faster-coco-eval uses id 0 as its "unmatched" marker
+                "image_id": image_id,
+                "category_id": cat,
+                "bbox": boxes[j],
+                "area": boxes[j][2] * boxes[j][3],
+                "iscrowd": int(crowd[j]),
+            }
+            if iou_type == "segm":
+                mask = _binary(dets.masks[j])
+                ann["segmentation"] = mask_to_rle(mask)
+                ann["area"] = float(mask.sum())
+            anns.append(ann)
+    categories = [{"id": c, "name": classes[k]} for k, c in zip(labels, cats)]
+    return {"images": images, "annotations": anns, "categories": categories}
+
+
+def _max_dets(max_dets: int) -> list[int]:
+    """COCO's ``[1, 10, 100]`` with ``max_dets`` as the last (the one AP uses)."""
+    if max_dets < 1:
+        raise ValueError(f"max_dets must be >= 1, got {max_dets}")
+    return sorted({m for m in (1, 10) if m < max_dets} | {max_dets})
+
+
+def _mean(s: np.ndarray) -> float:
+    valid = s[s > -1]
+    return float(np.mean(valid)) if valid.size else float("nan")
+
+
+def _summary(ev: COCOeval_faster, names: Mapping[int, str]) -> dict[str, float]:
+    """The 12 COCO stats, named, and per-class AP, from the accumulated arrays."""
+    p = ev.params
+    prec = ev.eval["precision"]  # (iou thresholds, recall thresholds, classes, areas, max dets)
+    rec = ev.eval["recall"]  # (iou thresholds, classes, areas, max dets)
+    t50, t75 = (int(np.flatnonzero(np.isclose(p.iouThrs, t))[0]) for t in (0.5, 0.75))
+    out = {
+        "AP": _mean(prec[..., 0, -1]),
+        "AP50": _mean(prec[t50, :, :, 0, -1]),
+        "AP75": _mean(prec[t75, :, :, 0, -1]),
+    }
+    areas = {name: a for a, name in enumerate(p.areaRngLbl) if name != "all"}
+    out |= {f"AP_{name}": _mean(prec[:, :, :, a, -1]) for name, a in areas.items()}
+    out |= {f"AR{m}": _mean(rec[:, :, 0, i]) for i, m in enumerate(p.maxDets)}
+    out |= {f"AR_{name}": _mean(rec[:, :, a, -1]) for name, a in areas.items()}
+    out |= {f"AP/{names[c]}": _mean(prec[:, :, k, 0, -1]) for k, c in enumerate(p.catIds)}
+    return out
+
+
+def coco_evaluate(
+    predictions: Sequence[Detections],
+    targets: Sequence[Detections],
+    image_sizes: Sequence[tuple[int, int]],
+    classes: Sequence[str],
+    *,
+    iou_type: IouType = "bbox",
+    max_dets: int = 100,
+    label_to_cat_id: Mapping[int, int] | None = None,
+) -> dict[str, float]:
+    """COCO evaluation of ``predictions[i]`` against ``targets[i]`` on image ``i`` (``(H, W)``
+    ``image_sizes[i]``), through faster-coco-eval.
+
+    ``iou_type="segm"`` matches masks: predicted ``masks`` ``(N, H, W)`` (float probabilities
+    or bool) are thresholded at 0.5; targets need ``bool`` masks.
+
+    ``max_dets`` is COCO's ``maxDets``: like COCO, it keeps the top ``max_dets`` by score *per
+    image and class* (a per-image cap over all classes is the model's job, e.g. its
+    ``detections_per_img``).
+
+    Returns floats: ``AP`` (IoU 0.50:0.95), ``AP50``, ``AP75``, ``AP_small``, ``AP_medium``,
+    ``AP_large``, ``AR1``, ``AR10``, ``AR<max_dets>`` (``AR100`` by default), ``AR_small``,
+    ``AR_medium``, ``AR_large`` and ``AP/<class name>`` for every class ``1 ..``; ``nan`` where
+    there is no ground truth to score. No predictions at all give AP 0.
+    """
+    if iou_type not in ("bbox", "segm"):
+        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
+    _check_labels(predictions, len(classes), "predictions")
+    _check_labels(targets, len(classes), "targets")
+    if iou_type == "segm":
+        _check_masks(predictions, image_sizes, "predictions")
+    gt_dict = to_coco_ground_truth(
+        targets, image_sizes, classes, iou_type=iou_type, label_to_cat_id=label_to_cat_id
+    )
+    results = to_coco_results(
+        predictions, range(len(targets)), label_to_cat_id, masks=iou_type == "segm"
+    )
+    if iou_type == "segm":
+        # With a "bbox" in the results, COCO's loadRes takes the box area as each detection's
+        # area, and the small/medium/large split would then use boxes for masks.
+        for r in results:
+            del r["bbox"]
+    gt = COCO(gt_dict, print_function=_quiet)
+    ev = COCOeval_faster(gt, gt.loadRes(results), iou_type, print_function=_quiet)
+    ev.params.maxDets = _max_dets(max_dets)
+    ev.evaluate()
+    ev.accumulate()
+    return _summary(ev, {c["id"]: c["name"] for c in gt_dict["categories"]})
+
+
+# --------------------------------------------------------------------------- Pascal VOC
+
+
+def voc_ap(
+    recall: Tensor | Sequence[float], precision: Tensor | Sequence[float], use_07_metric: bool
+) -> float:
+    """Pascal VOC average precision from a ranked list's ``recall`` and ``precision`` ``(D,)``.
+
+    ``use_07_metric``: VOC2007's 11-point interpolation, the mean over ``t = 0, 0.1, ..., 1`` of
+    the best precision at recall ``>= t``. Otherwise (VOC2010+): the exact area under the
+    monotone (non-increasing) envelope of the precision/recall curve.
+    """
+    rec = torch.as_tensor(recall, dtype=torch.float64).flatten()
+    prec = torch.as_tensor(precision, dtype=torch.float64).flatten()
+    if use_07_metric:
+        # i / 10 rather than arange(0, 1.1, 0.1), whose 0.30000000000000004 would exclude a
+        # recall of exactly 3/10 from its own point.
+        points = [prec[rec >= i / 10].max() if (rec >= i / 10).any() else 0.0 for i in range(11)]
+        return float(sum(float(p) for p in points) / 11)
+    mrec = torch.cat([rec.new_zeros(1), rec, rec.new_ones(1)])
+    mpre = torch.cat([prec.new_zeros(1), prec, prec.new_zeros(1)])
+    mpre = mpre.flip(0).cummax(0).values.flip(0)
+    step = torch.nonzero(mrec[1:] != mrec[:-1]).flatten()
+    return float(((mrec[step + 1] - mrec[step]) * mpre[step + 1]).sum())
+
+
+def _voc_ranked(
+    predictions: Sequence[Detections], targets: Sequence[Detections], label: int, iou: float
+) -> tuple[Tensor, int]:
+    """Greedy VOC matching of class ``label``: ``tp`` ``bool (D,)`` for the detections in
+    descending score order (those matched to a difficult object dropped), and the number of
+    non-difficult objects."""
+    scores, owners, rows, overlaps, difficult = [], [], [], [], []
+    for i, (pred, tgt) in enumerate(zip(predictions, targets)):
+        p, t = pred[pred.labels == label], tgt[tgt.labels == label]
+        scores.append(p.scores.double())
+        owners += [i] * len(p)
+        rows += range(len(p))
+        overlaps.append(box_iou(p.boxes.double(), t.boxes.double()))
+        difficult.append(
+            t.iscrowd if t.iscrowd is not None else torch.zeros(len(t), dtype=torch.bool)
+        )
+    npos = int(sum((~hard).sum() for hard in difficult))
+    taken = [torch.zeros(len(hard), dtype=torch.bool) for hard in difficult]
+    outcome: list[bool] = []
+    for k in torch.cat(scores).argsort(descending=True, stable=True).tolist():
+        i, ov = owners[k], overlaps[owners[k]][rows[k]]
+        best, j = ov.max(0) if ov.numel() else (torch.tensor(0.0), 0)
+        if best < iou:
+            outcome.append(False)
+        elif difficult[i][j]:
+            continue  # a difficult object is neither found nor missed
+        elif taken[i][j]:
+            outcome.append(False)  # the best-overlapping object was already found
+        else:
+            taken[i][j] = True
+            outcome.append(True)
+    return torch.tensor(outcome, dtype=torch.bool), npos
+
+
+def voc_evaluate(
+    predictions: Sequence[Detections],
+    targets: Sequence[Detections],
+    classes: Sequence[str],
+    *,
+    iou: float = 0.5,
+    use_07_metric: bool = False,
+) -> dict[str, float]:
+    """Pascal VOC detection AP per class at IoU ``>= iou`` (the devkit's test), and their mean.
+
+    Per class, detections from all images are ranked by descending score; each is a true
+    positive when its best-overlapping object of that class (IoU ``>= iou``) is not yet taken.
+    Objects with ``iscrowd`` ("difficult") do not count as positives, and a detection whose best
+    overlap is one of them is neither a true nor a false positive. Boxes are continuous pixel
+    ``xyxy``, so IoU needs no devkit ``+1`` (``VocDataset`` already turned its inclusive
+    coordinates into ``(xmin - 1, ymin - 1, xmax, ymax)``).
+
+    Returns ``mAP`` and ``AP/<class name>``; a class without non-difficult objects has AP
+    ``nan`` and is left out of ``mAP``.
+    """
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
+    if any(p.scores is None for p in predictions):
+        raise ValueError("voc_evaluate needs scores on every prediction")
+    _check_labels(predictions, len(classes), "predictions")
+    _check_labels(targets, len(classes), "targets")
+    out = {}
+    for label in range(1, len(classes)):
+        tp, npos = _voc_ranked(predictions, targets, label, iou)
+        if npos == 0:
+            out[f"AP/{classes[label]}"] = float("nan")
+            continue
+        hits = tp.double().cumsum(0)
+        ranks = torch.arange(1, len(tp) + 1, dtype=torch.float64)
+        out[f"AP/{classes[label]}"] = voc_ap(hits / npos, hits / ranks, use_07_metric)
+    aps = torch.tensor(list(out.values()), dtype=torch.float64)
+    return {"mAP": float(aps.nanmean()), **out}
