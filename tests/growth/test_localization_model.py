@@ -46,3 +46,13 @@ def test_keypoint_net_widen(warm):
     widen_block(net, "encoder.stages.2", 2.0)
     diff = verify(before, net, torch.rand(2, 3, 32, 32, dtype=torch.float64))
     assert diff["max_abs"] <= EXACT
+
+
+def test_verify_compares_every_output_tensor_not_only_the_logits():
+    spec = LocalizationSpec(3, widths=[8, 16], hidden=16)
+    net = build_localization_model(spec).double().eval()
+    perturbed = copy.deepcopy(net)
+    with torch.no_grad():
+        perturbed.box_head.bias += 1.0  # logits unchanged, boxes all moved by 1
+    x = torch.rand(2, 3, 32, 32, dtype=torch.float64)
+    assert verify(net, perturbed, x)["max_abs"] == pytest.approx(1.0, abs=1e-9)

@@ -46,14 +46,14 @@ Each command has its own --help."""
 
 
 def _open_training_data(args, cli: TaskCLI):
-    """Training and validation sets, decoded and checked for this task before any training."""
-    train_set, val_set = split(open_dataset(args.data, split="train"), args)
+    """Training and validation sets, decoded and checked for this task before any training
+    (the whole of --data before a validation fraction is held out, so every problem shows)."""
     check = cli.task_class().check_sample
-    train_set = check_data(train_set, args.data, check, args.data_check, "--data")
+    data = open_dataset(args.data, split="train")
+    data = check_data(data, args.data, check, args.data_check, "--data")
+    train_set, val_set = split(data, args)
     if args.val:
         val_set = check_data(val_set, args.val, check, args.data_check, "--val")
-    elif val_set is not None and not getattr(val_set, "generated", False):
-        val_set = check_data(val_set, args.data, check, args.data_check, "--data (held out)")
     return train_set, val_set
 
 

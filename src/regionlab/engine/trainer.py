@@ -373,7 +373,7 @@ class _Bar:
             total=total,
             disable=not (run.cfg.progress and run.rt.is_main),
             unit="s" if self.timed else "step",
-            bar_format="{l_bar}{bar}| {postfix}",
+            bar_format="{percentage:3.0f}%|{bar}| {desc}",
             dynamic_ncols=True,
             leave=False,
             mininterval=1.0,
@@ -394,7 +394,7 @@ class _Bar:
             if self.timed
             else f"step {st['step']}/{run.total_steps}"
         )
-        self.tqdm.set_postfix_str(
+        self.tqdm.set_description_str(
             f"{where}, {rate:.2f} steps/s, epoch {st['epoch']}, loss {loss_value:.4f}",
             refresh=False,
         )
