@@ -56,8 +56,8 @@ def add_flags(p) -> None:
         "--scale",
         type=float,
         nargs=2,
-        default=[0.75, 1.5],
-        help="random scale range for augmentation",
+        help="random scale range for augmentation (default: none on built-in scenes, whose "
+        "2000 distinct samples need no help and learn faster without; 0.75 1.5 on photos)",
     )
 
 
@@ -87,7 +87,8 @@ def build(args, train_set):
         class_weights=weights,
         dice=args.dice,
     )
-    return SegmentationTask(spec, size, classes, scale=tuple(args.scale))
+    scale = tuple(args.scale) if args.scale else ((1.0, 1.0) if generated else (0.75, 1.5))
+    return SegmentationTask(spec, size, classes, scale=scale)
 
 
 def task_class():

@@ -6,23 +6,49 @@ process of a distributed run takes its own slice of the same order."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 
+@dataclass
+class AugmentContext:
+    """What a transform that combines samples or follows the schedule may ask for (mosaic, and
+    switching it off late in training): ``draw()`` returns another sample of the dataset chosen
+    with the sample's generator; ``progress`` is the fraction of training done when this epoch
+    started."""
+
+    epoch: int
+    progress: float
+    draw: Callable[[], object]
+
+
 class Augmented(Dataset):
-    """Applies ``transform(sample, generator)`` with a generator seeded per (seed, epoch, index)."""
+    """Applies ``transform(sample, generator)`` with a generator seeded per (seed, epoch, index).
+
+    A transform with ``wants_context = True`` is called as ``transform(sample, generator,
+    context)`` with an :class:`AugmentContext`; its draws come from the same generator, so
+    the item stays a pure function of (seed, epoch, index, progress)."""
 
     def __init__(self, dataset, transform: Callable, seed: int) -> None:
         self.dataset, self.transform, self.seed = dataset, transform, seed
         self.epoch = 0
+        self.progress = 0.0
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, index: int):
         gen = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF)
+        if getattr(self.transform, "wants_context", False):
+            n = len(self.dataset)
+
+            def draw():
+                return self.dataset[int(torch.randint(n, (), generator=gen))]
+
+            ctx = AugmentContext(self.epoch, self.progress, draw)
+            return self.transform(self.dataset[index], gen, ctx)
         return self.transform(self.dataset[index], gen)
 
 

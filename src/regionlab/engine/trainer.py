@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -371,7 +372,8 @@ class _Bar:
         total = int(run.budget) if self.timed else run.total_steps
         self.tqdm = tqdm(
             total=total,
-            disable=not (run.cfg.progress and run.rt.is_main),
+            # Only on a terminal: in a log file the redraws would be glued to the log lines.
+            disable=not (run.cfg.progress and run.rt.is_main and sys.stderr.isatty()),
             unit="s" if self.timed else "step",
             bar_format="{percentage:3.0f}%|{bar}| {desc}",
             dynamic_ncols=True,
@@ -430,7 +432,10 @@ def fit(
     state = run.state
     while not run.done():
         run.grow_if_due()
+        if state["batch"] == 0:  # kept in the state, so a resumed epoch augments alike
+            state["epoch_progress"] = run.progress()
         run.data.epoch = epoch = state["epoch"]
+        run.data.progress = state.get("epoch_progress", 0.0)
         batches = epoch_batches(
             len(train_set), cfg.batch_size, cfg.seed, epoch, rank=run.rt.rank, world=run.rt.world
         )
