@@ -33,6 +33,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps (0: at the end of each epoch only)
     seed: int = 0
     num_workers: int = 0
+    cache_mb: float = 3072  # decoded training samples kept in memory (validation: a quarter)
     threads: int | None = None  # torch intra-op threads; None: all cores
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     grow: str = ""  # growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x)" (regionlab.growth)

@@ -5,6 +5,7 @@ process of a distributed run takes its own slice of the same order."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,44 @@ class AugmentContext:
     epoch: int
     progress: float
     draw: Callable[[], object]
+
+
+class SampleCache(Dataset):
+    """Keeps decoded samples in memory, up to ``max_mb`` megabytes of tensors (then the rest is
+    read each time): a small photo set is decoded once instead of every epoch -- on Penn-Fudan
+    a PNG decode costs about 30 ms, and a 2x2 mosaic needs four per training image.
+
+    Each access returns a shallow copy, so a transform that rebinds a field does not change the
+    cached sample (transforms never modify tensors in place). Every process (DDP rank, loader
+    worker) holds its own cache of what it reads."""
+
+    def __init__(self, dataset, max_mb: float) -> None:
+        self.dataset, self.budget = dataset, int(max_mb * 2**20)
+        self.used = 0
+        self._items: dict[int, object] = {}
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        item = self._items.get(index)
+        if item is None:
+            item = self.dataset[index]
+            size = _nbytes(item)
+            if self.used + size <= self.budget:
+                self._items[index] = item
+                self.used += size
+        return copy.copy(item)
+
+    def __getattr__(self, name: str):  # classes, source, ... of the dataset behind
+        if name in ("dataset", "budget", "used", "_items"):
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+
+def _nbytes(item) -> int:
+    fields = vars(item).values() if hasattr(item, "__dict__") else [item]
+    return sum(v.numel() * v.element_size() for v in fields if isinstance(v, torch.Tensor))
 
 
 class Augmented(Dataset):

@@ -34,7 +34,7 @@ from regionlab.engine.checkpoint import (
 )
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError
-from regionlab.engine.loader import Augmented, epoch_batches, make_loader
+from regionlab.engine.loader import Augmented, SampleCache, epoch_batches, make_loader
 from regionlab.engine.task import Task
 
 __all__ = ["FitResult", "NonFiniteLossError", "build_optimizer", "evaluate", "fit", "lr_factor"]
@@ -107,7 +107,9 @@ class _Run:
     def __init__(
         self, task: Task, train_set, val_set, cfg: TrainConfig, out_dir: Path, log, save: bool
     ):
-        self.task, self.val_set, self.cfg, self.log, self.save = task, val_set, cfg, log, save
+        self.task, self.cfg, self.log, self.save = task, cfg, log, save
+        # Decoded once, kept for every epoch and evaluation (small sets; see SampleCache).
+        self.val_set = SampleCache(val_set, cfg.cache_mb / 4) if val_set is not None else None
         self.rt = runtime.setup(cfg.device, cfg.threads)
         self.out_dir = out_dir
         self.last_path, self.best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -137,7 +139,7 @@ class _Run:
             )
         self.total_steps = cfg.epochs * self.steps_per_epoch if cfg.epochs else None
         self.budget = cfg.minutes * 60 if cfg.minutes else None
-        self.data = Augmented(train_set, task.transform(train=True), cfg.seed)
+        self.data = Augmented(SampleCache(train_set, cfg.cache_mb), task.transform(train=True), cfg.seed)
         self.train_model = self.model
 
     # ------------------------------------------------------------------ setup
