@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -83,9 +84,12 @@ def test_version_and_defaults_in_help(capsys):
         "samples per optimisation step",
         "peak learning rate",
         "fraction of --data held out for validation",
-        "(default: 16)",  # the task's batch size
+        "(default: 16 on built-in scenes, 8 on photos)",  # the task's batch size
     ):
         assert phrase in text, phrase
+    # Each default once, and never a meaningless "None".
+    assert "(default: None)" not in text
+    assert not re.search(r"\(default: [^)]*\) \(default:", text)
 
 
 # ---------------------------------------------------------------------------- bad files
@@ -285,3 +289,19 @@ def test_under_torchrun_only_rank_0_writes_and_prints(tmp_path):
     summary = json.loads((run / "metrics.json").read_text())
     assert summary["steps"] == 4
     assert not list(run.glob(".*.tmp"))
+
+
+def test_segmentation_recipe_takes_batch_8_on_photos_16_on_scenes():
+    from torch.utils.data import Subset
+
+    from regionlab.cli.tasks import TASKS
+    from regionlab.data.scenes import SceneDataset
+
+    seg = TASKS["segment"]
+    assert seg.recipe_for(Subset(SceneDataset(4), [0, 1]))["batch_size"] == 16
+
+    class Photos:
+        classes = ["background", "thing"]
+
+    assert seg.recipe_for(Subset(Photos(), [0]))["batch_size"] == 8
+    assert TASKS["localize"].recipe_for(Photos()) == TASKS["localize"].recipe

@@ -21,7 +21,15 @@ SCAN_LIMIT = 20_000
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows each flag's default, keeps descriptions' line breaks."""
+    """Shows each flag's default, keeps descriptions' line breaks. A help text that states its
+    default itself (flags whose value comes from a recipe or ``--config``, parsed as ``None``)
+    is left alone, and ``None`` is never shown as a default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default in (None, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
 
 
 def size_type(text: str) -> tuple[int, int]:
@@ -75,6 +83,7 @@ BUDGET_FLAGS = (
     "eval_every",
     "checkpoint_every",
     "num_workers",
+    "cache_mb",
     "threads",
     "device",
 )
@@ -105,13 +114,20 @@ def add_data_flags(p: argparse.ArgumentParser, task: str) -> None:
     )
 
 
-def add_budget_flags(p: argparse.ArgumentParser, defaults: dict) -> None:
+def add_budget_flags(
+    p: argparse.ArgumentParser, defaults: dict, photo: dict | None = None
+) -> None:
     """How one training run goes. ``defaults``: this task's recipe over :class:`TrainConfig`'s
-    defaults (shown in ``--help``). Flags left unset fall back to ``--config``, then these."""
+    defaults, ``photo``: its changes on real photos (both shown in ``--help``). Flags left
+    unset fall back to ``--config``, then these."""
     d = {**TrainConfig().to_dict(), **defaults}
+    photo = photo or {}
 
     def shown(key: str) -> str:
-        return f" (default: {d[key]})"
+        text = "none" if d[key] is None else str(d[key])
+        if key in photo:
+            text += f" on built-in scenes, {photo[key]} on photos"
+        return f" (default: {text})"
 
     p.add_argument("--config", help="training config file (.json or .toml); flags override it")
     p.add_argument(
@@ -147,6 +163,12 @@ def add_budget_flags(p: argparse.ArgumentParser, defaults: dict) -> None:
         + shown("checkpoint_every"),
     )
     p.add_argument("--num-workers", type=int, help="data loading processes" + shown("num_workers"))
+    p.add_argument(
+        "--cache-mb",
+        type=float,
+        help="decoded training samples kept in memory, in MB (0: decode every time; "
+        "validation samples get a quarter of it)" + shown("cache_mb"),
+    )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N" + shown("device"))
 

@@ -61,8 +61,9 @@ def cmd_train(args) -> int:
     from regionlab.engine.trainer import fit
 
     cli = TASKS[args.task]
-    cfg = train_config(args, cli.recipe)
+    train_config(args, cli.recipe)  # a bad flag or config file fails before data is read
     train_set, val_set = _open_training_data(args, cli)
+    cfg = train_config(args, cli.recipe_for(train_set))
     task = cli.build(args, train_set)
     out = Path(args.out)
     result = fit(task, train_set, val_set, cfg, out, resume=args.resume)
@@ -146,6 +147,11 @@ def cmd_eval(args) -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n")
+    if args.save_json:
+        if cli.export is None:
+            raise ValueError(f"--save-json: {cli.name} checkpoints have no results format")
+        n = cli.export(task, model.to(device), data, args.save_json)
+        print(f"wrote {n} results to {args.save_json}")
     return 0
 
 
@@ -155,11 +161,17 @@ def cmd_predict(args) -> int:
     cli, task, model, _ = _load(args.checkpoint)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    records = []
     for path in args.images:
         img = load_image(path)
         dest = out / (Path(path).stem + "_pred.png")
         cli.draw(task, model, img).save(dest)
         print(dest)
+        if cli.records is not None:
+            records += cli.records(task, model, img, Path(path).name)
+    if cli.records is not None:
+        (out / "predictions.json").write_text(json.dumps(records, indent=1))
+        print(out / "predictions.json")
     return 0
 
 
@@ -176,9 +188,10 @@ def cmd_tune(args) -> int:
     weights = [float(w) for w in args.weights.split(",") if w]
     if not weights or any(w <= 0 for w in weights) or len(set(weights)) != len(weights):
         raise ValueError(f"--weights must be distinct positive numbers, got {args.weights!r}")
-    cfg = train_config(args, cli.recipe)
+    train_config(args, cli.recipe)
     data = open_dataset(args.data, split="train")
     data = check_data(data, args.data, cli.task_class().check_sample, args.data_check)
+    cfg = train_config(args, cli.recipe_for(data))
     metric = args.metric or cli.build(args, data).main_metric
 
     def make_task(weight: float):
@@ -365,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     for cli in TASKS.values():
         p = _sub(train, cli.name, help=cli.help, description=cli.description or cli.help)
         add_data_flags(p, cli.name)
-        add_budget_flags(p, cli.recipe)
+        add_budget_flags(p, cli.recipe, cli.photo_recipe)
         add_growth_flags(p)
         cli.add_flags(p)
         p.set_defaults(func=cmd_train, task=cli.name)
@@ -395,7 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
             default="auto",
             help="decode every sample first",
         )
-        add_budget_flags(p, cli.recipe)
+        add_budget_flags(p, cli.recipe, cli.photo_recipe)
         cli.add_flags(p)
         p.set_defaults(func=cmd_tune, task=cli.name)
 
@@ -405,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--out", help="also write the metrics to this JSON file")
+    p.add_argument(
+        "--save-json",
+        metavar="PATH",
+        help="also write the predictions as COCO results JSON (detection)",
+    )
     p.add_argument(
         "--data-check",
         choices=["auto", "full", "off"],

@@ -4,8 +4,9 @@ A spec is ``KIND[:PATH...][:key=value,...]``: ``scenes`` | ``scenes:size=128,n=2
 ``coco:ANN.json:IMAGES_DIR`` | ``voc:DIR`` | ``masks:LIST.txt`` | ``camvid:LIST.txt`` |
 ``instances:IMAGES_DIR:MASKS_DIR`` | ``yolo:DIR`` | ``lsp:DIR``. The trailing options go to the
 reader (e.g. ``voc:DIR:images=images,annotations=annotations`` or
-``masks:LIST.txt:num_classes=5,ignore_index=0``); every file reader takes ``skip_bad=true`` and
-``allow_outside_root=true``. Readers are imported only when a spec is opened, so ``--help``
+``masks:LIST.txt:num_classes=5,ignore_index=0``); every file reader takes ``skip_bad=true``,
+``allow_outside_root=true`` and ``start=``/``stop=`` (a slice of its samples in their listed
+order, e.g. Penn-Fudan's sorted file names: ``start=0,stop=120`` and ``start=120``). Readers are imported only when a spec is opened, so ``--help``
 stays fast.
 """
 
@@ -153,10 +154,19 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
     ``skip_bad`` left none)."""
     kind, paths, opts = parse_spec(spec)
     opts = {**opts, **extra}
+    window = None
+    if kind not in ("lsp", "scenes") and ("start" in opts or "stop" in opts):
+        window = (opts.pop("start", None), opts.pop("stop", None))
+        if not all(v is None or isinstance(v, int) for v in window):
+            raise SpecError(f"data spec {spec!r}: start= and stop= take whole numbers")
     try:
         ds = READERS[kind].open(paths, opts, split, spec)
     except TypeError as e:  # an option the reader does not take
         raise SpecError(f"data spec {spec!r}: {e}") from e
+    if window is not None:
+        from torch.utils.data import Subset
+
+        ds = Subset(ds, range(len(ds))[slice(*window)])
     if len(ds) == 0:
         from regionlab.data.errors import DataError
 

@@ -22,14 +22,28 @@ class TaskCLI:
     task_class: Callable[[], type]  # imported lazily: from_spec_dict, check_sample
     draw: Callable[[object, object, object], object]  # (task, model, uint8 image) -> PIL image
     recipe: dict = field(default_factory=dict)  # TrainConfig defaults of this task
+    photo_recipe: dict = field(default_factory=dict)  # over ``recipe`` on real photos
+
+    def recipe_for(self, train_set) -> dict:
+        """The recipe for this training set: ``photo_recipe`` applies to every reader but the
+        built-in scenes."""
+        from regionlab.cli.common import base_dataset
+
+        generated = getattr(base_dataset(train_set), "generated", False)
+        return self.recipe if generated else {**self.recipe, **self.photo_recipe}
     tunable: bool = False  # has a loss weight for `tune loss-weight`
     description: str = ""
+    # (task, model, uint8 image, image id) -> JSON records of the prediction (predict writes
+    # them to predictions.json), e.g. COCO results entries
+    records: Callable | None = None
+    # (task, model, dataset, path) -> number of records: `eval --save-json PATH`
+    export: Callable | None = None
 
 
 def _tasks() -> dict[str, TaskCLI]:
-    from regionlab.cli import keypoints, localize, segment
+    from regionlab.cli import detect, keypoints, localize, segment
 
-    return {t.name: t for t in (segment.CLI, localize.CLI, keypoints.CLI)}
+    return {t.name: t for t in (segment.CLI, localize.CLI, keypoints.CLI, detect.CLI)}
 
 
 TASKS: dict[str, TaskCLI] = _tasks()

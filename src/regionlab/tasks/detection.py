@@ -1,0 +1,218 @@
+"""Object detection as an engine task, for every detector of ``models/detection``.
+
+Images are letterboxed to a square ``size`` (training adds random scale/placement, flips,
+colour jitter and, until late in training, 2x2 mosaics); targets travel as
+:class:`~regionlab.ops.detections.Detections` in the letterboxed frame. Evaluation maps the
+predictions back to each image's original pixels and scores them with COCO AP (faster-coco-eval,
+identical to pycocotools) against the original annotations, crowds ignored as COCO does.
+
+Every detector is called the same way: ``model(images, targets) -> DetectionOutput`` with the
+losses and the (lazily decoded) detections; a detector that samples windows or proposals in
+training (``needs_generator = True``) also gets a ``torch.Generator`` seeded from the batch, so
+runs resume bit-identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from regionlab.data.detection_transforms import DetectionAugment, Frame, mosaic, unletterbox
+from regionlab.data.sample import Sample
+from regionlab.engine.task import StepOutput
+from regionlab.eval.detection import coco_evaluate
+from regionlab.models.detection.builders import DetectorSpec, build_detector
+from regionlab.ops.detections import Detections
+from regionlab.tasks.common import like_model, model_device, spec_dict, split_spec_dict
+
+
+@dataclass
+class DetItem:
+    """One image: ``image`` ``uint8 (3, S, S)`` letterboxed; ``target`` in that frame;
+    ``original`` the annotations in the image's own pixels (for COCO AP); ``frame`` the map
+    between the two; ``seed`` for a detector's own sampling."""
+
+    image: torch.Tensor
+    target: Detections
+    original: Detections
+    frame: Frame
+    image_id: int | str
+    seed: int
+
+
+@dataclass
+class DetBatch:
+    images: torch.Tensor  # float (N, 3, S, S) in [0, 1]
+    targets: list[Detections]  # letterboxed frame
+    originals: list[Detections]  # original pixels
+    frames: list[Frame]
+    ids: list
+    seeds: list[int]
+
+    def on(self, device: torch.device) -> list[Detections]:
+        return [t.to(device) for t in self.targets]
+
+
+def _detections(s: Sample) -> Detections:
+    return Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool())
+
+
+def collate(items: list[DetItem]) -> DetBatch:
+    return DetBatch(
+        torch.stack([i.image for i in items]).float().div_(255.0),
+        [i.target for i in items],
+        [i.original for i in items],
+        [i.frame for i in items],
+        [i.image_id for i in items],
+        [i.seed for i in items],
+    )
+
+
+class _Train:
+    """The training transform: mosaic with probability ``p`` until ``off`` of training is done
+    (then plain samples, so the last epochs see whole images as evaluation will), then random
+    scale/placement, flip and colour jitter."""
+
+    wants_context = True
+
+    def __init__(self, aug: DetectionAugment, p: float, off: float, scale) -> None:
+        self.aug, self.p, self.off, self.scale = aug, p, off, scale
+
+    def __call__(self, sample: Sample, gen, ctx) -> DetItem:
+        original = _detections(sample)
+        use_mosaic = self.p > 0 and ctx.progress < self.off
+        if use_mosaic and float(torch.rand((), generator=gen)) < self.p:
+            out = mosaic([sample, ctx.draw(), ctx.draw(), ctx.draw()], self.aug.size, gen,
+                         scale=self.scale)  # fmt: skip
+            out = self.aug.jitter(out, gen)
+        else:
+            out = self.aug(sample, gen)
+        seed = int(torch.randint(2**62, (), generator=gen))
+        frame = self.aug.frame(sample.size)
+        return DetItem(out.image, _detections(out), original, frame, sample.image_id, seed)
+
+
+class DetectionTask:
+    """``spec``: the detector; ``size``: the square input side; ``classes``: names with
+    ``classes[0] == "background"``; ``mosaic``: probability of a 2x2 mosaic per training image,
+    used until ``mosaic_off`` of the training budget is spent; ``scale``: random scale range."""
+
+    name = "detect"
+    main_metric = "AP"
+
+    def __init__(
+        self,
+        spec: DetectorSpec,
+        size: int,
+        classes: list[str],
+        mosaic: float = 1.0,
+        mosaic_off: float = 0.85,
+        scale: tuple[float, float] = (0.5, 1.5),
+        flip: float = 0.5,
+    ) -> None:
+        if classes[0] != "background":
+            raise ValueError(f"detection classes must start with 'background', got {classes}")
+        if len(classes) - 1 != spec.num_classes:
+            raise ValueError(
+                f"{len(classes)} class names (with background) for {spec.num_classes} classes"
+            )
+        self.spec, self.size, self.classes = spec, int(size), list(classes)
+        self.mosaic, self.mosaic_off, self.scale, self.flip = mosaic, mosaic_off, tuple(scale), flip
+
+    def spec_dict(self) -> dict:
+        return spec_dict(
+            self.spec,
+            size=self.size,
+            classes=self.classes,
+            mosaic=self.mosaic,
+            mosaic_off=self.mosaic_off,
+            scale=list(self.scale),
+            flip=self.flip,
+        )
+
+    @classmethod
+    def from_spec_dict(cls, d: dict) -> DetectionTask:
+        spec, rest = split_spec_dict(d, DetectorSpec)
+        return cls(spec, **rest)
+
+    @staticmethod
+    def check_sample(sample: Sample) -> None:
+        """Every sample works: an image without objects is a valid negative."""
+
+    def build_model(self) -> nn.Module:
+        return build_detector(self.spec)
+
+    def _augment(self, train: bool) -> DetectionAugment:
+        return DetectionAugment((self.size, self.size), train=train, scale=self.scale,
+                                flip=self.flip)  # fmt: skip
+
+    def transform(self, train: bool):
+        aug = self._augment(train)
+        if train:
+            return _Train(aug, self.mosaic, self.mosaic_off, self.scale)
+
+        def plain(sample: Sample, gen=None) -> DetItem:
+            out, frame = aug.letterbox_frame(sample)
+            original = _detections(sample)
+            return DetItem(out.image, _detections(out), original, frame, sample.image_id, 0)
+
+        return plain
+
+    collate = staticmethod(collate)
+
+    def _call(self, model: nn.Module, batch: DetBatch, device: torch.device):
+        images = like_model(batch.images, model)
+        core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+        if getattr(core, "needs_generator", False):
+            gen = torch.Generator().manual_seed(hash(tuple(batch.seeds)) & 0x7FFF_FFFF_FFFF)
+            return model(images, batch.on(device), generator=gen)
+        return model(images, batch.on(device))
+
+    def step(self, model: nn.Module, batch: DetBatch, device: torch.device) -> StepOutput:
+        out = self._call(model, batch, device)
+        logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
+        logs.update({f"w_{k}": v for k, v in out.weights.items()})
+        return StepOutput(out.loss, logs)
+
+    def evaluate(self, model: nn.Module, batches: Iterable[DetBatch], device) -> dict:
+        preds, gts, sizes = [], [], []
+        loss_sum, parts, n = 0.0, {}, 0
+        for batch in batches:
+            out = self._call(model, batch, device)
+            k = len(batch.ids)
+            loss_sum += float(out.loss) * k
+            for name, v in out.losses.items():
+                parts[name] = parts.get(name, 0.0) + float(v) * k
+            n += k
+            for det, frame, gt in zip(out.detections, batch.frames, batch.originals):
+                preds.append(self.to_original(det.to("cpu"), frame))
+                gts.append(gt)
+                sizes.append((frame.orig_h, frame.orig_w))
+        m = coco_evaluate(preds, gts, sizes, self.classes)
+        metrics = {k: float(v) for k, v in m.items()}
+        metrics["loss"] = loss_sum / max(n, 1)
+        metrics.update({f"loss_{k}": v / max(n, 1) for k, v in parts.items()})
+        return metrics
+
+    @staticmethod
+    def to_original(det: Detections, frame: Frame) -> Detections:
+        """Predictions in the letterboxed frame -> the image's own pixels."""
+        return Detections(unletterbox(det.boxes, frame), det.labels, det.scores)
+
+    @torch.inference_mode()
+    def predict(self, model: nn.Module, images: torch.Tensor) -> list[Detections]:
+        """``images``: float ``(N, 3, H, W)`` in ``[0, 1]`` -> one :class:`Detections` per image
+        in its own pixels (scores, labels indexing :attr:`classes`)."""
+        model.eval()
+        aug = self._augment(False)
+        out_dets = []
+        for img in images:
+            s = Sample((img * 255).round().clamp(0, 255).to(torch.uint8))
+            letter, frame = aug.letterbox_frame(s)
+            x = letter.image[None].float().div(255).to(model_device(model))
+            det = model(like_model(x, model)).detections[0].to("cpu")
+            out_dets.append(self.to_original(det, frame))
+        return out_dets

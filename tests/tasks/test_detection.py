@@ -1,0 +1,119 @@
+"""Detection as a task: both detectors overfit a few scenes, resume exactly, train on negatives,
+and the CLI trains, evaluates (COCO AP, results JSON) and predicts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from regionlab.cli.main import main
+from regionlab.data.sample import Sample
+from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
+from regionlab.engine.checkpoint import load_checkpoint
+from regionlab.engine.config import TrainConfig
+from regionlab.engine.trainer import fit
+from regionlab.models.detection.builders import DetectorSpec
+from regionlab.models.detection.sliding_window import WindowSpec
+from regionlab.tasks.detection import DetectionTask
+
+SCENES = SceneConfig(size=48, max_objects=2)
+
+
+def _window_task(**kw) -> DetectionTask:
+    window = WindowSpec(3, window=24, widths=[8, 16, 32], sizes=[0.3, 0.5, 0.7], aspects=[1.0],
+                        samples=32)  # fmt: skip
+    return DetectionTask(DetectorSpec("sliding-window", window=window), 48, CLASSES, **kw)
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(batch_size=4, lr=3e-3, progress=False, threads=1, eval_every=1000,
+                weight_decay=0.0)  # fmt: skip
+    return TrainConfig(**{**base, **kw})
+
+
+def test_sliding_window_detector_overfits_a_few_scenes(tmp_path):
+    torch.manual_seed(0)
+    data = SceneDataset(4, config=SCENES)
+    task = _window_task(mosaic=0.0, scale=(1.0, 1.0), flip=0.0)
+    res = fit(task, data, data, _cfg(epochs=250), tmp_path, log=lambda *_: None)
+    assert res.metrics["AP50"] > 0.9, res.metrics
+
+
+def test_a_detector_resumes_bit_identically(tmp_path):
+    class CrashAt:
+        def __init__(self, task, at):
+            self.task, self.at, self.n = task, at, 0
+
+        def __getattr__(self, k):
+            return getattr(self.task, k)
+
+        def step(self, model, batch, device):
+            self.n += 1
+            if self.n == self.at:
+                raise KeyboardInterrupt("killed")
+            return self.task.step(model, batch, device)
+
+    data = SceneDataset(8, config=SCENES)
+    cfg = _cfg(epochs=3, batch_size=2, checkpoint_every=3)
+    task = _window_task(mosaic=0.5)  # mosaic and window sampling draw from the seeded streams
+    fit(task, data, None, cfg, tmp_path / "full", log=lambda *_: None)
+    with pytest.raises(KeyboardInterrupt):
+        fit(CrashAt(_window_task(mosaic=0.5), 8), data, None, cfg, tmp_path / "cut",
+            log=lambda *_: None)  # fmt: skip
+    assert load_checkpoint(tmp_path / "cut" / "last.pt")["state"]["step"] == 6  # mid-epoch
+    fit(_window_task(mosaic=0.5), data, None, cfg, tmp_path / "cut", resume=True,
+        log=lambda *_: None)  # fmt: skip
+    a = load_checkpoint(tmp_path / "full" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_image_without_objects_trains_as_a_negative():
+    task = _window_task(mosaic=0.0)
+    model = task.build_model()
+    empty = Sample(torch.full((3, 48, 48), 90, dtype=torch.uint8))
+    batch = task.collate([task.transform(True)(empty, torch.Generator(), _ctx(empty))])
+    out = task.step(model, batch, torch.device("cpu"))
+    assert torch.isfinite(out.loss) and out.logs["loss_box"] == 0.0
+    out.loss.backward()
+    assert model.cls_head.weight.grad.abs().sum() > 0  # background is learned from it
+
+
+def _ctx(sample):
+    from regionlab.engine.loader import AugmentContext
+
+    return AugmentContext(0, 0.0, lambda: sample)
+
+
+def test_cli_detect_train_eval_predict_and_refuse_other_classes(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "detect", "--model", "sliding-window", "--data", "scenes:size=48,n=4",
+            "--val", "scenes:size=48,n=2", "--window", "16", "--window-sizes", "0.4,0.7",
+            "--epochs", "1", "--batch-size", "2", "--threads", "1", "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    results = tmp_path / "results.json"
+    spec = "scenes:size=48,n=2"
+    assert main(["eval", str(run / "best.pt"), "--data", spec, "--save-json", str(results)]) == 0
+    metrics = json.loads(capsys.readouterr().out.split("\nwrote")[0])
+    assert 0 <= metrics["AP50"] <= 1 and "AP/circle" in metrics and "loss" in metrics
+    entries = json.loads(results.read_text())
+    assert entries and {"image_id", "category_id", "bbox", "score"} <= set(entries[0])
+    img = tmp_path / "scene.png"
+    main(["data", "show", "scenes:size=48,n=1", "--out", str(tmp_path / "s"), "--n", "1"])
+    (tmp_path / "s" / "sample_000.png").rename(img)
+    assert main(["predict", str(run / "best.pt"), str(img), "--out", str(tmp_path / "p")]) == 0
+    assert (tmp_path / "p" / "scene_pred.png").exists()
+    assert isinstance(json.loads((tmp_path / "p" / "predictions.json").read_text()), list)
+    # a dataset with other classes is refused
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
+    from fixtures import make_voc
+
+    voc = make_voc(tmp_path / "voc")
+    assert main(["eval", str(run / "best.pt"), "--data", f"voc:{voc}"]) == 2
+    assert "was trained on classes" in capsys.readouterr().err
