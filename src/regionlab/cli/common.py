@@ -114,9 +114,7 @@ def add_data_flags(p: argparse.ArgumentParser, task: str) -> None:
     )
 
 
-def add_budget_flags(
-    p: argparse.ArgumentParser, defaults: dict, photo: dict | None = None
-) -> None:
+def add_budget_flags(p: argparse.ArgumentParser, defaults: dict, photo: dict | None = None) -> None:
     """How one training run goes. ``defaults``: this task's recipe over :class:`TrainConfig`'s
     defaults, ``photo``: its changes on real photos (both shown in ``--help``). Flags left
     unset fall back to ``--config``, then these."""
@@ -167,7 +165,7 @@ def add_budget_flags(
         "--cache-mb",
         type=float,
         help="decoded training samples kept in memory, in MB (0: decode every time; "
-        "validation samples get a quarter of it)" + shown("cache_mb"),
+        "validation samples get a quarter of it; off with --num-workers > 0)" + shown("cache_mb"),
     )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N" + shown("device"))

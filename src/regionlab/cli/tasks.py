@@ -31,6 +31,7 @@ class TaskCLI:
 
         generated = getattr(base_dataset(train_set), "generated", False)
         return self.recipe if generated else {**self.recipe, **self.photo_recipe}
+
     tunable: bool = False  # has a loss weight for `tune loss-weight`
     description: str = ""
     # (task, model, uint8 image, image id) -> JSON records of the prediction (predict writes

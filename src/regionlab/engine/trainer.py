@@ -108,8 +108,10 @@ class _Run:
         self, task: Task, train_set, val_set, cfg: TrainConfig, out_dir: Path, log, save: bool
     ):
         self.task, self.cfg, self.log, self.save = task, cfg, log, save
-        # Decoded once, kept for every epoch and evaluation (small sets; see SampleCache).
-        self.val_set = SampleCache(val_set, cfg.cache_mb / 4) if val_set is not None else None
+        # Decoded once, kept for every epoch and evaluation (small sets; see SampleCache). Not
+        # with loader workers: they are new processes each epoch, and each would hold a copy.
+        cache_mb = cfg.cache_mb if cfg.num_workers == 0 else 0
+        self.val_set = SampleCache(val_set, cache_mb / 4) if val_set is not None else None
         self.rt = runtime.setup(cfg.device, cfg.threads)
         self.out_dir = out_dir
         self.last_path, self.best_path = out_dir / "last.pt", out_dir / "best.pt"
@@ -139,7 +141,9 @@ class _Run:
             )
         self.total_steps = cfg.epochs * self.steps_per_epoch if cfg.epochs else None
         self.budget = cfg.minutes * 60 if cfg.minutes else None
-        self.data = Augmented(SampleCache(train_set, cfg.cache_mb), task.transform(train=True), cfg.seed)
+        self.data = Augmented(
+            SampleCache(train_set, cache_mb), task.transform(train=True), cfg.seed
+        )
         self.train_model = self.model
 
     # ------------------------------------------------------------------ setup
