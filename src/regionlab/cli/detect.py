@@ -1,4 +1,5 @@
-"""``regionlab train detect``: object detection (sliding window, single-shot grid detector)."""
+"""``regionlab train detect``: object detection (sliding window, single-shot grid detector,
+R-CNN, Fast R-CNN, Faster R-CNN)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,12 @@ def _floats(text: str) -> list[float]:
 def add_flags(p) -> None:
     p.add_argument(
         "--model",
-        choices=["grid", "sliding-window"],
+        choices=["grid", "sliding-window", "rcnn", "fast-rcnn", "faster-rcnn"],
         default="grid",
         help="grid: a single-shot detector (every cell of a few feature maps predicts boxes "
-        "and classes); sliding-window: a classification + localization CNN on every window",
+        "and classes); sliding-window: a classification + localization CNN on every window; "
+        "rcnn: a CNN on every selective-search proposal cut from the image; fast-rcnn: the "
+        "proposals cut from one feature map; faster-rcnn: proposals from a learned RPN",
     )
     p.add_argument(
         "--size", type=int, help="square input side (default: the scenes' size, 320 for photos)"
@@ -62,6 +65,40 @@ def add_flags(p) -> None:
     )
     w.add_argument("--aspects", type=_floats, help="window aspect ratios (height / width)")
     w.add_argument("--window-stride", type=float, help="step, as a fraction of the window side")
+    r = p.add_argument_group("R-CNN family (rcnn, fast-rcnn, faster-rcnn)")
+    r.add_argument(
+        "--crop",
+        choices=["warp", "pad"],
+        default="warp",
+        help="rcnn: warp each proposal to a square (aspect changes) or pad it to one (grey)",
+    )
+    r.add_argument("--crop-size", type=int, default=64, help="rcnn: the warped crop's side")
+    r.add_argument(
+        "--context", type=int, default=8, help="rcnn: pixels of context at the warped scale"
+    )
+    r.add_argument(
+        "--roi",
+        choices=["align", "pool"],
+        default="align",
+        help="fast-rcnn, faster-rcnn: RoIAlign or RoIPool on the feature map",
+    )
+    r.add_argument(
+        "--proposals",
+        choices=["fast", "quality"],
+        default="fast",
+        help="rcnn, fast-rcnn: selective-search mode",
+    )
+    r.add_argument(
+        "--top-proposals",
+        type=int,
+        default=2000,
+        help="selective-search boxes kept (OpenCV ranks small regions first: recall at 1000 "
+        "is well below recall at 2000, see regionlab proposals eval)",
+    )
+    r.add_argument(
+        "--proposal-cache",
+        help="folder caching selective-search boxes per image (default ~/.cache/regionlab)",
+    )
 
 
 def build(args, train_set):
@@ -90,6 +127,29 @@ def build(args, train_set):
             "nms_iou": args.nms_iou,
         }
         spec = DetectorSpec("grid", grid=GridSpec(n, **{k: v for k, v in opts.items() if v}))
+    elif args.model in ("rcnn", "fast-rcnn", "faster-rcnn"):
+        from regionlab.models.detection.rcnn import RegionSpec
+
+        opts = {
+            "backbone": args.backbone,
+            "pretrained": args.pretrained,
+            "widths": args.widths,
+            "depths": args.depths,
+            "nms_iou": args.nms_iou,
+        }
+        region = RegionSpec(
+            args.model,
+            n,
+            crop_size=args.crop_size,
+            crop=args.crop,
+            context=args.context,
+            roi=args.roi,
+            ss_mode=args.proposals,
+            ss_top=args.top_proposals,
+            cache=args.proposal_cache,
+            **{k: v for k, v in opts.items() if v},
+        )
+        spec = DetectorSpec(args.model, region=region)
     else:
         opts = {
             "window": args.window,

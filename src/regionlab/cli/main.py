@@ -25,19 +25,23 @@ from regionlab.cli.common import (
     split,
     train_config,
 )
+from regionlab.cli.proposals import add_parser as add_proposals_parser
 from regionlab.cli.specs import USAGE, open_dataset, parse_spec
 from regionlab.cli.tasks import TASKS, TaskCLI
 
 DESCRIPTION = """\
 Train, evaluate and compare the classic "beyond classification" vision models on your CPU:
-semantic segmentation, classification + localization and keypoint regression, with growing
-networks, on built-in synthetic scenes (no download) or your own COCO / VOC / YOLO / mask-PNG data.
+semantic segmentation, classification + localization, keypoint regression and object detection
+(sliding window, single-shot grid detector), with growing networks, on built-in synthetic scenes
+(no download) or your own COCO / VOC / YOLO / mask-PNG data.
 
   regionlab demo                                   two minutes: segmentation on scenes
   regionlab train segment --data scenes --minutes 5
+  regionlab train detect --data voc:my_voc_folder --minutes 15
   regionlab eval runs/segment/best.pt --data scenes
   regionlab predict runs/segment/best.pt photo.jpg --out runs/pred
   regionlab data check voc:my_voc_folder           find every bad file at once
+  regionlab proposals eval --data voc:my_voc_folder selective search: recall, MABO, cost
 
 Each command has its own --help."""
 
@@ -455,6 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--task", choices=list(TASKS), help="also check what this task needs of each sample"
     )
     p.set_defaults(func=cmd_data_check)
+    add_proposals_parser(sub)
     return parser
 
 

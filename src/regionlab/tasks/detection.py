@@ -22,6 +22,7 @@ from torch import nn
 
 from regionlab.data.detection_transforms import DetectionAugment, Frame, mosaic, unletterbox
 from regionlab.data.sample import Sample
+from regionlab.data.transforms import hflip
 from regionlab.engine.task import StepOutput
 from regionlab.eval.detection import coco_evaluate
 from regionlab.models.detection.builders import DetectorSpec, build_detector
@@ -98,7 +99,12 @@ class _Train:
 class DetectionTask:
     """``spec``: the detector; ``size``: the square input side; ``classes``: names with
     ``classes[0] == "background"``; ``mosaic``: probability of a 2x2 mosaic per training image,
-    used until ``mosaic_off`` of the training budget is spent; ``scale``: random scale range."""
+    used until ``mosaic_off`` of the training budget is spent; ``scale``: random scale range.
+
+    Detectors whose proposals are computed once per image and cached (R-CNN and Fast R-CNN:
+    ``spec.fixed_proposals``) train on the letterboxed images and their flips only, as the
+    papers did: any other augmentation would make every image new and selective search would
+    run on each of them in every step."""
 
     name = "detect"
     main_metric = "AP"
@@ -150,14 +156,20 @@ class DetectionTask:
                                 flip=self.flip)  # fmt: skip
 
     def transform(self, train: bool):
-        aug = self._augment(train)
-        if train:
-            return _Train(aug, self.mosaic, self.mosaic_off, self.scale)
+        if train and not self.spec.fixed_proposals:
+            return _Train(self._augment(True), self.mosaic, self.mosaic_off, self.scale)
+        aug = self._augment(False)
+        flip = self.flip if train else 0.0
 
         def plain(sample: Sample, gen=None) -> DetItem:
             out, frame = aug.letterbox_frame(sample)
+            seed = 0
+            if gen is not None:  # training of R-CNN / Fast R-CNN: flips only (see __init__)
+                if float(torch.rand((), generator=gen)) < flip:
+                    out = hflip(out)
+                seed = int(torch.randint(2**62, (), generator=gen))
             original = _detections(sample)
-            return DetItem(out.image, _detections(out), original, frame, sample.image_id, 0)
+            return DetItem(out.image, _detections(out), original, frame, sample.image_id, seed)
 
         return plain
 

@@ -1,0 +1,546 @@
+"""Region-based detection: a proposer, a cropper and one box head -- the sliding window, R-CNN,
+Fast R-CNN and Faster R-CNN are four settings of :class:`RegionDetector`.
+
+The lecture's line, as the three parts that change and the ones that stay:
+
+=================  ==========================  ======================================
+detector           proposer (where to look)    cropper (what each region looks like)
+=================  ==========================  ======================================
+sliding window     every window (fixed grid)   image crop, warped, own CNN per crop
+R-CNN              selective search            image crop + context, warped or padded
+Fast R-CNN         selective search            RoIPool / RoIAlign on one feature map
+Faster R-CNN       region proposal network     RoIAlign / RoIPool on one feature map
+=================  ==========================  ======================================
+
+What every one of them shares: the :class:`RegionSampler` (an IoU
+:class:`~regionlab.ops.matcher.Matcher` labels each region with an object or background, a
+generator-driven :class:`~regionlab.ops.sampler.BalancedSampler` picks the regions trained on),
+the :class:`BoxHead` (``C + 1`` softmax scores, 0 background, and class-specific
+:class:`~regionlab.ops.boxes.BoxCoder` deltas; a softmax rather than R-CNN's per-class SVMs, as
+Fast R-CNN showed it is as good and trains in one piece), the losses (cross-entropy + smooth L1
+through :class:`~regionlab.models.losses.MultiTaskLoss`) and the inference (per-class decoding,
+class-aware NMS, the best ``max_det``).
+
+Boxes are ``xyxy`` pixels of the input tensor everywhere; labels ``1 .. C``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import (
+    batched_nms,
+    box_iou,
+    clip_boxes_to_image,
+    remove_small_boxes,
+    roi_align,
+    roi_pool,
+)
+
+from regionlab.models.backbones import Normalize
+from regionlab.models.detection.output import DetectionOutput
+from regionlab.models.losses import MultiTaskLoss
+from regionlab.ops.anchors import AnchorGenerator
+from regionlab.ops.boxes import BoxCoder
+from regionlab.ops.detections import Detections
+from regionlab.ops.matcher import Matcher
+from regionlab.ops.sampler import BalancedSampler
+
+# --------------------------------------------------------------------------- sampling
+
+
+@dataclass
+class RegionTargets:
+    """The regions one batch trains on: ``rois`` one ``(K_i, 4)`` tensor per image; ``labels``
+    ``int64 (K,)`` over all images (0 background); ``boxes`` ``(K, 4)`` the matched ground
+    truth (meaningful where ``labels > 0``)."""
+
+    rois: list[Tensor]
+    labels: Tensor
+    boxes: Tensor
+
+
+class RegionSampler:
+    """Labels proposals by IoU with the objects and samples a balanced set per image.
+
+    The ground-truth boxes join the proposals (so every object has a perfect positive from the
+    first step), and with ``jitter > 0`` as many randomly shifted copies each (up to 15% of the
+    object's size: positives placed as a proposer would place them, which a fixed window grid
+    rarely does). Crowd objects are never matched, and regions over a crowd are not background
+    (:class:`~regionlab.ops.matcher.Matcher`)."""
+
+    def __init__(
+        self, matcher: Matcher, sampler: BalancedSampler, jitter: int = 0, add_gt: bool = True
+    ) -> None:
+        self.matcher, self.sampler, self.jitter, self.add_gt = matcher, sampler, jitter, add_gt
+
+    def __call__(
+        self, proposals: Sequence[Tensor], targets: Sequence[Detections], gen: torch.Generator
+    ) -> RegionTargets:
+        rois, labels, boxes = [], [], []
+        for props, target in zip(proposals, targets):
+            cand = props.detach()
+            real = target.not_crowd()
+            if self.add_gt and len(real):
+                extra = [real.boxes]
+                if self.jitter:
+                    b = real.boxes.repeat_interleave(self.jitter, dim=0)
+                    wh = (b[:, 2:] - b[:, :2]).repeat(1, 2)
+                    extra.append(b + (torch.rand(b.shape, generator=gen).to(b) - 0.5) * 0.3 * wh)
+                cand = torch.cat([cand, *extra])
+            if len(target):
+                matches = self.matcher(box_iou(target.boxes, cand), target.iscrowd)
+            else:
+                matches = torch.full((len(cand),), -1, dtype=torch.int64, device=cand.device)
+            pos, neg = self.sampler(matches, gen)
+            idx = torch.cat([pos, neg])
+            lab = torch.zeros(len(idx), dtype=torch.int64, device=cand.device)
+            gt = cand[idx].clone()
+            if len(pos):
+                lab[: len(pos)] = target.labels[matches[pos]]
+                gt[: len(pos)] = target.boxes[matches[pos]]
+            rois.append(cand[idx])
+            labels.append(lab)
+            boxes.append(gt)
+        return RegionTargets(rois, torch.cat(labels), torch.cat(boxes))
+
+
+# --------------------------------------------------------------------------- box head
+
+
+class BoxHead(nn.Module):
+    """Region features ``(R, D)`` -> class logits ``(R, C + 1)`` (column 0 background) and
+    box deltas ``(R, C, 4)`` (one box per class, R-CNN's class-specific regression; ``(R, 1,
+    4)`` with ``class_specific=False``)."""
+
+    def __init__(self, in_features: int, num_classes: int, class_specific: bool = True) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.k = num_classes if class_specific else 1
+        self.cls = nn.Linear(in_features, num_classes + 1)
+        self.box = nn.Linear(in_features, 4 * self.k)
+        # Small deltas at the start: a region first predicts itself.
+        nn.init.normal_(self.box.weight, std=0.001)
+        nn.init.zeros_(self.box.bias)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        return self.cls(h), self.box(h).view(len(h), self.k, 4)
+
+    def losses(
+        self, logits: Tensor, deltas: Tensor, t: RegionTargets, coder: BoxCoder
+    ) -> dict[str, Tensor]:
+        """Cross-entropy over all sampled regions; smooth L1 (``beta = 1/9``, Faster R-CNN's) on
+        the positives' deltas of their own class, summed and divided by the number of sampled
+        regions, as Fast R-CNN normalises it."""
+        pos = t.labels > 0
+        cls = F.cross_entropy(logits, t.labels)
+        if not pos.any():
+            return {"cls": cls, "box": deltas.sum() * 0.0}
+        rois = torch.cat(t.rois)
+        col = (t.labels[pos] - 1) if self.k > 1 else torch.zeros_like(t.labels[pos])
+        pred = deltas[pos.nonzero().squeeze(1), col]
+        target = coder.encode(rois[pos], t.boxes[pos])
+        box = F.smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / len(t.labels)
+        return {"cls": cls, "box": box}
+
+    @torch.no_grad()
+    def detect(
+        self,
+        logits: Tensor,
+        deltas: Tensor,
+        rois: Tensor,
+        image_size: tuple[int, int],
+        coder: BoxCoder,
+        score_thresh: float,
+        nms_iou: float,
+        max_det: int,
+    ) -> Detections:
+        """One image's detections from its regions ``rois (R, 4)``: every (region, class) above
+        ``score_thresh`` with its class's box, clipped; class-aware NMS; the best ``max_det``."""
+        c = self.num_classes
+        prob = logits.float().softmax(1)[:, 1:]  # (R, C)
+        boxes = coder.decode(deltas.float().reshape(len(rois), -1), rois.float())
+        boxes = boxes.view(len(rois), self.k, 4).expand(-1, c, -1)
+        boxes = clip_boxes_to_image(boxes.reshape(-1, 4), image_size)
+        scores = prob.reshape(-1)
+        labels = torch.arange(1, c + 1, device=rois.device).repeat(len(rois))
+        keep = (scores > score_thresh).nonzero().squeeze(1)
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        keep = remove_small_boxes(boxes, 1e-2)
+        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+        keep = batched_nms(boxes, scores, labels, nms_iou)[:max_det]
+        return Detections(boxes[keep], labels[keep], scores[keep])
+
+
+# --------------------------------------------------------------------------- croppers
+
+
+def _expand(rois: Tensor, factor: float) -> Tensor:
+    """Boxes grown about their centres by ``factor`` (``> 1`` adds context)."""
+    c = (rois[:, :2] + rois[:, 2:]) / 2
+    half = (rois[:, 2:] - rois[:, :2]) / 2 * factor
+    return torch.cat([c - half, c + half], 1)
+
+
+def _square(rois: Tensor) -> Tensor:
+    """The tightest square about each box's centre."""
+    c = (rois[:, :2] + rois[:, 2:]) / 2
+    half = (rois[:, 2:] - rois[:, :2]).max(1, keepdim=True).values / 2
+    return torch.cat([c - half, c + half], 1)
+
+
+class ImageCropper(nn.Module):
+    """Each region cut out of the *image* and sent through its own CNN (sliding window, R-CNN).
+
+    ``crop="warp"`` stretches the region to ``size x size`` (R-CNN's choice: aspect ratio
+    changes); ``"pad"`` takes the tightest square around it instead (aspect kept; what lies
+    outside the image is grey). ``context`` pixels *at the warped scale* surround the region
+    (R-CNN's 16 px at 227: the box is grown by ``size / (size - 2 context)``). Crops are
+    bilinear samples of the normalised image (``roi_align``), so outside the image reads 0: the
+    mean colour.
+
+    ``encoder`` maps ``(R, 3, size, size)`` to an :class:`EncoderOutput`; ``neck`` its last map
+    to ``(R, D)``."""
+
+    needs_maps = False
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        neck: nn.Module,
+        size: int,
+        crop: str = "warp",
+        context: int = 0,
+        chunk: int = 512,
+    ) -> None:
+        super().__init__()
+        if crop not in ("warp", "pad"):
+            raise ValueError(f"crop must be warp or pad, got {crop!r}")
+        if not 0 <= 2 * context < size:
+            raise ValueError(f"context {context} leaves nothing of a {size} px crop")
+        self.encoder, self.neck = encoder, neck
+        self.size, self.crop, self.context, self.chunk = size, crop, context, chunk
+
+    def features(self, x: Tensor) -> None:
+        return None
+
+    def regions(self, rois: Tensor) -> Tensor:
+        """The image boxes actually sampled for ``rois`` (context and padding included)."""
+        if self.crop == "pad":
+            rois = _square(rois)
+        if self.context:
+            rois = _expand(rois, self.size / (self.size - 2 * self.context))
+        return rois
+
+    def crops(self, x: Tensor, rois: Sequence[Tensor]) -> Tensor:
+        """``(R, 3, size, size)`` crops of the normalised images ``x``."""
+        boxes = [self.regions(r) for r in rois]
+        s = self.size
+        return roi_align(x, boxes, (s, s), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+
+    def forward(self, x: Tensor, maps, rois: Sequence[Tensor]) -> Tensor:
+        crops = self.crops(x, rois)
+        if len(crops) <= self.chunk or torch.is_grad_enabled():
+            return self.neck(self.encoder(crops).features[-1])
+        return torch.cat([self.neck(self.encoder(c).features[-1]) for c in crops.split(self.chunk)])
+
+
+class FeatureCropper(nn.Module):
+    """Regions cut out of one *feature map* of the whole image (Fast and Faster R-CNN).
+
+    ``backbone`` runs once per image; its map at ``stride`` is reduced to ``channels`` by a
+    ``1x1`` convolution, and each region becomes an ``out x out`` grid of it by RoIAlign
+    (``roi="align"``: bilinear samples at exact positions, ``aligned=True``) or RoIPool
+    (``"pool"``: Fast R-CNN's max over quantised bins). Two fully connected layers of
+    ``hidden`` units follow. Right-sized for a CPU: torchvision's two 1024-wide layers over
+    ``256 x 7 x 7`` take 13 M weights and most of a training step."""
+
+    needs_maps = True
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        stride: int,
+        channels: int = 64,
+        roi: str = "align",
+        out: int = 7,
+        hidden: int = 256,
+    ) -> None:
+        super().__init__()
+        if roi not in ("align", "pool"):
+            raise ValueError(f"roi must be align or pool, got {roi!r}")
+        if stride not in backbone.strides:
+            raise ValueError(f"backbone has no stride {stride}; it has {backbone.strides}")
+        self.backbone, self.stride, self.roi, self.out = backbone, stride, roi, out
+        self.level = backbone.strides.index(stride)
+        self.reduce = nn.Sequential(
+            nn.Conv2d(backbone.channels[self.level], channels, 1), nn.ReLU(inplace=True)
+        )
+        self.fc = nn.Sequential(
+            nn.Linear(channels * out * out, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
+        )
+        self.channels = backbone.channels[self.level]
+
+    def features(self, x: Tensor) -> Tensor:
+        """The backbone map at ``stride`` ``(N, C, H / s, W / s)`` (the RPN reads it too)."""
+        return self.backbone(x).features[self.level]
+
+    def forward(self, x: Tensor, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
+        f = self.reduce(maps)
+        rois = [r.to(f.dtype) for r in rois]
+        scale = 1.0 / self.stride
+        if self.roi == "align":
+            crops = roi_align(f, rois, self.out, scale, sampling_ratio=2, aligned=True)
+        else:
+            crops = roi_pool(f, rois, self.out, scale)
+        return self.fc(crops.flatten(1))
+
+
+# --------------------------------------------------------------------------- proposers
+
+
+class WindowProposer(nn.Module):
+    """Every sliding window: sides ``sizes`` (fractions of the input side) times ``aspects``
+    (height / width), a step of ``stride`` times the side, centres inside the image. One
+    :class:`~regionlab.ops.anchors.AnchorGenerator` level per side."""
+
+    def __init__(self, sizes: Sequence[float], aspects: Sequence[float], stride: float) -> None:
+        super().__init__()
+        self.sizes, self.aspects, self.stride = list(sizes), list(aspects), stride
+        self._cache: dict[tuple[int, int], Tensor] = {}
+
+    def windows(self, size: tuple[int, int], device) -> Tensor:
+        """``(W, 4)`` windows of an ``(H, W)`` input."""
+        if size not in self._cache:
+            side = min(size)
+            sides = [s * side for s in self.sizes]
+            strides = [max(1.0, self.stride * s) for s in sides]
+            grid = AnchorGenerator(
+                [(s,) for s in sides], [tuple(self.aspects)] * len(sides), strides
+            )
+            cells = [(max(1, round(size[0] / st)), max(1, round(size[1] / st))) for st in strides]
+            w = torch.cat(grid(cells))
+            c = (w[:, :2] + w[:, 2:]) / 2
+            inside = (c[:, 0] >= 0) & (c[:, 0] < size[1]) & (c[:, 1] >= 0) & (c[:, 1] < size[0])
+            self._cache[size] = w[inside]
+        return self._cache[size].to(device)
+
+    def forward(self, images: Tensor, maps, targets=None, gen=None):
+        w = self.windows((int(images.shape[-2]), int(images.shape[-1])), images.device)
+        return [w] * len(images), {}
+
+
+class SelectiveSearchProposer(nn.Module):
+    """Selective search (Uijlings et al.) on each image, through an on-disk cache keyed by the
+    image's pixels and the settings (so an epoch's second look at an image, and evaluation, cost
+    nothing). The first ``top`` boxes are kept. It is not learned: training images must repeat
+    exactly for the cache to help, so R-CNN and Fast R-CNN train on flips only, as the papers
+    did."""
+
+    def __init__(
+        self, mode: str = "fast", top: int = 2000, max_side: int | None = None, cache=None
+    ) -> None:
+        super().__init__()
+        self.mode, self.top, self.max_side, self.cache = mode, top, max_side, cache
+
+    def _one(self, image: Tensor) -> Tensor:
+        from regionlab.ops.proposals import selective_search
+
+        img = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        if self.cache is not None:
+            boxes = self.cache.get(img, self.mode, self.max_side)
+        else:
+            boxes = selective_search(img, self.mode, self.max_side)
+        return boxes[: self.top].to(image.device)
+
+    def forward(self, images: Tensor, maps, targets=None, gen=None):
+        out = []
+        for img in images:
+            b = self._one(img)
+            if len(b) == 0:  # a flat image: the whole image is the one region
+                h, w = img.shape[-2:]
+                b = torch.tensor([[0.0, 0.0, float(w), float(h)]], device=img.device)
+            out.append(b)
+        return out, {}
+
+
+class RPN(nn.Module):
+    """Faster R-CNN's region proposal network on the cropper's feature map.
+
+    A ``3x3`` convolution, then per cell and anchor an objectness logit and
+    :class:`~regionlab.ops.boxes.BoxCoder` deltas (weights ``(1, 1, 1, 1)``). Training: anchors
+    matched at IoU ``0.7 / 0.3`` with low-quality matches (every object gets its best anchor),
+    ``256`` sampled per image, half positive at most; losses ``rpn_cls`` (binary cross-entropy)
+    and ``rpn_box`` (smooth L1, ``beta = 1/9``, divided by the sampled count). Proposals: the
+    ``pre_nms`` best-scoring decoded anchors, clipped, small ones dropped, NMS at ``nms_iou``,
+    then the ``post_nms`` best (fewer at test time: ``test_pre_nms`` / ``test_post_nms``)."""
+
+    def __init__(
+        self,
+        channels: int,
+        anchors: AnchorGenerator,
+        pre_nms: int = 1000,
+        post_nms: int = 300,
+        test_pre_nms: int = 600,
+        test_post_nms: int = 150,
+        nms_iou: float = 0.7,
+        samples: int = 256,
+    ) -> None:
+        super().__init__()
+        if anchors.num_levels != 1:
+            raise ValueError("this RPN reads one feature map: give anchors of one level")
+        a = anchors.num_anchors_per_location()[0]
+        self.anchors = anchors
+        self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(True))
+        self.objectness = nn.Conv2d(channels, a, 1)
+        self.deltas = nn.Conv2d(channels, 4 * a, 1)
+        for layer in (self.objectness, self.deltas):
+            nn.init.normal_(layer.weight, std=0.01)
+            nn.init.zeros_(layer.bias)
+        self.coder = BoxCoder((1.0, 1.0, 1.0, 1.0))
+        self.matcher = Matcher(0.7, 0.3, allow_low_quality=True)
+        self.sampler = BalancedSampler(samples, 0.5)
+        self.pre_nms, self.post_nms = pre_nms, post_nms
+        self.test_pre_nms, self.test_post_nms = test_pre_nms, test_post_nms
+        self.nms_iou = nms_iou
+
+    def forward(self, images: Tensor, maps: Tensor, targets=None, gen=None):
+        n, _, h, w = maps.shape
+        t = self.conv(maps)
+        a = self.objectness.out_channels
+        logits = self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1)  # (N, h*w*A)
+        deltas = self.deltas(t).view(n, a, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4)
+        anchors = self.anchors.level_anchors(0, (h, w), maps.device, torch.float32)
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        pre, post = (self.pre_nms, self.post_nms) if self.training else (
+            self.test_pre_nms, self.test_post_nms
+        )  # fmt: skip
+        proposals = []
+        with torch.no_grad():
+            for lg, d in zip(logits.detach().float(), deltas.detach().float()):
+                top = lg.topk(min(pre, len(lg))).indices
+                boxes = clip_boxes_to_image(self.coder.decode(d[top], anchors[top]), size)
+                keep = remove_small_boxes(boxes, 1e-3)
+                boxes, scores = boxes[keep], lg[top][keep]
+                keep = batched_nms(boxes, scores, torch.zeros_like(scores), self.nms_iou)
+                proposals.append(boxes[keep[:post]])
+        losses = {}
+        if targets is not None:
+            losses = self._losses(logits, deltas, anchors, targets, gen)
+        return proposals, losses
+
+    def _losses(self, logits, deltas, anchors, targets, gen) -> dict[str, Tensor]:
+        idx, labels, reg_pred, reg_target = [], [], [], []
+        for i, target in enumerate(targets):
+            if len(target):
+                matches = self.matcher(box_iou(target.boxes, anchors), target.iscrowd)
+            else:
+                matches = torch.full((len(anchors),), -1, dtype=torch.int64, device=anchors.device)
+            pos, neg = self.sampler(matches, gen)
+            idx.append(torch.cat([pos, neg]) + i * len(anchors))
+            labels.append(torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]))
+            if len(pos):
+                reg_pred.append(deltas[i, pos])
+                reg_target.append(self.coder.encode(anchors[pos], target.boxes[matches[pos]]))
+        idx = torch.cat(idx)
+        labels = torch.cat(labels).to(logits)
+        cls = F.binary_cross_entropy_with_logits(logits.reshape(-1)[idx], labels)
+        if reg_pred:
+            box = F.smooth_l1_loss(
+                torch.cat(reg_pred), torch.cat(reg_target), beta=1 / 9, reduction="sum"
+            ) / max(len(idx), 1)
+        else:
+            box = deltas.sum() * 0.0
+        return {"rpn_cls": cls, "rpn_box": box}
+
+
+# --------------------------------------------------------------------------- the detector
+
+
+class RegionDetector(nn.Module):
+    """``proposer -> cropper -> box head``, trained on the :class:`RegionSampler`'s regions.
+
+    ``forward(images float (N, 3, H, W) in [0, 1], targets=None, generator=None)`` ->
+    :class:`DetectionOutput`: with ``targets`` (``xyxy`` pixels, labels ``1 .. C``) the losses
+    (``cls``, ``box``, plus the proposer's, e.g. ``rpn_cls``, ``rpn_box``) in train and eval
+    mode alike; detections (decoded lazily) from all proposals of each image. ``generator``
+    drives the sampling, so a run resumes bit-identically."""
+
+    needs_generator = True
+
+    def __init__(
+        self,
+        proposer: nn.Module,
+        cropper: nn.Module,
+        head: BoxHead,
+        sampler: RegionSampler,
+        loss: MultiTaskLoss,
+        coder: BoxCoder | None = None,
+        score_thresh: float = 0.001,
+        nms_iou: float = 0.5,
+        max_det: int = 100,
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.normalize = Normalize()
+        self.proposer, self.cropper, self.head = proposer, cropper, head
+        self.sampler, self.loss = sampler, loss
+        self.coder = coder or BoxCoder()
+        self.score_thresh, self.nms_iou, self.max_det = score_thresh, nms_iou, max_det
+        self.channels_last = channels_last
+
+    def forward(
+        self,
+        images: Tensor,
+        targets: Sequence[Detections] | None = None,
+        generator: torch.Generator | None = None,
+    ) -> DetectionOutput:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
+        x = self.normalize(images)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        maps = self.cropper.features(x)
+        targets = [t.to(images.device) for t in targets] if targets is not None else None
+        proposals, losses = self.proposer(images, maps, targets, generator)
+        size = (int(images.shape[-2]), int(images.shape[-1]))
+        frozen = maps.detach() if maps is not None else None
+        result = DetectionOutput(lambda: self.detect(x.detach(), frozen, proposals, size))
+        if targets is not None:
+            if len(targets) != len(images):
+                raise ValueError(f"{len(images)} images but {len(targets)} targets")
+            gen = generator if generator is not None else torch.Generator().manual_seed(0)
+            t = self.sampler(proposals, targets, gen)
+            logits, deltas = self.head(self.cropper(x, maps, t.rois))
+            losses = {**self.head.losses(logits, deltas, t, self.coder), **losses}
+            result.losses = losses
+            result.loss = self.loss(losses)
+            result.weights = self.loss.effective_weights()
+        return result
+
+    @torch.no_grad()
+    def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:
+        out = []
+        for i, props in enumerate(proposals):
+            m = maps[i : i + 1] if maps is not None else None
+            logits, deltas = self.head(self.cropper(x[i : i + 1], m, [props]))
+            out.append(
+                self.head.detect(
+                    logits,
+                    deltas,
+                    props,
+                    size,
+                    self.coder,
+                    self.score_thresh,
+                    self.nms_iou,
+                    self.max_det,
+                )  # fmt: skip
+            )
+        return out

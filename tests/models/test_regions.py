@@ -1,0 +1,123 @@
+"""The region detectors: one sampler, box head, matcher and coder shared by the sliding window,
+R-CNN, Fast R-CNN and Faster R-CNN; R-CNN's crops (warp, pad, context); the RPN's anchor
+labels; Faster R-CNN overfitting a few scenes."""
+
+import pytest
+import torch
+
+from regionlab.data.scenes import SceneConfig, SceneDataset
+from regionlab.eval.detection import coco_evaluate
+from regionlab.models.detection.builders import DetectorSpec, build_detector
+from regionlab.models.detection.rcnn import RegionSpec
+from regionlab.models.detection.regions import (
+    RPN,
+    BoxHead,
+    ImageCropper,
+    RegionDetector,
+    RegionSampler,
+)
+from regionlab.models.detection.sliding_window import SlidingWindowDetector, WindowSpec
+from regionlab.ops.anchors import AnchorGenerator
+from regionlab.ops.boxes import BoxCoder
+from regionlab.ops.detections import Detections
+from regionlab.ops.matcher import Matcher
+from regionlab.ops.sampler import BalancedSampler
+
+TINY = dict(widths=[8, 16, 32, 64], depths=[0, 1, 1], crop_widths=[8, 16, 32], hidden=64,
+            roi_channels=16, crop_size=32)  # fmt: skip
+
+
+def _region(model: str, **kw) -> RegionDetector:
+    torch.manual_seed(0)
+    return build_detector(DetectorSpec(model, region=RegionSpec(model, 3, **(TINY | kw))))
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_every_region_detector_is_the_same_parts(tmp_path):
+    models = {m: _region(m, cache=str(tmp_path)) for m in ("rcnn", "fast-rcnn", "faster-rcnn")}
+    models["sliding-window"] = SlidingWindowDetector(WindowSpec(3))
+    for name, m in models.items():
+        assert isinstance(m, RegionDetector), name
+        assert type(m.head) is BoxHead, name
+        assert type(m.sampler) is RegionSampler, name
+        assert type(m.sampler.matcher) is Matcher and type(m.sampler.sampler) is BalancedSampler
+        assert type(m.coder) is BoxCoder, name
+    kinds = {n: (type(m.proposer).__name__, type(m.cropper).__name__) for n, m in models.items()}
+    assert kinds == {
+        "sliding-window": ("WindowProposer", "ImageCropper"),
+        "rcnn": ("SelectiveSearchProposer", "ImageCropper"),
+        "fast-rcnn": ("SelectiveSearchProposer", "FeatureCropper"),
+        "faster-rcnn": ("RPN", "FeatureCropper"),
+    }
+    assert models["fast-rcnn"].cropper.roi == "align"
+    assert _region("fast-rcnn", roi="pool", cache=str(tmp_path)).cropper.roi == "pool"
+
+
+def _cropper(crop: str, context: int) -> ImageCropper:
+    return ImageCropper(torch.nn.Identity(), torch.nn.Identity(), 8, crop, context)
+
+
+def test_warp_pad_and_context_sample_the_right_image_region():
+    box = torch.tensor([[8.0, 12.0, 24.0, 20.0]])  # 16 wide, 8 tall, centre (16, 16)
+    assert _cropper("warp", 0).regions(box).tolist() == [[8, 12, 24, 20]]
+    assert _cropper("pad", 0).regions(box).tolist() == [[8, 8, 24, 24]]  # tightest square
+    # 2 px of context at the 8 px warped scale: the box grows by 8 / (8 - 4) = 2.
+    assert _cropper("warp", 2).regions(box).tolist() == [[0, 8, 32, 24]]
+    # On an image whose value is the column index, a warped crop spans columns 8..24.
+    image = torch.arange(32.0).expand(1, 3, 32, 32).contiguous()
+    crop = _cropper("warp", 0).crops(image, [box])[0, 0]
+    # (bins of 2 px, sample points at pixel centres: columns 8-9 -> 8.5, 22-23 -> 22.5)
+    assert crop.shape == (8, 8) and crop[0, 0] == 8.5 and crop[0, -1] == 22.5
+    # Outside the image reads 0: the mean colour of the normalised image (grey).
+    big = torch.tensor([[-16.0, 0.0, 0.0, 16.0]])
+    assert _cropper("pad", 0).crops(image, [big])[0, 0, :, :4].abs().max() == 0
+
+
+def test_rpn_labels_every_object_with_its_best_anchor():
+    anchors = AnchorGenerator([[16.0]], [[1.0]], [16])
+    rpn = RPN(8, anchors, samples=16)
+    maps = torch.zeros(1, 8, 4, 4)
+    # An object between anchors: IoU < 0.7 with all of them, low-quality matching keeps one.
+    target = Detections(torch.tensor([[20.0, 20.0, 44.0, 44.0]]), torch.tensor([1]))
+    matches = rpn.matcher(_iou(target, anchors))
+    assert (matches >= 0).sum() >= 1 and (matches == -1).sum() > 0
+    props, losses = rpn(torch.zeros(1, 3, 64, 64), maps, [target], torch.Generator().manual_seed(0))
+    assert set(losses) == {"rpn_cls", "rpn_box"} and all(torch.isfinite(v) for v in losses.values())
+    assert props[0].shape[1] == 4 and len(props[0]) <= rpn.post_nms
+
+
+def _iou(target, anchors):
+    from torchvision.ops import box_iou
+
+    return box_iou(target.boxes, anchors.level_anchors(0, (4, 4)))
+
+
+def test_faster_rcnn_overfits_a_few_scenes(one_thread):
+    ds = SceneDataset(6, seed=3, config=SceneConfig(size=64, max_objects=3, clutter=2))
+    samples = [ds[i] for i in range(6)]
+    x = torch.stack([s.image for s in samples]).float() / 255
+    targets = [Detections(s.boxes, s.labels, iscrowd=s.iscrowd) for s in samples]
+    model = _region("faster-rcnn", stride=8, anchor_sizes=[12.0, 24.0, 48.0], samples=64)
+    steps = 250
+    opt = torch.optim.AdamW(model.parameters(), 3e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(0)
+    model.train()
+    for _ in range(steps):
+        out = model(x, targets, generator=gen)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    with torch.no_grad():
+        dets = model(x).detections
+    ap50 = coco_evaluate(dets, targets, [s.size for s in samples], ds.classes)["AP50"]
+    assert ap50 > 0.9, ap50
