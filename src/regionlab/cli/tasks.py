@@ -42,9 +42,9 @@ class TaskCLI:
 
 
 def _tasks() -> dict[str, TaskCLI]:
-    from regionlab.cli import detect, keypoints, localize, segment
+    from regionlab.cli import caption, detect, keypoints, localize, segment
 
-    return {t.name: t for t in (segment.CLI, localize.CLI, keypoints.CLI, detect.CLI)}
+    return {t.name: t for t in (segment.CLI, localize.CLI, keypoints.CLI, detect.CLI, caption.CLI)}
 
 
 TASKS: dict[str, TaskCLI] = _tasks()

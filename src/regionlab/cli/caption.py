@@ -1,0 +1,95 @@
+"""``regionlab train caption``: image captioning (a CNN encoder, an RNN / LSTM decoder)."""
+
+from __future__ import annotations
+
+from regionlab.cli.common import add_backbone_flags, default_size, say, size_type
+from regionlab.cli.tasks import TaskCLI
+
+RECIPE = {"batch_size": 32, "lr": 2e-3}
+
+
+def add_flags(p) -> None:
+    add_backbone_flags(p, "default: 16, 32, 64, 128")
+    p.add_argument(
+        "--size", type=size_type, help="input size N or HxW (default: scenes' own, 128 for photos)"
+    )
+    p.add_argument(
+        "--cell",
+        choices=["lstm", "rnn_tanh", "rnn_relu", "gru"],
+        default="lstm",
+        help="decoder: our LSTM or vanilla RNN (tanh / ReLU), or torch's GRU as a baseline",
+    )
+    p.add_argument(
+        "--image-input",
+        choices=["bias", "first"],
+        default="bias",
+        help="bias: the image is a bias on the first step (Karpathy & Fei-Fei's multimodal "
+        "RNN); first: the image is the first input (Show and Tell)",
+    )
+    p.add_argument("--embed", type=int, default=64, help="word embedding size")
+    p.add_argument("--hidden", type=int, default=256, help="decoder state size")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout on the decoder output")
+    p.add_argument("--min-count", type=int, default=1, help="rarer training words become UNK")
+    p.add_argument("--beam", type=int, default=1, help="beam width of evaluation (1: greedy)")
+    p.add_argument("--max-words", type=int, default=20, help="longest caption, in words")
+    p.add_argument("--flip", type=float, default=0.0, help="flip probability (swaps left/right)")
+
+
+def build(args, train_set):
+    from regionlab.data.captions import Vocabulary
+    from regionlab.models.captioning.captioner import CaptionSpec
+    from regionlab.tasks.captioning import CaptionTask
+
+    captions = [c for i in range(len(train_set)) for c in train_set[i].captions]
+    vocab = Vocabulary.build(captions, args.min_count, source=args.data)
+    say(f"vocabulary: {len(vocab)} tokens from {len(captions)} captions")
+    size = default_size(args, train_set, (128, 128))
+    spec = CaptionSpec(
+        vocab_size=len(vocab),
+        cell=args.cell,
+        image_input=args.image_input,
+        backbone=args.backbone,
+        widths=args.widths or [16, 32, 64, 128],
+        pretrained=args.pretrained,
+        embed=args.embed,
+        hidden=args.hidden,
+        dropout=args.dropout,
+        max_len=args.max_words,
+    )
+    return CaptionTask(spec, size, vocab.to_dict(), args.beam, args.flip, args.max_words)
+
+
+def task_class():
+    from regionlab.tasks.captioning import CaptionTask
+
+    return CaptionTask
+
+
+def draw(task, model, image):
+    """The image with its generated caption written under it."""
+    from PIL import Image, ImageDraw
+
+    text = task.predict(model, image[None].float() / 255)[0]
+    pic = Image.fromarray(image.permute(1, 2, 0).numpy())
+    scale = max(1, 256 // max(pic.size))
+    pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
+    out = Image.new("RGB", (max(pic.width, 8 * len(text) + 8), pic.height + 20), "white")
+    out.paste(pic, (0, 0))
+    ImageDraw.Draw(out).text((4, pic.height + 4), text, fill="black")
+    return out
+
+
+def records(task, model, image, image_id) -> list[dict]:
+    return [{"image_id": image_id, "caption": task.predict(model, image[None].float() / 255)[0]}]
+
+
+CLI = TaskCLI(
+    name="caption",
+    help="image captioning: a sentence for every image",
+    add_flags=add_flags,
+    build=build,
+    task_class=task_class,
+    draw=draw,
+    recipe=RECIPE,
+    records=records,
+)
