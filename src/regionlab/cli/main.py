@@ -31,9 +31,10 @@ from regionlab.cli.tasks import TASKS, TaskCLI
 
 DESCRIPTION = """\
 Train, evaluate and compare the classic "beyond classification" vision models on your CPU:
-semantic segmentation, classification + localization, keypoint regression and object detection
-(sliding window, single-shot grid detector), with growing networks, on built-in synthetic scenes
-(no download) or your own COCO / VOC / YOLO / mask-PNG data.
+semantic segmentation, classification + localization, keypoint regression, object detection
+(sliding window, single-shot grid detector, R-CNN, Fast and Faster R-CNN) and image captioning,
+with growing networks, on built-in synthetic scenes (no download) or your own COCO / VOC / YOLO /
+mask-PNG data.
 
   regionlab demo                                   two minutes: segmentation on scenes
   regionlab train segment --data scenes --minutes 5
