@@ -1,0 +1,471 @@
+"""Object detection, part 1: our detectors against torchvision and Ultralytics, same budget.
+
+Setups (each detector trained from scratch for the same wall-clock budget, 1 torch thread each,
+two runs at a time on the 2 cores; every one scored with the same COCO evaluator,
+faster-coco-eval = pycocotools, on the validation images' original annotations):
+
+- ``scenes``: built-in multi-object scenes, 5 minutes: the grid and the sliding-window detector.
+- ``raccoon``: ``../shared/datasets/raccoon`` with its 160/40 csv split, 15 minutes.
+- ``pennfudan``: Penn-Fudan pedestrians' boxes, file names sorted, first 120 train / last 50
+  val, 15 minutes.
+
+Runs start in pairs in the listed order, so ``grid`` shares the machine with ``yolo26n``.
+
+Detectors: ``grid`` and ``sliding-window`` (``regionlab train detect``, default flags),
+``tv-frcnn`` (torchvision ``fasterrcnn_mobilenet_v3_large_320_fpn(weights=None,
+weights_backbone=None)`` trained through our engine on our pipeline: letterbox 320, mosaic,
+scale, flip, colour; AdamW 1e-3, batch 8), ``yolo26n`` / ``yolov8n`` (Ultralytics from their
+YAML, no weights, their own training recipe, ``YOLO_OFFLINE=1``, ``plots=False``, ``val=False``,
+``time=`` the budget; predictions at ``conf=0.001, iou=0.7, max_det=100``, YOLO26 in its default
+one-to-many + NMS mode).
+
+After training, every model's test seconds per image is timed alone (batch 1, 1 thread, the
+validation images). Train images/s is images seen per training second.
+
+    pip install -e ".[bench]"
+    python benchmarks/detection.py                          # everything, about 75 minutes
+    python benchmarks/detection.py --only pennfudan --detectors grid,yolo26n --minutes 5
+
+Writes benchmarks/results/detection.json and detection.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATASETS, RESULTS, save  # noqa: E402
+
+PF = DATASETS / "pennfudan"
+RACCOON = DATASETS / "raccoon"
+VOC = f"voc:{RACCOON}:images=images,annotations=annotations"
+PFI = f"instances:{PF}/PNGImages:{PF}/PedMasks"
+
+# name -> (minutes, train spec, val spec, detectors)
+SETUPS = {
+    # 100 validation scenes: the sliding window evaluates seconds per image.
+    "scenes": (5.0, "scenes", "scenes:n=100", ["grid", "sliding-window"]),
+    "raccoon": (
+        15.0,
+        f"{VOC},split=data/train_labels.csv",
+        f"{VOC},split=data/test_labels.csv",
+        ["grid", "yolo26n", "tv-frcnn", "yolov8n"],
+    ),
+    "pennfudan": (
+        15.0,
+        f"{PFI}:start=0,stop=120,class_name=person",
+        f"{PFI}:start=120,class_name=person",
+        ["grid", "yolo26n", "tv-frcnn", "yolov8n"],
+    ),
+}
+# Our detectors by name -> regionlab train detect flags (variants of one model included).
+OURS = {
+    "grid": ["--model", "grid"],
+    "sliding-window": ["--model", "sliding-window"],
+    "rcnn": ["--model", "rcnn"],
+    "rcnn-pad": ["--model", "rcnn", "--crop", "pad"],
+    "fast-rcnn": ["--model", "fast-rcnn"],
+    "fast-rcnn-pool": ["--model", "fast-rcnn", "--roi", "pool"],
+    "faster-rcnn": ["--model", "faster-rcnn"],
+}
+
+
+# --------------------------------------------------------------------------- one run (worker)
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set in this process
+        pass
+
+
+def run_ours(detector: str, minutes: float, train: str, val: str, out: Path) -> dict:
+    cmd = ["regionlab", "train", "detect", *OURS[detector], "--data", train, "--val", val,
+           "--minutes", str(minutes), "--threads", "1", "--out", str(out)]  # fmt: skip
+    with open(out.parent / f"{out.name}.log", "w") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT)
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    vals = [r for r in rows if r["split"] == "val"]
+    from regionlab.engine.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(out / "last.pt")
+    seconds, images = ck["state"]["elapsed"], ck["state"]["step"] * ck["config"]["batch_size"]
+    return {
+        "command": " ".join(cmd),
+        "metrics": {k: v for k, v in vals[-1].items() if k.startswith(("AP", "AR"))},
+        "train_seconds": seconds,
+        "train_img_per_s": images / seconds,
+        "curve": [(r["time"], r["AP50"]) for r in vals],
+        "checkpoint": str(out / "last.pt"),
+    }
+
+
+class TorchvisionPeer:
+    """torchvision's Faster R-CNN behind our model contract: ``model(images, targets)`` returns a
+    :class:`DetectionOutput` with its losses in training mode and its detections in eval mode
+    (torchvision computes one or the other, so the evaluation loss is ``nan``)."""
+
+    @staticmethod
+    def build(num_classes: int):
+        import torch
+        from torch import nn
+        from torchvision.models.detection import fasterrcnn_mobilenet_v3_large_320_fpn
+
+        from regionlab.models.detection.output import DetectionOutput
+        from regionlab.ops.detections import Detections
+
+        class Peer(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = fasterrcnn_mobilenet_v3_large_320_fpn(
+                    weights=None,
+                    weights_backbone=None,
+                    num_classes=num_classes + 1,
+                    box_score_thresh=0.001,
+                    box_detections_per_img=100,
+                )
+
+            def forward(self, images, targets=None):
+                imgs = list(images)
+                if self.training:
+                    tv = [{"boxes": t.boxes[~t.iscrowd], "labels": t.labels[~t.iscrowd]}
+                          for t in targets]  # fmt: skip
+                    losses = self.net(imgs, tv)
+                    return DetectionOutput.from_detections(
+                        [], loss=sum(losses.values()), losses=losses
+                    )
+                out = self.net(imgs)
+                dets = [Detections(o["boxes"], o["labels"], o["scores"]) for o in out]
+                nan = torch.tensor(float("nan"))
+                return DetectionOutput.from_detections(dets, loss=nan)
+
+        return Peer()
+
+
+def run_torchvision(minutes: float, train: str, val: str, out: Path) -> dict:
+    from regionlab.cli.specs import open_dataset
+    from regionlab.engine.config import TrainConfig
+    from regionlab.engine.trainer import fit
+    from regionlab.models.detection.builders import DetectorSpec
+    from regionlab.models.detection.grid import GridSpec
+    from regionlab.tasks.detection import DetectionTask
+
+    _threads(1)
+    tr, va = open_dataset(train), open_dataset(val, split="val")
+    classes = list(getattr(tr, "dataset", tr).classes)
+
+    class PeerTask(DetectionTask):
+        def build_model(self):
+            return TorchvisionPeer.build(len(self.classes) - 1)
+
+    task = PeerTask(DetectorSpec("grid", grid=GridSpec(len(classes) - 1)), 320, classes)
+    cfg = TrainConfig(epochs=None, minutes=minutes, batch_size=8, lr=1e-3, eval_every=10**6,
+                      threads=1, progress=False)  # fmt: skip
+    res = fit(task, tr, va, cfg, out / "run", log=lambda *a: None)
+    return {
+        "metrics": {k: v for k, v in res.metrics.items() if k.startswith(("AP", "AR"))},
+        "train_seconds": res.seconds,
+        "train_img_per_s": res.steps * cfg.batch_size / res.seconds,
+        "checkpoint": str(out / "run" / "last.pt"),
+    }
+
+
+def _yolo_env() -> None:
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import ultralytics.data.utils as du
+
+    du.check_font = lambda *a, **k: None  # it would fetch Arial.ttf from the network
+
+
+def export_yolo(dataset, root: Path) -> list[Path]:
+    """A dataset as a YOLO folder (``images/`` symlinks, ``labels/*.txt``); returns the images."""
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(len(dataset)):
+        s = dataset[i]
+        src = Path(s.path)
+        dst = root / "images" / f"{i:05d}{src.suffix}"
+        if not dst.exists():
+            dst.symlink_to(src.resolve())
+        h, w = s.image.shape[-2:]
+        lines = []
+        for (x1, y1, x2, y2), c, crowd in zip(s.boxes.tolist(), s.labels.tolist(),
+                                              s.iscrowd.tolist()):  # fmt: skip
+            if not crowd:
+                lines.append(f"{c - 1} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} "
+                             f"{(x2 - x1) / w} {(y2 - y1) / h}")  # fmt: skip
+        (root / "labels" / f"{dst.stem}.txt").write_text("\n".join(lines) + "\n")
+        paths.append(dst)
+    return paths
+
+
+def run_yolo(cfg_name: str, minutes: float, train: str, val: str, out: Path) -> dict:
+    _yolo_env()
+    import ultralytics.utils.torch_utils as tu
+
+    from regionlab.cli.specs import open_dataset
+
+    tu.NUM_THREADS = 1
+    _threads(1)
+    from ultralytics import YOLO
+
+    tr, va = open_dataset(train), open_dataset(val, split="val")
+    classes = list(getattr(tr, "dataset", tr).classes)[1:]
+    export_yolo(tr, out / "data" / "train")
+    val_paths = export_yolo(va, out / "data" / "val")
+    yaml = out / "data.yaml"
+    yaml.write_text(
+        f"path: {out / 'data'}\ntrain: train/images\nval: val/images\n"
+        f"names: {dict(enumerate(classes))}\n"
+    )
+    model = YOLO(f"{cfg_name}.yaml")
+    t0 = time.time()
+    model.train(data=str(yaml), imgsz=320, device="cpu", workers=0, plots=False, val=False,
+                time=minutes / 60, project=str(out), name="train", exist_ok=True,
+                verbose=False, amp=False)  # fmt: skip
+    seconds = time.time() - t0
+    epochs = model.trainer.epoch + 1
+    metrics = score_yolo(model, va, val_paths)
+    return {
+        "metrics": metrics,
+        "train_seconds": seconds,
+        "train_img_per_s": epochs * len(tr) / seconds,
+        "epochs": epochs,
+        "checkpoint": str(out / "train" / "weights" / "last.pt"),
+    }
+
+
+def _yolo_predict(model, paths):
+    import torch
+
+    from regionlab.ops.detections import Detections
+
+    dets = []
+    for p in paths:
+        r = model.predict(str(p), imgsz=320, conf=0.001, iou=0.7, max_det=100, device="cpu",
+                          verbose=False)[0]  # fmt: skip
+        b = r.boxes
+        dets.append(Detections(b.xyxy.float(), b.cls.long() + 1, b.conf.float()))
+    return dets if dets else [Detections(torch.zeros(0, 4), torch.zeros(0, dtype=torch.long))]
+
+
+def score_yolo(model, va, paths) -> dict:
+    from regionlab.eval.detection import coco_evaluate
+    from regionlab.tasks.detection import _detections
+
+    dets = _yolo_predict(model, paths)
+    gts, sizes = [], []
+    for i in range(len(va)):
+        s = va[i]
+        gts.append(_detections(s))
+        sizes.append(tuple(s.image.shape[-2:]))
+    classes = ["background", *list(getattr(va, "dataset", va).classes)[1:]]
+    m = coco_evaluate(dets, gts, sizes, classes)
+    return {k: float(v) for k, v in m.items()}
+
+
+def worker(setup: str, detector: str, minutes: float, out: Path) -> None:
+    _, train, val, _ = SETUPS[setup]
+    out.mkdir(parents=True, exist_ok=True)
+    if detector in OURS:
+        res = run_ours(detector, minutes, train, val, out / "run")
+    elif detector == "tv-frcnn":
+        res = run_torchvision(minutes, train, val, out)
+    else:
+        res = run_yolo(detector, minutes, train, val, out)
+    (out / "result.json").write_text(json.dumps(res, indent=2))
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def time_inference(setup: str, detector: str, res: dict, n: int = 20) -> float:
+    """Test seconds per image, batch 1, 1 thread, alone on the machine."""
+    import torch
+
+    _threads(1)
+    _, _, val, _ = SETUPS[setup]
+    from regionlab.cli.specs import open_dataset
+
+    va = open_dataset(val, split="val")
+    images = [va[i].image for i in range(min(n, len(va)))]
+    if detector in OURS or detector == "tv-frcnn":
+        from regionlab.engine.checkpoint import load_checkpoint
+        from regionlab.tasks.detection import DetectionTask
+
+        if detector in OURS:
+            ck = load_checkpoint(res["checkpoint"])
+            task = DetectionTask.from_spec_dict(ck["spec"])
+            model = task.build_model()
+            model.load_state_dict(ck["model"])
+        else:
+            classes = list(getattr(va, "dataset", va).classes)
+            model = TorchvisionPeer.build(len(classes) - 1)
+            model.load_state_dict(load_checkpoint(res["checkpoint"])["model"])
+            from regionlab.models.detection.builders import DetectorSpec
+            from regionlab.models.detection.grid import GridSpec
+
+            task = DetectionTask(DetectorSpec("grid", grid=GridSpec(len(classes) - 1)), 320,
+                                 classes)  # fmt: skip
+        model.eval()
+
+        def one(img):
+            task.predict(model, img[None].float() / 255)
+    else:
+        _yolo_env()
+        from ultralytics import YOLO
+
+        model = YOLO(res["checkpoint"])
+        out = Path(res["checkpoint"]).parents[2]
+        paths = sorted((out / "data" / "val" / "images").iterdir())[: len(images)]
+        it = iter(paths)
+
+        def one(img):
+            model.predict(str(next(it)), imgsz=320, conf=0.001, iou=0.7, max_det=100,
+                          device="cpu", verbose=False)  # fmt: skip
+
+    with torch.no_grad():
+        one(images[0])  # warm-up (oneDNN primitives, caches)
+        if detector not in OURS and detector != "tv-frcnn":
+            it = iter(paths)  # noqa: F841  (restart the file iterator)
+        t = time.perf_counter()
+        for img in images:
+            one(img)
+    return (time.perf_counter() - t) / len(images)
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+def table(results: dict) -> str:
+    lines = ["| setup | detector | AP | AP50 | train img/s | test s/img | note |",
+             "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for setup, runs in results.items():
+        for det, r in runs.items():
+            if "error" in r:
+                lines.append(f"| {setup} | {det} | - | - | - | - | {r['error'][:60]} |")
+                continue
+            m = r["metrics"]
+            note = r.get("note", "")
+            lines.append(
+                f"| {setup} | {det} | {m['AP']:.3f} | {m['AP50']:.3f} | "
+                f"{r['train_img_per_s']:.1f} | {r.get('test_s_per_img', float('nan')):.3f} | "
+                f"{note} |"
+            )
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
+    for ax, (setup, runs) in zip(axes[0], results.items()):
+        names = [d for d in runs if "metrics" in runs[d]]
+        ap50 = [runs[d]["metrics"]["AP50"] for d in names]
+        ap = [runs[d]["metrics"]["AP"] for d in names]
+        x = range(len(names))
+        ax.bar([i - 0.2 for i in x], ap50, 0.4, label="AP50")
+        ax.bar([i + 0.2 for i in x], ap, 0.4, label="AP")
+        for i, v in zip(x, ap50):
+            ax.text(i - 0.2, v + 0.01, f"{v:.2f}", ha="center", fontsize=7)
+        ax.set_xticks(list(x), names, rotation=20, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{setup} ({SETUPS[setup][0]:g} min)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"saved {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", help="comma-separated setups (default: all)")
+    ap.add_argument("--detectors", help="comma-separated detectors (default: each setup's)")
+    ap.add_argument("--minutes", type=float, help="override every setup's budget")
+    ap.add_argument("--parallel", type=int, default=2, help="runs at a time")
+    ap.add_argument("--workdir", help="folder for the runs (default: a new temporary one)")
+    ap.add_argument("--name", default="detection", help="results file name")
+    ap.add_argument("--reuse", action="store_true", help="keep runs of --workdir that finished")
+    ap.add_argument(
+        "--worker", nargs=3, metavar=("SETUP", "DETECTOR", "OUT"), help=argparse.SUPPRESS
+    )
+    args = ap.parse_args()
+    if args.worker:
+        setup, det, out = args.worker
+        worker(setup, det, args.minutes or SETUPS[setup][0], Path(out))
+        return
+    setups = args.only.split(",") if args.only else list(SETUPS)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="detection_"))
+    jobs = []
+    for s in setups:
+        dets = args.detectors.split(",") if args.detectors else SETUPS[s][3]
+        jobs += [(s, d) for d in dets if d in SETUPS[s][3] or args.detectors]
+    print(f"{len(jobs)} runs in {work}, {args.parallel} at a time")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    done = [j for j in jobs if (work / j[0] / j[1] / "result.json").exists()] if args.reuse else []
+    running, pending = [], [j for j in jobs if j not in done]
+    while pending or running:
+        while pending and len(running) < args.parallel:
+            s, d = pending.pop(0)
+            cmd = [sys.executable, __file__, "--worker", s, d, str(work / s / d)]
+            if args.minutes:
+                cmd += ["--minutes", str(args.minutes)]
+            (work / s).mkdir(parents=True, exist_ok=True)
+            log = open(work / s / f"{d}.worker.log", "w")
+            running.append((s, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                   env=env)))  # fmt: skip
+            print(f"  started {s}/{d}", flush=True)
+        time.sleep(5)
+        for job in list(running):
+            if job[2].poll() is not None:
+                running.remove(job)
+                print(f"  finished {job[0]}/{job[1]} (rc {job[2].returncode})", flush=True)
+    results: dict = {}
+    for s, d in jobs:
+        f = work / s / d / "result.json"
+        if f.exists():
+            results.setdefault(s, {})[d] = json.loads(f.read_text())
+        else:
+            tail = (work / s / f"{d}.worker.log").read_text()[-2000:]
+            results.setdefault(s, {})[d] = {"error": tail.strip().splitlines()[-1] if tail else "?"}
+    for s, runs in results.items():
+        for d, r in runs.items():
+            if "checkpoint" in r:
+                r["test_s_per_img"] = time_inference(s, d, r)
+    if "scenes" in results and "sliding-window" in results["scenes"]:
+        from regionlab.models.detection.sliding_window import SlidingWindowDetector, WindowSpec
+
+        sw = results["scenes"]["sliding-window"]
+        if "metrics" in sw:
+            from regionlab.engine.checkpoint import load_checkpoint
+
+            size = load_checkpoint(sw["checkpoint"])["spec"]["size"]
+            n = SlidingWindowDetector(WindowSpec(1)).num_windows(size)
+            sw["windows_per_image"] = n
+            sw["note"] = f"{n} windows/image"
+    md = table(results)
+    print(md)
+    budgets = {s: args.minutes or SETUPS[s][0] for s in results}
+    save(args.name, {"minutes": budgets, "threads_per_run": 1, "parallel": args.parallel,
+                     "results": results, "table": md})  # fmt: skip
+    plot(results, RESULTS / f"{args.name}.png")
+
+
+if __name__ == "__main__":
+    main()
