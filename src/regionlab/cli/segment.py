@@ -45,7 +45,7 @@ def add_flags(p) -> None:
     p.add_argument(
         "--size",
         type=size_type,
-        help="input size N or HxW (default: scenes' own size, 256x320 for photos)",
+        help="input size N or HxW (default: scenes' own size, 240x320 for photos)",
     )
     p.add_argument(
         "--class-weights",
@@ -72,7 +72,7 @@ def build(args, train_set):
     if args.class_weights == "median_freq":
         weights = median_frequency_weights(train_set, len(classes))
         say("class weights (median frequency):", dict(zip(classes, weights)))
-    size = default_size(args, train_set, (256, 320))
+    size = default_size(args, train_set, (240, 320))
     generated = getattr(base_dataset(train_set), "generated", False)
     backbone = args.backbone
     if backbone == "auto":
