@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from crash import CrashAt
 
 from regionlab.cli.main import main
 from regionlab.data.captions import Vocabulary
@@ -58,19 +59,6 @@ def test_beam_of_width_one_is_greedy(cell):
 
 
 def test_a_caption_run_resumes_bit_identically(tmp_path):
-    class CrashAt:
-        def __init__(self, task, at):
-            self.task, self.at, self.n = task, at, 0
-
-        def __getattr__(self, k):
-            return getattr(self.task, k)
-
-        def step(self, model, batch, device):
-            self.n += 1
-            if self.n == self.at:
-                raise KeyboardInterrupt("killed")
-            return self.task.step(model, batch, device)
-
     data = SceneDataset(8, config=SCENES)
     cfg = _cfg(epochs=3, batch_size=2, checkpoint_every=3)
     fit(_task(data), data, None, cfg, tmp_path / "full", log=lambda *_: None)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from crash import CrashAt
 
 from regionlab.cli.main import main
 from regionlab.data.sample import Sample
@@ -42,19 +43,6 @@ def test_sliding_window_detector_overfits_a_few_scenes(tmp_path):
 
 
 def test_a_detector_resumes_bit_identically(tmp_path):
-    class CrashAt:
-        def __init__(self, task, at):
-            self.task, self.at, self.n = task, at, 0
-
-        def __getattr__(self, k):
-            return getattr(self.task, k)
-
-        def step(self, model, batch, device):
-            self.n += 1
-            if self.n == self.at:
-                raise KeyboardInterrupt("killed")
-            return self.task.step(model, batch, device)
-
     data = SceneDataset(8, config=SCENES)
     cfg = _cfg(epochs=3, batch_size=2, checkpoint_every=3)
     task = _window_task(mosaic=0.5)  # mosaic and window sampling draw from the seeded streams
