@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -36,6 +34,8 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+
+from regionlab.engine.checkpoint import save_atomic
 
 __all__ = ["CACHE_VERSION", "ProposalCache", "selective_search"]
 
@@ -181,14 +181,4 @@ class ProposalCache:
         return entry if ok and "seconds" in entry else None
 
     def _write(self, path: Path, entry: dict) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                torch.save(entry, f)
-                f.flush()
-                os.fsync(f.fileno())  # the bytes are on disk before the name points at them
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        save_atomic(entry, path)  # temp file, fsync, rename: readers never see a torn file
