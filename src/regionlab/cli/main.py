@@ -164,16 +164,21 @@ def cmd_predict(args) -> int:
     from regionlab.data.io import load_image
 
     cli, task, model, _ = _load(args.checkpoint)
+    if args.text and not cli.reads_text:
+        raise ValueError(f"--text is for align checkpoints; {args.checkpoint} is a {cli.name} one")
+    if cli.reads_text and not args.text:
+        raise ValueError(f"{args.checkpoint} aligns a sentence with each image: give --text")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for path in args.images:
         img = load_image(path)
         dest = out / (Path(path).stem + "_pred.png")
-        cli.draw(task, model, img).save(dest)
+        text = {"text": args.text} if args.text else {}
+        cli.draw(task, model, img, **text).save(dest)
         print(dest)
         if cli.records is not None:
-            records += cli.records(task, model, img, Path(path).name)
+            records += cli.records(task, model, img, Path(path).name, **text)
     if cli.records is not None:
         (out / "predictions.json").write_text(json.dumps(records, indent=1))
         print(out / "predictions.json")
@@ -440,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="a best.pt or last.pt of a run")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", required=True, help="folder for the PNGs")
+    p.add_argument("--text", help="a sentence to align with each image (align checkpoints)")
     p.set_defaults(func=cmd_predict)
 
     data = _sub(sub, "data", help="inspect and check datasets").add_subparsers(

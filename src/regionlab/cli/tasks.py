@@ -39,12 +39,17 @@ class TaskCLI:
     records: Callable | None = None
     # (task, model, dataset, path) -> number of records: `eval --save-json PATH`
     export: Callable | None = None
+    # draw / records take a sentence, ``predict --text`` (alignment)
+    reads_text: bool = False
 
 
 def _tasks() -> dict[str, TaskCLI]:
-    from regionlab.cli import caption, detect, keypoints, localize, segment
+    from regionlab.cli import align, caption, detect, keypoints, localize, segment
 
-    return {t.name: t for t in (segment.CLI, localize.CLI, keypoints.CLI, detect.CLI, caption.CLI)}
+    return {
+        t.name: t
+        for t in (segment.CLI, localize.CLI, keypoints.CLI, detect.CLI, caption.CLI, align.CLI)
+    }
 
 
 TASKS: dict[str, TaskCLI] = _tasks()

@@ -11,6 +11,9 @@ Conventions (all tasks):
   2 visible (COCO's convention).
 - ``iscrowd``: ``bool`` ``(N,)``; crowd regions are ignored by detectors and metrics.
 - ``captions``: sentences describing the image.
+- ``phrase_objects``: for each caption, the object (index into ``boxes``) each of its object
+  phrases names, in the order they are written; known only where the truth is (the scene
+  generator), else ``None``. Region-word alignment is scored with it.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Sample:
     keypoints: torch.Tensor | None = None
     iscrowd: torch.Tensor | None = None
     captions: list[str] = field(default_factory=list)
+    phrase_objects: list[list[int]] | None = None
     image_id: int | str = 0
     path: str = ""
 

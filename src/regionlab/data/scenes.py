@@ -121,8 +121,13 @@ def _size_word(r: float, cfg: SceneConfig) -> str:
     return "large" if r > mid * 1.15 else "small" if r < mid * 0.85 else ""
 
 
+def _mention_order(objs: list[dict]) -> list[int]:
+    """The caption names the objects left to right (by centre)."""
+    return sorted(range(len(objs)), key=lambda i: objs[i]["cx"])
+
+
 def _caption(objs: list[dict], texture: str) -> str:
-    objs = sorted(objs, key=lambda o: o["cx"])
+    objs = [objs[i] for i in _mention_order(objs)]
     parts = []
     for o in objs:
         words = [w for w in (o["size_word"], o["colour"], o["shape"]) if w]
@@ -234,6 +239,7 @@ def render_scene(seed: int, index: int, cfg: SceneConfig = SceneConfig()) -> Sam
         labels=labels,
         keypoints=torch.from_numpy(kps),
         captions=[_caption(objs, texture)] if n else [f"a {texture} background"],
+        phrase_objects=[_mention_order(objs)],
         image_id=index,
         path=f"scenes://seed={seed}/{index}",
     )

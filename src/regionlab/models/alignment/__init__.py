@@ -1,0 +1,1 @@
+"""Region-word alignment (Karpathy & Fei-Fei, "Deep Visual-Semantic Alignments")."""
