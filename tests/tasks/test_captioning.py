@@ -87,6 +87,11 @@ def test_cli_caption_train_eval_predict(tmp_path, capsys):
     )
     metrics = json.loads(out.read_text())
     assert {"BLEU-1", "BLEU-4", "CIDEr-D", "loss"} <= set(metrics)
+    beam = tmp_path / "beam.json"
+    ev = ["eval", str(run / "best.pt"), "--data", "scenes:size=32,n=4"]
+    assert main([*ev, "--beam", "3", "--out", str(beam)]) == 0
+    assert {"BLEU-4", "CIDEr-D"} <= set(json.loads(beam.read_text()))
+    assert main([*ev, "--beam", "0"]) == 2
     picture = tmp_path / "p.png"
     Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
     assert main(["predict", str(run / "best.pt"), str(picture), "--out", str(tmp_path / "o")]) == 0

@@ -136,6 +136,12 @@ def cmd_eval(args) -> int:
     from regionlab.engine.trainer import evaluate
 
     cli, task, model, ckpt = _load(args.checkpoint)
+    if args.beam is not None:
+        if not hasattr(task, "beam"):
+            raise ValueError(f"--beam is for caption checkpoints; {args.checkpoint} is {cli.name}")
+        if args.beam < 1:
+            raise ValueError(f"--beam must be >= 1, got {args.beam}")
+        task.beam = args.beam
     data = open_dataset(args.data, split="val")
     if task.classes and classes_of(data) != task.classes:  # captioning has no classes
         raise ValueError(
@@ -428,6 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--out", help="also write the metrics to this JSON file")
+    p.add_argument("--beam", type=int, help="caption checkpoints: beam width (1: greedy; "
+                   "default: the checkpoint's)")  # fmt: skip
     p.add_argument(
         "--save-json",
         metavar="PATH",

@@ -57,11 +57,14 @@ from regionlab.ops.sampler import BalancedSampler
 class RegionTargets:
     """The regions one batch trains on: ``rois`` one ``(K_i, 4)`` tensor per image; ``labels``
     ``int64 (K,)`` over all images (0 background); ``boxes`` ``(K, 4)`` the matched ground
-    truth (meaningful where ``labels > 0``)."""
+    truth (meaningful where ``labels > 0``); ``matched`` one ``int64 (K_i,)`` per image: the
+    index of each region's object in that image's targets (``-1`` for background), so the
+    mask head finds each positive's own mask."""
 
     rois: list[Tensor]
     labels: Tensor
     boxes: Tensor
+    matched: list[Tensor] | None = None
 
 
 class RegionSampler:
@@ -81,7 +84,7 @@ class RegionSampler:
     def __call__(
         self, proposals: Sequence[Tensor], targets: Sequence[Detections], gen: torch.Generator
     ) -> RegionTargets:
-        rois, labels, boxes = [], [], []
+        rois, labels, boxes, matched = [], [], [], []
         for props, target in zip(proposals, targets):
             cand = props.detach()
             real = target.not_crowd()
@@ -100,13 +103,16 @@ class RegionSampler:
             idx = torch.cat([pos, neg])
             lab = torch.zeros(len(idx), dtype=torch.int64, device=cand.device)
             gt = cand[idx].clone()
+            obj = torch.full((len(idx),), -1, dtype=torch.int64, device=cand.device)
             if len(pos):
                 lab[: len(pos)] = target.labels[matches[pos]]
                 gt[: len(pos)] = target.boxes[matches[pos]]
+                obj[: len(pos)] = matches[pos]
             rois.append(cand[idx])
             labels.append(lab)
             boxes.append(gt)
-        return RegionTargets(rois, torch.cat(labels), torch.cat(boxes))
+            matched.append(obj)
+        return RegionTargets(rois, torch.cat(labels), torch.cat(boxes), matched)
 
 
 # --------------------------------------------------------------------------- box head
@@ -292,15 +298,23 @@ class FeatureCropper(nn.Module):
         """The backbone map at ``stride`` ``(N, C, H / s, W / s)`` (the RPN reads it too)."""
         return self.backbone(x).features[self.level]
 
-    def forward(self, x: Tensor, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
+    def spatial(self, maps: Tensor, rois: Sequence[Tensor], out: int | None = None) -> Tensor:
+        """Each region as an ``(C', out, out)`` grid of the reduced map (``C' = channels``
+        argument, ``out`` default the box head's): ``(R, C', out, out)``. The mask head reads
+        these at twice the box head's size."""
         f = self.reduce(maps)
         rois = [r.to(f.dtype) for r in rois]
-        scale = 1.0 / self.stride
+        scale, out = 1.0 / self.stride, out or self.out
         if self.roi == "align":
-            crops = roi_align(f, rois, self.out, scale, sampling_ratio=2, aligned=True)
-        else:
-            crops = roi_pool(f, rois, self.out, scale)
-        return self.fc(crops.flatten(1))
+            return roi_align(f, rois, out, scale, sampling_ratio=2, aligned=True)
+        return roi_pool(f, rois, out, scale)
+
+    @property
+    def spatial_channels(self) -> int:
+        return self.reduce[0].out_channels
+
+    def forward(self, x: Tensor, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
+        return self.fc(self.spatial(maps, rois).flatten(1))
 
 
 # --------------------------------------------------------------------------- proposers
@@ -509,21 +523,27 @@ class RegionDetector(nn.Module):
             x = x.contiguous(memory_format=torch.channels_last)
         maps = self.cropper.features(x)
         targets = [t.to(images.device) for t in targets] if targets is not None else None
-        proposals, losses = self.proposer(images, maps, targets, generator)
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        proposals, losses = self.proposer(images, maps, targets, gen)
         size = (int(images.shape[-2]), int(images.shape[-1]))
         frozen = maps.detach() if maps is not None else None
         result = DetectionOutput(lambda: self.detect(x.detach(), frozen, proposals, size))
         if targets is not None:
             if len(targets) != len(images):
                 raise ValueError(f"{len(images)} images but {len(targets)} targets")
-            gen = generator if generator is not None else torch.Generator().manual_seed(0)
             t = self.sampler(proposals, targets, gen)
             logits, deltas = self.head(self.cropper(x, maps, t.rois))
             losses = {**self.head.losses(logits, deltas, t, self.coder), **losses}
+            losses.update(self.extra_losses(maps, t, targets))
             result.losses = losses
             result.loss = self.loss(losses)
             result.weights = self.loss.effective_weights()
         return result
+
+    def extra_losses(self, maps, t: RegionTargets, targets: Sequence[Detections]) -> dict:
+        """Losses of heads beyond the box head on the sampled regions ``t`` (Mask R-CNN's
+        mask head); none here."""
+        return {}
 
     @torch.no_grad()
     def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:

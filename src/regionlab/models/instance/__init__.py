@@ -1,0 +1,1 @@
+"""Instance segmentation: Mask R-CNN on the shared two-stage detection parts."""

@@ -1,0 +1,109 @@
+"""Mask R-CNN: Faster R-CNN plus a mask head on the same regions (He et al. 2017).
+
+Everything but the mask branch *is* Faster R-CNN's: the RPN, the
+:class:`~regionlab.models.detection.regions.FeatureCropper` (RoIAlign by default, RoIPool for
+the paper's ablation), the box head, the region sampler, matcher and box coder are the classes
+:func:`~regionlab.models.detection.rcnn.build_region_detector` builds, not copies. The mask
+branch adds:
+
+- training: the positive sampled regions' features as ``mask_size / 2`` RoI grids, the
+  :class:`~regionlab.models.instance.heads.MaskHead` upsampling them to ``mask_size``, and its
+  loss (``mask``) against :func:`~regionlab.ops.masks.mask_targets` of each region's own
+  object (decoupled per-class sigmoid, or the softmax ablation);
+- inference: the mask head on the *detected* boxes (the paper's order: boxes first, then masks
+  on the best 100), each mask's probability for its detected class pasted into the image
+  (:func:`~regionlab.ops.masks.paste_masks`): ``Detections.masks`` ``float (N, H, W)`` in
+  ``[0, 1]`` in input-tensor pixels.
+
+Targets need ``masks`` ``bool (M, H, W)`` in input pixels, aligned with their boxes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from regionlab.models.detection.rcnn import RegionSpec, build_region_detector
+from regionlab.models.detection.regions import FeatureCropper, RegionDetector, RegionTargets
+from regionlab.models.instance.heads import MaskHead
+from regionlab.models.losses import MultiTaskLoss
+from regionlab.ops.detections import Detections
+from regionlab.ops.masks import mask_targets, paste_masks
+
+
+@dataclass
+class MaskSpec(RegionSpec):
+    """A Faster R-CNN :class:`RegionSpec` (``model="faster-rcnn"``) plus the mask branch:
+    ``mask_size`` (``m``, the paper's 28; the RoI grid is ``m / 2``), ``mask_loss``
+    (``sigmoid | softmax``), the head's ``mask_convs`` convolutions of ``mask_width``."""
+
+    mask_size: int = 28
+    mask_loss: str = "sigmoid"
+    mask_width: int = 64
+    mask_convs: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.model != "faster-rcnn":
+            raise ValueError(f"Mask R-CNN extends faster-rcnn, not {self.model!r}")
+        if self.mask_size < 4 or self.mask_size % 2:
+            raise ValueError(f"mask_size must be an even number >= 4, got {self.mask_size}")
+
+
+class MaskRCNN(RegionDetector):
+    """A :class:`RegionDetector` whose forward also returns the ``mask`` loss and whose
+    detections carry masks; see the module docstring."""
+
+    def __init__(self, detector: RegionDetector, mask_head: MaskHead, mask_size: int) -> None:
+        if not isinstance(detector.cropper, FeatureCropper):
+            raise ValueError("Mask R-CNN reads masks from a feature map: needs a FeatureCropper")
+        old = detector.loss
+        tasks = {**dict(zip(old.names, old.kinds)), "mask": "classification"}
+        weights = {n: float(w) for n, w in zip(old.names, old.fixed)}
+        super().__init__(detector.proposer, detector.cropper, detector.head, detector.sampler,
+                         MultiTaskLoss(tasks, "fixed", weights), detector.coder,
+                         detector.score_thresh, detector.nms_iou, detector.max_det,
+                         detector.channels_last)  # fmt: skip
+        self.mask_head, self.mask_size = mask_head, mask_size
+
+    def _mask_logits(self, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
+        return self.mask_head(self.cropper.spatial(maps, rois, self.mask_size // 2))
+
+    def extra_losses(self, maps, t: RegionTargets, targets: Sequence[Detections]) -> dict:
+        rois, labels, goal = [], [], []
+        start = 0
+        for r, obj, target in zip(t.rois, t.matched, targets):
+            lab = t.labels[start : start + len(r)]
+            start += len(r)
+            pos = lab > 0
+            if target.masks is None:
+                raise ValueError("Mask R-CNN needs targets with masks")
+            rois.append(r[pos])
+            labels.append(lab[pos])
+            goal.append(mask_targets(target.masks, r[pos], obj[pos], self.mask_size))
+        logits = self._mask_logits(maps, rois)
+        return {"mask": self.mask_head.loss(logits, torch.cat(labels), torch.cat(goal))}
+
+    @torch.no_grad()
+    def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:
+        out = []
+        for i, det in enumerate(super().detect(x, maps, proposals, size)):
+            if len(det):
+                logits = self._mask_logits(maps[i : i + 1], [det.boxes])
+                probs = self.mask_head.probabilities(logits.float(), det.labels)
+                masks = paste_masks(probs, det.boxes, size)
+            else:
+                masks = x.new_zeros((0, *size))
+            out.append(replace(det, masks=masks))
+        return out
+
+
+def build_mask_rcnn(spec: MaskSpec) -> MaskRCNN:
+    """Faster R-CNN from ``spec`` (the same builder as detection), then the mask branch."""
+    detector = build_region_detector(spec)
+    head = MaskHead(detector.cropper.spatial_channels, spec.num_classes, spec.mask_width,
+                    spec.mask_convs, spec.mask_loss)  # fmt: skip
+    return MaskRCNN(detector, head, spec.mask_size)

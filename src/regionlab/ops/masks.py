@@ -1,0 +1,57 @@
+"""Instance masks between an image and its regions (Mask R-CNN, He et al. 2017).
+
+- :func:`mask_targets`: each training RoI's ground-truth mask, cut out of the full-image mask
+  of the object it was matched to and resampled to ``m x m`` by RoIAlign (``aligned=True``, the
+  same sampling the features get, so a target pixel sits where its feature does), then
+  thresholded at 0.5 as the paper's "binary mask" targets.
+- :func:`paste_masks`: the inverse at test time: an ``m x m`` mask of probabilities inside a
+  box, resampled bilinearly to the box's pixels and placed into an ``H x W`` image, zero outside
+  the box.
+
+A square that fills its box survives ``mask_targets -> paste_masks`` to within one pixel at
+its border (test). Boxes are ``xyxy`` pixels, masks ``(N, H, W)``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.ops import roi_align
+
+
+def mask_targets(masks: Tensor, rois: Tensor, matched: Tensor, size: int) -> Tensor:
+    """``masks (M, H, W)`` bool (one image's objects), ``rois (R, 4)``, ``matched (R,)``: the
+    object index of each RoI -> ``(R, size, size)`` float in ``{0, 1}``."""
+    if len(rois) == 0:
+        return masks.new_zeros((0, size, size), dtype=torch.float32)
+    src = masks[matched].float()[:, None]  # (R, 1, H, W): RoI r reads only its own object
+    idx = torch.arange(len(rois), device=rois.device, dtype=rois.dtype)[:, None]
+    crops = roi_align(src, torch.cat([idx, rois], 1), size, 1.0, sampling_ratio=2, aligned=True)
+    return (crops[:, 0] >= 0.5).float()
+
+
+def paste_masks(masks: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """``masks (N, m, m)`` probabilities in their boxes ``(N, 4)`` -> ``(N, H, W)`` float.
+
+    Each image pixel centre ``(x + 0.5, y + 0.5)`` inside a box is looked up in that box's
+    mask with bilinear sampling (``grid_sample``, ``align_corners=False``: mask cell ``j`` covers
+    ``[x1 + j w / m, x1 + (j + 1) w / m)``), so no pixel is shifted by half a cell."""
+    h, w = size
+    n = len(masks)
+    if n == 0:
+        return masks.new_zeros((0, h, w))
+    boxes = boxes.to(masks.dtype)
+    x1, y1, x2, y2 = boxes.unbind(1)
+    xs = torch.arange(w, device=masks.device, dtype=masks.dtype) + 0.5
+    ys = torch.arange(h, device=masks.device, dtype=masks.dtype) + 0.5
+    # normalised [-1, 1] coordinates of every pixel centre in each box's frame
+    gx = (xs[None] - x1[:, None]) / (x2 - x1).clamp(min=1e-6)[:, None] * 2 - 1  # (N, W)
+    gy = (ys[None] - y1[:, None]) / (y2 - y1).clamp(min=1e-6)[:, None] * 2 - 1  # (N, H)
+    grid = torch.stack(
+        [gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1
+    )  # (N, H, W, 2)
+    out = F.grid_sample(masks[:, None], grid, mode="bilinear", padding_mode="border",
+                        align_corners=False)[:, 0]  # fmt: skip
+    inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
+    return out * inside

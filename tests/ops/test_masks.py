@@ -1,0 +1,64 @@
+"""Mask targets and pasting on hand-made cases: a square survives crop -> resize -> paste."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from regionlab.ops.masks import mask_targets, paste_masks
+
+
+def _square(h, w, x0, y0, x1, y1) -> torch.Tensor:
+    m = torch.zeros(h, w, dtype=torch.bool)
+    m[y0:y1, x0:x1] = True
+    return m
+
+
+def test_a_square_survives_crop_resize_paste_within_one_pixel():
+    m = _square(64, 80, 20, 10, 52, 42)  # a 32 x 32 square
+    for box in ([20.0, 10.0, 52.0, 42.0], [14.0, 6.0, 60.0, 50.0], [25.0, 12.0, 50.0, 40.0]):
+        rois = torch.tensor([box])
+        t = mask_targets(m[None], rois, torch.tensor([0]), 28)
+        back = paste_masks(t, rois, (64, 80)) >= 0.5
+        truth = m & (paste_masks(torch.ones(1, 28, 28), rois, (64, 80))[0] > 0)
+        diff = back[0] ^ truth
+        # every disagreeing pixel lies within one pixel of the square's border
+        ys, xs = torch.nonzero(diff, as_tuple=True)
+        near_x = ((xs - 20).abs() <= 1) | ((xs - 51).abs() <= 1)
+        near_y = ((ys - 10).abs() <= 1) | ((ys - 41).abs() <= 1)
+        assert bool((near_x | near_y).all()), (box, len(xs))
+
+
+def test_targets_read_the_matched_object_only():
+    a, b = _square(32, 32, 0, 0, 16, 16), _square(32, 32, 8, 8, 24, 24)
+    rois = torch.tensor([[8.0, 8.0, 24.0, 24.0]] * 2)
+    t = mask_targets(torch.stack([a, b]), rois, torch.tensor([0, 1]), 4)
+    assert t[1].tolist() == [[1.0] * 4] * 4  # object b fills this box
+    assert t[0].tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]  # a's corner
+
+
+def test_paste_is_zero_outside_the_box_and_handles_no_masks():
+    out = paste_masks(torch.ones(1, 7, 7), torch.tensor([[4.0, 4.0, 12.0, 10.0]]), (16, 16))[0]
+    assert torch.allclose(out[4:10, 4:12], torch.ones(6, 8))
+    assert float(out.sum()) == pytest.approx(8 * 6)
+    assert paste_masks(torch.zeros(0, 7, 7), torch.zeros(0, 4), (5, 6)).shape == (0, 5, 6)
+    assert mask_targets(torch.zeros(2, 8, 8, dtype=torch.bool), torch.zeros(0, 4),
+                        torch.zeros(0, dtype=torch.long), 5).shape == (0, 5, 5)  # fmt: skip
+
+
+def test_mask_head_losses_on_hand_made_logits():
+    from regionlab.models.instance.heads import MaskHead
+
+    head = MaskHead(8, num_classes=2, width=4, convs=1)
+    assert head(torch.zeros(3, 8, 7, 7)).shape == (3, 2, 14, 14)
+    target = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    # sigmoid: only the region's class channel counts; class 1 is scored wrongly on purpose
+    logits = torch.stack([torch.full((2, 2), -9.0), torch.tensor([[9.0, -9.0], [-9.0, 9.0]])])
+    assert float(head.loss(logits[None], torch.tensor([2]), target)) < 1e-3
+    assert float(head.loss(logits[None], torch.tensor([1]), target)) > 4
+    assert torch.allclose(head.probabilities(logits[None], torch.tensor([2])), target, atol=1e-3)
+    soft = MaskHead(8, num_classes=2, width=4, convs=1, kind="softmax")
+    assert soft(torch.zeros(1, 8, 7, 7)).shape == (1, 3, 14, 14)  # background + 2 classes
+    even = torch.zeros(1, 3, 2, 2)
+    assert float(soft.loss(even, torch.tensor([1]), target)) == pytest.approx(torch.log(
+        torch.tensor(3.0)).item())  # fmt: skip
