@@ -44,11 +44,19 @@ class TaskCLI:
 
 
 def _tasks() -> dict[str, TaskCLI]:
-    from regionlab.cli import align, caption, detect, keypoints, localize, segment
+    from regionlab.cli import align, caption, detect, instance, keypoints, localize, segment
 
     return {
         t.name: t
-        for t in (segment.CLI, localize.CLI, keypoints.CLI, detect.CLI, caption.CLI, align.CLI)
+        for t in (
+            segment.CLI,
+            localize.CLI,
+            keypoints.CLI,
+            detect.CLI,
+            instance.CLI,
+            caption.CLI,
+            align.CLI,
+        )
     }
 
 

@@ -57,8 +57,9 @@ class DetBatch:
         return [t.to(device) for t in self.targets]
 
 
-def _detections(s: Sample) -> Detections:
-    return Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool())
+def _detections(s: Sample, masks: bool = False) -> Detections:
+    m = s.masks.bool() if masks and s.masks is not None else None
+    return Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(), masks=m)
 
 
 def collate(items: list[DetItem]) -> DetBatch:
@@ -79,11 +80,12 @@ class _Train:
 
     wants_context = True
 
-    def __init__(self, aug: DetectionAugment, p: float, off: float, scale) -> None:
-        self.aug, self.p, self.off, self.scale = aug, p, off, scale
+    def __init__(self, aug: DetectionAugment, p: float, off: float, scale,
+                 masks: bool = False) -> None:  # fmt: skip
+        self.aug, self.p, self.off, self.scale, self.masks = aug, p, off, scale, masks
 
     def __call__(self, sample: Sample, gen, ctx) -> DetItem:
-        original = _detections(sample)
+        original = _detections(sample, self.masks)
         use_mosaic = self.p > 0 and ctx.progress < self.off
         if use_mosaic and float(torch.rand((), generator=gen)) < self.p:
             out = mosaic([sample, ctx.draw(), ctx.draw(), ctx.draw()], self.aug.size, gen,
@@ -93,7 +95,8 @@ class _Train:
             out = self.aug(sample, gen)
         seed = int(torch.randint(2**62, (), generator=gen))
         frame = self.aug.frame(sample.size)
-        return DetItem(out.image, _detections(out), original, frame, sample.image_id, seed)
+        target = _detections(out, self.masks)
+        return DetItem(out.image, target, original, frame, sample.image_id, seed)
 
 
 class DetectionTask:
@@ -108,6 +111,7 @@ class DetectionTask:
 
     name = "detect"
     main_metric = "AP"
+    masks = False  # targets carry instance masks (the instance task)
 
     def __init__(
         self,
@@ -157,7 +161,8 @@ class DetectionTask:
 
     def transform(self, train: bool):
         if train and not self.spec.fixed_proposals:
-            return _Train(self._augment(True), self.mosaic, self.mosaic_off, self.scale)
+            return _Train(self._augment(True), self.mosaic, self.mosaic_off, self.scale,
+                          self.masks)  # fmt: skip
         aug = self._augment(False)
         flip = self.flip if train else 0.0
 
@@ -168,8 +173,9 @@ class DetectionTask:
                 if float(torch.rand((), generator=gen)) < flip:
                     out = hflip(out)
                 seed = int(torch.randint(2**62, (), generator=gen))
-            original = _detections(sample)
-            return DetItem(out.image, _detections(out), original, frame, sample.image_id, seed)
+            original = _detections(sample, self.masks)
+            target = _detections(out, self.masks)
+            return DetItem(out.image, target, original, frame, sample.image_id, seed)
 
         return plain
 

@@ -45,6 +45,8 @@ class MaskSpec(RegionSpec):
     mask_width: int = 64
     mask_convs: int = 4
 
+    fixed_proposals = False  # learned proposals: training augments freely
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.model != "faster-rcnn":

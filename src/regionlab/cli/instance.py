@@ -1,0 +1,144 @@
+"""``regionlab train instance``: instance segmentation (Mask R-CNN: a class, box, score and
+mask for every object)."""
+
+from __future__ import annotations
+
+from regionlab.cli.common import base_dataset, classes_of, default_size, ints_type
+from regionlab.cli.tasks import TaskCLI
+
+RECIPE = {"batch_size": 8, "lr": 2e-3, "eval_every": 5, "eval_batch_size": 8}
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def add_flags(p) -> None:
+    p.add_argument("--model", choices=["mask-rcnn"], default="mask-rcnn",
+                   help="Faster R-CNN with a mask head on its regions")  # fmt: skip
+    p.add_argument(
+        "--size", type=int, help="square input side (default: the scenes' size, 320 for photos)"
+    )
+    p.add_argument("--mosaic", type=float, default=1.0, help="probability of a 2x2 mosaic")
+    p.add_argument("--mosaic-off", type=float, default=0.85,
+                   help="fraction of training after which mosaics stop")  # fmt: skip
+    p.add_argument("--scale", type=float, nargs=2, default=[0.5, 1.5], help="random scale range")
+    p.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
+    p.add_argument("--backbone", default="csp",
+                   help="csp (ours, sized for a CPU) or a torchvision backbone: resnet18 | "
+                   "resnet50 | resnext50_32x4d | mobilenet_v3_large")  # fmt: skip
+    p.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
+    p.add_argument("--widths", type=ints_type, help="csp stem and stage widths")
+    p.add_argument("--depths", type=ints_type, help="csp bottlenecks per stage")
+    p.add_argument(
+        "--stride",
+        type=int,
+        help="feature map of the RPN and the heads (default: 8 up to 160 px, else 16)",
+    )
+    p.add_argument("--anchor-sizes", type=_floats,
+                   help="RPN anchor sides in pixels (default: 16,32,64 up to 160 px, else "
+                   "32,64,128,256)")  # fmt: skip
+    p.add_argument(
+        "--roi",
+        choices=["align", "pool"],
+        default="align",
+        help="RoIAlign (the paper) or RoIPool (its ablation) for boxes and masks",
+    )
+    p.add_argument("--mask-size", type=int, default=28, help="m: each mask is m x m")
+    p.add_argument(
+        "--mask-loss",
+        choices=["sigmoid", "softmax"],
+        default="sigmoid",
+        help="sigmoid: one binary mask per class, classes do not compete (the "
+        "paper); softmax: classes compete at each pixel (its ablation)",
+    )
+    p.add_argument("--mask-width", type=int, default=64, help="channels of the mask head")
+    p.add_argument("--mask-convs", type=int, default=4, help="3x3 convolutions of the mask head")
+
+
+def build(args, train_set):
+    from regionlab.models.instance.mask_rcnn import MaskSpec
+    from regionlab.tasks.instance import InstanceTask
+
+    classes = classes_of(train_set)
+    if classes[0] != "background":
+        raise ValueError(f"{args.data}: instance segmentation needs object classes after a "
+                         f"background class, got {classes}")  # fmt: skip
+    size = args.size or default_size(args, train_set, (320, 320))[0]
+    small = size <= 160
+    opts = {"backbone": args.backbone, "pretrained": args.pretrained, "widths": args.widths,
+            "depths": args.depths}  # fmt: skip
+    spec = MaskSpec(
+        "faster-rcnn",
+        len(classes) - 1,
+        stride=args.stride or (8 if small else 16),
+        anchor_sizes=args.anchor_sizes
+        or ([16.0, 32.0, 64.0] if small else [32.0, 64.0, 128.0, 256.0]),  # fmt: skip
+        roi=args.roi,
+        mask_size=args.mask_size,
+        mask_loss=args.mask_loss,
+        mask_width=args.mask_width,
+        mask_convs=args.mask_convs,
+        **{k: v for k, v in opts.items() if v},
+    )
+    return InstanceTask(spec, size, classes, mosaic=args.mosaic, mosaic_off=args.mosaic_off,
+                        scale=tuple(args.scale), flip=args.flip)  # fmt: skip
+
+
+def task_class():
+    from regionlab.tasks.instance import InstanceTask
+
+    return InstanceTask
+
+
+def draw(task, model, image, min_score: float = 0.3):
+    """Each instance painted in its own colour, with its box, class and score."""
+    import numpy as np
+    from PIL import Image
+
+    from regionlab.viz.draw import draw_detections, palette
+
+    det = task.predict(model, image[None].float() / 255)[0]
+    det = det[det.scores >= min_score]
+    rgb = image.permute(1, 2, 0).numpy().astype(np.float32)
+    cols = palette(len(det) + 1)[1:].astype(np.float32)
+    for m, c in zip(det.masks.numpy() >= 0.5, cols):
+        rgb[m] = 0.45 * rgb[m] + 0.55 * c
+    pic = Image.fromarray(rgb.round().clip(0, 255).astype(np.uint8))
+    return draw_detections(pic, det.boxes, det.labels.tolist(), det.scores.tolist(), task.classes)
+
+
+def records(task, model, image, image_id) -> list[dict]:
+    """COCO results entries with RLE masks for one image."""
+    from regionlab.eval.detection import to_coco_results
+
+    return to_coco_results(task.predict(model, image[None].float() / 255), [image_id])
+
+
+def export(task, model, dataset, path) -> int:
+    import json
+
+    from regionlab.eval.detection import to_coco_results
+
+    cat_ids = getattr(base_dataset(dataset), "label_to_cat_id", None)
+    out = []
+    for i in range(len(dataset)):
+        s = dataset[i]
+        out += to_coco_results(task.predict(model, s.image[None].float() / 255), [s.image_id],
+                               cat_ids)  # fmt: skip
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(out, f)
+    return len(out)
+
+
+CLI = TaskCLI(
+    name="instance",
+    help="instance segmentation: a class, box, score and mask for every object (Mask R-CNN)",
+    add_flags=add_flags,
+    build=build,
+    task_class=task_class,
+    draw=draw,
+    recipe=RECIPE,
+    records=records,
+    export=export,
+)

@@ -1,0 +1,55 @@
+"""Instance segmentation as a task: masks through the letterbox and back, masks required, and
+the CLI's train, eval (box and mask AP) and predict (coloured instances, RLE records)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from regionlab.cli.main import main
+from regionlab.data.detection_transforms import DetectionAugment
+from regionlab.data.errors import DataError
+from regionlab.data.rle import rle_to_mask
+from regionlab.data.sample import Sample
+from regionlab.tasks.instance import InstanceTask, unletterbox_masks
+
+
+def test_masks_come_back_from_the_letterbox_within_a_pixel():
+    m = torch.zeros(1, 60, 100, dtype=torch.bool)
+    m[0, 10:40, 20:70] = True
+    s = Sample(torch.zeros(3, 60, 100, dtype=torch.uint8), masks=m,
+               boxes=torch.tensor([[20.0, 10.0, 70.0, 40.0]]), labels=torch.tensor([1]))  # fmt: skip
+    letter, frame = DetectionAugment((64, 64), train=False).letterbox_frame(s)
+    back = unletterbox_masks(letter.masks.float(), frame)[0] >= 0.5
+    assert back.shape == (60, 100)
+    assert int((back ^ m[0]).sum()) <= 2 * (30 + 50)  # at most the border ring differs
+
+
+def test_objects_without_masks_are_refused():
+    s = Sample(torch.zeros(3, 8, 8, dtype=torch.uint8), boxes=torch.tensor([[0.0, 0, 4, 4]]),
+               labels=torch.tensor([1]), path="a.jpg")  # fmt: skip
+    with pytest.raises(DataError, match="a.jpg.*without masks"):
+        InstanceTask.check_sample(s)
+
+
+def test_cli_instance_train_eval_predict(tmp_path):
+    from PIL import Image
+
+    run = tmp_path / "run"
+    args = ["train", "instance", "--data", "scenes:size=48,n=8", "--val", "scenes:size=48,n=4",
+            "--epochs", "1", "--batch-size", "4", "--mask-size", "8", "--mask-convs", "1",
+            "--widths", "8,16,32,64", "--depths", "0,1,1", "--threads", "1", "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    out = tmp_path / "metrics.json"
+    assert main(["eval", str(run / "best.pt"), "--data", "scenes:size=48,n=4", "--out",
+                 str(out), "--save-json", str(tmp_path / "res.json")]) == 0  # fmt: skip
+    metrics = json.loads(out.read_text())
+    assert {"AP", "AP50", "mask_AP", "mask_AP50", "mask_AP/circle", "loss_mask"} <= set(metrics)
+    picture = tmp_path / "p.png"
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(picture)
+    assert main(["predict", str(run / "best.pt"), str(picture), "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "p_pred.png").is_file()
+    for rec in json.loads((tmp_path / "o" / "predictions.json").read_text())[:5]:
+        assert rle_to_mask(rec["segmentation"]).shape == (30, 40)  # the photo's own pixels
