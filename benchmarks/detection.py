@@ -401,7 +401,11 @@ def main() -> None:
     ap.add_argument("--parallel", type=int, default=2, help="runs at a time")
     ap.add_argument("--workdir", help="folder for the runs (default: a new temporary one)")
     ap.add_argument("--name", default="detection", help="results file name")
-    ap.add_argument("--reuse", action="store_true", help="keep runs of --workdir that finished")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep runs of --workdir that finished (and add them to the table)",
+    )
     ap.add_argument(
         "--worker", nargs=3, metavar=("SETUP", "DETECTOR", "OUT"), help=argparse.SUPPRESS
     )
@@ -436,6 +440,9 @@ def main() -> None:
             if job[2].poll() is not None:
                 running.remove(job)
                 print(f"  finished {job[0]}/{job[1]} (rc {job[2].returncode})", flush=True)
+    if args.reuse:  # finished runs of these setups in the workdir join the table too
+        jobs += [(s, d) for s in setups for d in SETUPS[s][3]
+                 if (s, d) not in jobs and (work / s / d / "result.json").exists()]  # fmt: skip
     results: dict = {}
     for s, d in jobs:
         f = work / s / d / "result.json"
