@@ -190,16 +190,24 @@ def _yolo_env() -> None:
 
 
 def export_yolo(dataset, root: Path) -> list[Path]:
-    """A dataset as a YOLO folder (``images/`` symlinks, ``labels/*.txt``); returns the images."""
+    """A dataset as a YOLO folder (``images/`` symlinks, PNGs for generated scenes,
+    ``labels/*.txt``); returns the images."""
     (root / "images").mkdir(parents=True, exist_ok=True)
     (root / "labels").mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(len(dataset)):
         s = dataset[i]
         src = Path(s.path)
-        dst = root / "images" / f"{i:05d}{src.suffix}"
-        if not dst.exists():
-            dst.symlink_to(src.resolve())
+        if src.is_file():
+            dst = root / "images" / f"{i:05d}{src.suffix}"
+            if not dst.exists():
+                dst.symlink_to(src.resolve())
+        else:  # drawn by code (scenes): write the pixels
+            from PIL import Image
+
+            dst = root / "images" / f"{i:05d}.png"
+            if not dst.exists():
+                Image.fromarray(s.image.permute(1, 2, 0).numpy()).save(dst)
         h, w = s.image.shape[-2:]
         lines = []
         for (x1, y1, x2, y2), c, crowd in zip(s.boxes.tolist(), s.labels.tolist(),

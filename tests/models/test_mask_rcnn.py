@@ -63,3 +63,45 @@ def test_mask_rcnn_without_target_masks_is_an_error():
     t = [Detections(torch.tensor([[2.0, 2.0, 20.0, 20.0]]), torch.tensor([1]))]
     with pytest.raises(ValueError, match="targets with masks"):
         model(torch.rand(1, 3, 32, 32), t)
+
+
+def test_keypoint_targets_and_decoding_on_a_hand_made_case():
+    from regionlab.ops.masks import keypoint_targets, keypoints_from_heatmaps
+
+    rois = torch.tensor([[10.0, 20.0, 18.0, 28.0]])  # 8 x 8 px, m = 4: cells of 2 px
+    kps = torch.tensor([[[11.0, 21.0, 2.0], [17.9, 27.9, 1.0], [30.0, 21.0, 2.0], [12, 22, 0]]])
+    index, valid = keypoint_targets(kps, rois, torch.tensor([0]), 4)
+    assert index[0, :2].tolist() == [0, 15] and valid[0].tolist() == [True, True, False, False]
+    logits = torch.full((1, 2, 4, 4), -20.0)
+    logits[0, 0, 0, 0] = logits[0, 1, 3, 3] = 20.0
+    out = keypoints_from_heatmaps(logits, rois)
+    assert out[0, :, :2].tolist() == [[11.0, 21.0], [17.0, 27.0]]  # centres of the cells
+    assert bool((out[0, :, 2] > 0.99).all())
+
+
+def test_mask_rcnn_keypoint_head_learns_the_scenes_keypoints():
+    torch.manual_seed(0)
+    data = SceneDataset(2, config=SceneConfig(size=48, max_objects=2))
+    k = data[0].keypoints.shape[1]
+    model = build_mask_rcnn(MaskSpec("faster-rcnn", 3, mask_size=12, mask_width=32,
+                                     mask_convs=2, keypoints=k, **SMALL))  # fmt: skip
+    x = torch.stack([data[i].image for i in range(2)]).float() / 255
+    targets = [Detections(data[i].boxes, data[i].labels, masks=data[i].masks,
+                          keypoints=data[i].keypoints) for i in range(2)]  # fmt: skip
+    opt = torch.optim.AdamW(model.parameters(), 3e-3)
+    for step in range(120):
+        out = model.train()(x, targets, torch.Generator().manual_seed(step))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    assert "keypoint" in out.losses
+    with torch.no_grad():
+        dets = model.eval()(x).detections
+    for det, t in zip(dets, targets):
+        assert det.keypoints.shape == (len(det), k, 3)
+        from torchvision.ops import box_iou
+
+        j = box_iou(t.boxes, det.boxes).argmax(1)  # the detection of each object
+        vis = t.keypoints[..., 2] > 0
+        err = (det.keypoints[j, :, :2] - t.keypoints[..., :2]).norm(dim=-1)[vis]
+        assert float(err.median()) < 4.0, err  # pixels, on 48 px images, 4 px cells

@@ -55,3 +55,32 @@ def paste_masks(masks: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
                         align_corners=False)[:, 0]  # fmt: skip
     inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
     return out * inside
+
+
+def keypoint_targets(
+    keypoints: Tensor, rois: Tensor, matched: Tensor, size: int
+) -> tuple[Tensor, Tensor]:
+    """Mask R-CNN's keypoint targets: each keypoint as the one "on" cell of an ``m x m`` grid
+    over its RoI. ``keypoints (M, K, 3)`` ``(x, y, v)`` of one image's objects, ``rois (R, 4)``,
+    ``matched (R,)`` -> ``index (R, K)`` int64 in ``[0, m * m)`` (row-major) and ``valid (R, K)``
+    bool (labelled, ``v > 0``, and inside the RoI)."""
+    kp = keypoints[matched]  # (R, K, 3)
+    x1, y1, x2, y2 = (c[:, None] for c in rois.unbind(1))
+    gx = ((kp[..., 0] - x1) / (x2 - x1).clamp(min=1e-6) * size).floor()
+    gy = ((kp[..., 1] - y1) / (y2 - y1).clamp(min=1e-6) * size).floor()
+    valid = (kp[..., 2] > 0) & (gx >= 0) & (gx < size) & (gy >= 0) & (gy < size)
+    index = (gy.clamp(0, size - 1) * size + gx.clamp(0, size - 1)).long()
+    return index, valid
+
+
+def keypoints_from_heatmaps(logits: Tensor, boxes: Tensor) -> Tensor:
+    """``logits (N, K, m, m)`` over boxes ``(N, 4)`` -> ``(N, K, 3)`` ``(x, y, score)``: each
+    keypoint at the centre of its arg-max cell, scored by that cell's softmax probability."""
+    n, k, m, _ = logits.shape
+    prob = logits.flatten(2).softmax(-1)
+    score, idx = prob.max(-1)
+    gx, gy = (idx % m).to(boxes.dtype) + 0.5, (idx // m).to(boxes.dtype) + 0.5
+    x1, y1, x2, y2 = (c[:, None] for c in boxes.unbind(1))
+    x = x1 + gx * (x2 - x1) / m
+    y = y1 + gy * (y2 - y1) / m
+    return torch.stack([x, y, score.to(boxes.dtype)], -1)

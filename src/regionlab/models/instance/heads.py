@@ -55,3 +55,27 @@ class MaskHead(nn.Module):
         if self.kind == "sigmoid":
             return logits[idx, labels - 1].sigmoid()
         return logits.softmax(1)[idx, labels]
+
+
+class KeypointHead(nn.Module):
+    """Mask R-CNN's keypoint head: RoI features ``(R, C, s, s)`` -> ``(R, K, 2s, 2s)`` logits,
+    one heatmap per keypoint, the same architecture as :class:`MaskHead` (the paper: "minor
+    modifications" of it). The loss is a cross-entropy over the ``m^2`` cells of each labelled
+    keypoint's map, so each keypoint is one position, not a blob."""
+
+    def __init__(self, in_channels: int, num_keypoints: int, width: int = 64,
+                 convs: int = 4) -> None:  # fmt: skip
+        super().__init__()
+        self.num_keypoints = num_keypoints
+        self.net = MaskHead(in_channels, num_keypoints, width, convs)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        return self.net(feats)
+
+    @staticmethod
+    def loss(logits: Tensor, index: Tensor, valid: Tensor) -> Tensor:
+        """``logits (R, K, m, m)``, targets ``index (R, K)`` and ``valid (R, K)``."""
+        if not bool(valid.any()):
+            return logits.sum() * 0.0
+        flat = logits.flatten(2)[valid]  # (V, m * m)
+        return F.cross_entropy(flat, index[valid])

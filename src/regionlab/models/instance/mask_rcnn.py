@@ -28,22 +28,29 @@ from torch import Tensor
 
 from regionlab.models.detection.rcnn import RegionSpec, build_region_detector
 from regionlab.models.detection.regions import FeatureCropper, RegionDetector, RegionTargets
-from regionlab.models.instance.heads import MaskHead
+from regionlab.models.instance.heads import KeypointHead, MaskHead
 from regionlab.models.losses import MultiTaskLoss
 from regionlab.ops.detections import Detections
-from regionlab.ops.masks import mask_targets, paste_masks
+from regionlab.ops.masks import (
+    keypoint_targets,
+    keypoints_from_heatmaps,
+    mask_targets,
+    paste_masks,
+)
 
 
 @dataclass
 class MaskSpec(RegionSpec):
     """A Faster R-CNN :class:`RegionSpec` (``model="faster-rcnn"``) plus the mask branch:
     ``mask_size`` (``m``, the paper's 28; the RoI grid is ``m / 2``), ``mask_loss``
-    (``sigmoid | softmax``), the head's ``mask_convs`` convolutions of ``mask_width``."""
+    (``sigmoid | softmax``), the head's ``mask_convs`` convolutions of ``mask_width``;
+    ``keypoints``: ``K > 0`` adds the keypoint head (same grid and head shape as the masks)."""
 
     mask_size: int = 28
     mask_loss: str = "sigmoid"
     mask_width: int = 64
     mask_convs: int = 4
+    keypoints: int = 0
 
     fixed_proposals = False  # learned proposals: training augments freely
 
@@ -59,17 +66,21 @@ class MaskRCNN(RegionDetector):
     """A :class:`RegionDetector` whose forward also returns the ``mask`` loss and whose
     detections carry masks; see the module docstring."""
 
-    def __init__(self, detector: RegionDetector, mask_head: MaskHead, mask_size: int) -> None:
+    def __init__(self, detector: RegionDetector, mask_head: MaskHead, mask_size: int,
+                 keypoint_head: KeypointHead | None = None) -> None:  # fmt: skip
         if not isinstance(detector.cropper, FeatureCropper):
             raise ValueError("Mask R-CNN reads masks from a feature map: needs a FeatureCropper")
         old = detector.loss
         tasks = {**dict(zip(old.names, old.kinds)), "mask": "classification"}
+        if keypoint_head is not None:
+            tasks["keypoint"] = "classification"
         weights = {n: float(w) for n, w in zip(old.names, old.fixed)}
         super().__init__(detector.proposer, detector.cropper, detector.head, detector.sampler,
                          MultiTaskLoss(tasks, "fixed", weights), detector.coder,
                          detector.score_thresh, detector.nms_iou, detector.max_det,
                          detector.channels_last)  # fmt: skip
         self.mask_head, self.mask_size = mask_head, mask_size
+        self.keypoint_head = keypoint_head
 
     def _mask_logits(self, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
         return self.mask_head(self.cropper.spatial(maps, rois, self.mask_size // 2))
@@ -87,7 +98,22 @@ class MaskRCNN(RegionDetector):
             labels.append(lab[pos])
             goal.append(mask_targets(target.masks, r[pos], obj[pos], self.mask_size))
         logits = self._mask_logits(maps, rois)
-        return {"mask": self.mask_head.loss(logits, torch.cat(labels), torch.cat(goal))}
+        out = {"mask": self.mask_head.loss(logits, torch.cat(labels), torch.cat(goal))}
+        if self.keypoint_head is not None:
+            out["keypoint"] = self._keypoint_loss(maps, t, targets, rois)
+        return out
+
+    def _keypoint_loss(self, maps, t: RegionTargets, targets, rois) -> Tensor:
+        index, valid = [], []
+        for obj, target, pos_rois in zip(t.matched, targets, rois):
+            if target.keypoints is None:
+                raise ValueError("a keypoint head needs targets with keypoints")
+            i, v = keypoint_targets(target.keypoints, pos_rois, obj[obj >= 0], self.mask_size)
+            index.append(i)
+            valid.append(v)
+        feats = self.cropper.spatial(maps, rois, self.mask_size // 2)
+        return self.keypoint_head.loss(self.keypoint_head(feats), torch.cat(index),
+                                       torch.cat(valid))  # fmt: skip
 
     @torch.no_grad()
     def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:
@@ -99,7 +125,14 @@ class MaskRCNN(RegionDetector):
                 masks = paste_masks(probs, det.boxes, size)
             else:
                 masks = x.new_zeros((0, *size))
-            out.append(replace(det, masks=masks))
+            kps = None
+            if self.keypoint_head is not None:
+                k = self.keypoint_head.num_keypoints
+                kps = x.new_zeros((0, k, 3))
+                if len(det):
+                    feats = self.cropper.spatial(maps[i : i + 1], [det.boxes], self.mask_size // 2)
+                    kps = keypoints_from_heatmaps(self.keypoint_head(feats).float(), det.boxes)
+            out.append(replace(det, masks=masks, keypoints=kps))
         return out
 
 
@@ -108,4 +141,8 @@ def build_mask_rcnn(spec: MaskSpec) -> MaskRCNN:
     detector = build_region_detector(spec)
     head = MaskHead(detector.cropper.spatial_channels, spec.num_classes, spec.mask_width,
                     spec.mask_convs, spec.mask_loss)  # fmt: skip
-    return MaskRCNN(detector, head, spec.mask_size)
+    kp = None
+    if spec.keypoints:
+        kp = KeypointHead(detector.cropper.spatial_channels, spec.keypoints, spec.mask_width,
+                          spec.mask_convs)  # fmt: skip
+    return MaskRCNN(detector, head, spec.mask_size, kp)
