@@ -35,3 +35,44 @@ def val_curve(run: Path, metric: str) -> list[tuple[float, float]]:
     from regionlab.engine.metrics_log import read_rows, series
 
     return series(read_rows(Path(run) / "metrics.jsonl"), "val", metric, x="time")
+
+
+def run_jobs(script: Path, jobs: list[tuple[str, str]], work: Path, parallel: int,
+             extra: list[str], env: dict) -> None:  # fmt: skip
+    """Run ``script --worker SETUP NAME WORK/SETUP/NAME [extra]`` for every ``(setup, name)``
+    job, ``parallel`` at a time, in order; each worker's output goes to
+    ``WORK/SETUP/NAME.worker.log`` and its result to ``WORK/SETUP/NAME/result.json``."""
+    import subprocess
+    import sys
+    import time
+
+    running, pending = [], list(jobs)
+    while pending or running:
+        while pending and len(running) < parallel:
+            s, d = pending.pop(0)
+            cmd = [sys.executable, str(script), "--worker", s, d, str(work / s / d), *extra]
+            (work / s).mkdir(parents=True, exist_ok=True)
+            log = open(work / s / f"{d}.worker.log", "w")
+            running.append((s, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                                   env=env)))  # fmt: skip
+            print(f"  started {s}/{d}", flush=True)
+        time.sleep(5)
+        for job in list(running):
+            if job[2].poll() is not None:
+                running.remove(job)
+                print(f"  finished {job[0]}/{job[1]} (rc {job[2].returncode})", flush=True)
+
+
+def collect(jobs: list[tuple[str, str]], work: Path) -> dict:
+    """``{setup: {name: result}}`` from the workers' ``result.json`` files; a run without one
+    gets ``{"error": last line of its log}``."""
+    results: dict = {}
+    for s, d in jobs:
+        f = work / s / d / "result.json"
+        if f.exists():
+            results.setdefault(s, {})[d] = json.loads(f.read_text())
+        else:
+            log = work / s / f"{d}.worker.log"
+            tail = log.read_text()[-2000:] if log.exists() else ""
+            results.setdefault(s, {})[d] = {"error": tail.strip().splitlines()[-1] if tail else "?"}
+    return results

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
+from _common import DATASETS, RESULTS, collect, run_jobs, save  # noqa: E402
 
 PF = DATASETS / "pennfudan"
 RACCOON = DATASETS / "raccoon"
@@ -297,6 +297,76 @@ def worker(setup: str, detector: str, minutes: float, out: Path) -> None:
     (out / "result.json").write_text(json.dumps(res, indent=2))
 
 
+# --------------------------------------------------------------------------- proposals
+
+SELECTIVE = ("rcnn", "rcnn-pad", "fast-rcnn", "fast-rcnn-pool")
+
+
+def _detect_task(setup: str, detector: str):
+    """The task ``regionlab train detect`` builds for this run (its letterbox size)."""
+    from regionlab.cli.main import TASKS, build_parser
+    from regionlab.cli.specs import open_dataset
+
+    _, train, val, _ = SETUPS[setup]
+    args = build_parser().parse_args(["train", "detect", *OURS[detector], "--data", train,
+                                      "--val", val])  # fmt: skip
+    return (
+        TASKS["detect"].build(args, open_dataset(train)),
+        open_dataset(train),
+        open_dataset(val, split="val"),
+    )
+
+
+def warm_proposals(setup: str, shard: int, shards: int) -> None:
+    """Selective search on every image R-CNN and Fast R-CNN will see (each letterboxed training
+    image and its mirror, each validation image), into the shared cache, so that no run pays
+    for proposals inside its training budget -- the papers, too, computed them beforehand. Their
+    cost is reported apart (``proposal_s_per_img``)."""
+    from regionlab.data.transforms import hflip
+    from regionlab.models.detection.rcnn import DEFAULT_CACHE
+    from regionlab.ops.proposals import ProposalCache
+
+    _threads(1)
+    task, tr, va = _detect_task(setup, "rcnn")
+    plain = task.transform(False)
+    cache = ProposalCache(DEFAULT_CACHE)
+    spec = task.spec.region
+    jobs = [(tr, i, f) for i in range(len(tr)) for f in (False, True)]
+    jobs += [(va, i, False) for i in range(len(va))]
+    for ds, i, flip in jobs[shard::shards]:
+        from regionlab.data.sample import Sample
+
+        img = plain(ds[i]).image
+        if flip:
+            img = hflip(Sample(img)).image
+        cache.get(img, spec.ss_mode, spec.ss_max_side)
+
+
+def proposal_seconds(setup: str) -> float:
+    """Mean selective-search seconds per validation image (as stored by the cache)."""
+    from regionlab.models.detection.rcnn import DEFAULT_CACHE
+    from regionlab.ops.proposals import ProposalCache
+
+    task, _, va = _detect_task(setup, "rcnn")
+    plain = task.transform(False)
+    cache = ProposalCache(DEFAULT_CACHE)
+    spec = task.spec.region
+    secs = [cache.get_timed(plain(va[i]).image, spec.ss_mode, spec.ss_max_side)[1]
+            for i in range(len(va))]  # fmt: skip
+    return sum(secs) / max(len(secs), 1)
+
+
+def _warm_all(setups: list[str], jobs: list, parallel: int, work: Path, env: dict) -> None:
+    need = sorted({s for s, d in jobs if d in SELECTIVE})
+    for s in need:
+        t0 = time.time()
+        procs = [subprocess.Popen([sys.executable, __file__, "--warm", s, str(k), str(parallel)],
+                                  env=env) for k in range(parallel)]  # fmt: skip
+        if any(p.wait() for p in procs):
+            raise SystemExit(f"selective search warm-up of {s} failed")
+        print(f"  proposals of {s} cached in {time.time() - t0:.0f} s", flush=True)
+
+
 # --------------------------------------------------------------------------- timing
 
 
@@ -368,6 +438,8 @@ def table(results: dict) -> str:
                 continue
             m = r["metrics"]
             note = r.get("note", "")
+            if "proposal_s_per_img" in r:
+                note = f"{note} + {r['proposal_s_per_img']:.2f} s/img selective search".strip()
             lines.append(
                 f"| {setup} | {det} | {m['AP']:.3f} | {m['AP50']:.3f} | "
                 f"{r['train_img_per_s']:.1f} | {r.get('test_s_per_img', float('nan')):.3f} | "
@@ -417,10 +489,14 @@ def main() -> None:
     ap.add_argument(
         "--worker", nargs=3, metavar=("SETUP", "DETECTOR", "OUT"), help=argparse.SUPPRESS
     )
+    ap.add_argument("--warm", nargs=3, metavar=("SETUP", "SHARD", "SHARDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         setup, det, out = args.worker
         worker(setup, det, args.minutes or SETUPS[setup][0], Path(out))
+        return
+    if args.warm:
+        warm_proposals(args.warm[0], int(args.warm[1]), int(args.warm[2]))
         return
     setups = args.only.split(",") if args.only else list(SETUPS)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="detection_"))
@@ -431,38 +507,21 @@ def main() -> None:
     print(f"{len(jobs)} runs in {work}, {args.parallel} at a time")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = [j for j in jobs if (work / j[0] / j[1] / "result.json").exists()] if args.reuse else []
-    running, pending = [], [j for j in jobs if j not in done]
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            s, d = pending.pop(0)
-            cmd = [sys.executable, __file__, "--worker", s, d, str(work / s / d)]
-            if args.minutes:
-                cmd += ["--minutes", str(args.minutes)]
-            (work / s).mkdir(parents=True, exist_ok=True)
-            log = open(work / s / f"{d}.worker.log", "w")
-            running.append((s, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                                   env=env)))  # fmt: skip
-            print(f"  started {s}/{d}", flush=True)
-        time.sleep(5)
-        for job in list(running):
-            if job[2].poll() is not None:
-                running.remove(job)
-                print(f"  finished {job[0]}/{job[1]} (rc {job[2].returncode})", flush=True)
+    pending = [j for j in jobs if j not in done]
+    _warm_all(setups, pending, args.parallel, work, env)
+    extra = ["--minutes", str(args.minutes)] if args.minutes else []
+    run_jobs(Path(__file__), pending, work, args.parallel, extra, env)
     if args.reuse:  # finished runs of these setups in the workdir join the table too
         jobs += [(s, d) for s in setups for d in SETUPS[s][3]
                  if (s, d) not in jobs and (work / s / d / "result.json").exists()]  # fmt: skip
-    results: dict = {}
-    for s, d in jobs:
-        f = work / s / d / "result.json"
-        if f.exists():
-            results.setdefault(s, {})[d] = json.loads(f.read_text())
-        else:
-            tail = (work / s / f"{d}.worker.log").read_text()[-2000:]
-            results.setdefault(s, {})[d] = {"error": tail.strip().splitlines()[-1] if tail else "?"}
+    results = collect(jobs, work)
     for s, runs in results.items():
         for d, r in runs.items():
             if "checkpoint" in r:
                 r["test_s_per_img"] = time_inference(s, d, r)
+            if d in SELECTIVE and "metrics" in r:
+                # test_s_per_img reads cached proposals; selective search itself costs this
+                r["proposal_s_per_img"] = proposal_seconds(s)
     if "scenes" in results and "sliding-window" in results["scenes"]:
         from regionlab.models.detection.sliding_window import SlidingWindowDetector, WindowSpec
 

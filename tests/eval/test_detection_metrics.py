@@ -375,3 +375,106 @@ def test_coco_segm_rejects_masks_at_another_resolution():
     preds = [_pred([[10, 10, 30, 30]], [1], [0.9], masks=torch.ones(1, 40, 40))]
     with pytest.raises(ValueError, match=r"predictions\[0\]\.masks are \(40, 40\)"):
         coco_evaluate(preds, targets, [(50, 50)], CLASSES, iou_type="segm")
+
+
+def _rect(h: int, w: int, x1: int, y1: int, x2: int, y2: int) -> torch.Tensor:
+    m = torch.zeros(h, w, dtype=torch.bool)
+    m[y1:y2, x1:x2] = True
+    return m
+
+
+def test_mask_ap_on_a_hand_computed_example():
+    # Two cats of 20 x 10 px. The first prediction covers 15 of the first cat's 20 columns
+    # (mask IoU 150 / 200 = 0.75); the second covers 10 columns of the other cat and 10 of
+    # the empty space beside it (IoU 100 / 300 = 1/3). At IoU 0.5: a hit, then a miss, so
+    # precision 1 up to recall 1/2 and 0 after: 51 of COCO's 101 recall points (0, 0.01, ..,
+    # 0.5) -> AP50 = 51 / 101. At 0.75 the first still counts (IoU exactly 0.75).
+    h, w = 40, 80
+    gt = [_rect(h, w, 0, 0, 20, 10), _rect(h, w, 40, 20, 60, 30)]
+    pred = [_rect(h, w, 0, 0, 15, 10), _rect(h, w, 50, 20, 70, 30)]
+    target = _gt([_mask_box(m) for m in gt], [1, 1], masks=torch.stack(gt))
+    p = _pred([_mask_box(m) for m in pred], [1, 1], [0.9, 0.8], masks=torch.stack(pred).float())
+    m = coco_evaluate([p], [target], [(h, w)], CLASSES, iou_type="segm")
+    assert m["AP50"] == pytest.approx(51 / 101, abs=1e-12)
+    assert m["AP75"] == pytest.approx(51 / 101, abs=1e-12)
+    # AP over 0.5:0.95: the first hit counts at 0.50..0.75 (6 of the 10 thresholds).
+    assert m["AP"] == pytest.approx(6 / 10 * 51 / 101, abs=1e-12)
+
+
+def test_predicted_masks_survive_the_rle_round_trip():
+    from regionlab.data.rle import rle_to_mask
+
+    h, w = 30, 50
+    probs = torch.stack([_disc(h, w, 10, 12, 7).float() * 0.8, _rect(h, w, 30, 5, 49, 29) * 0.6])
+    probs[1, :, 30:35] = 0.49  # just below the threshold: not in the mask
+    p = _pred([[5, 3, 19, 17], [30, 5, 49, 29]], [1, 2], [0.9, 0.5], masks=probs)
+    res = to_coco_results([p], [7])
+    for entry, prob in zip(res, probs):
+        back = torch.as_tensor(rle_to_mask(entry["segmentation"]), dtype=torch.bool)
+        assert torch.equal(back, prob >= 0.5)
+        assert entry["image_id"] == 7 and entry["segmentation"]["size"] == [h, w]
+
+
+def _people(g: torch.Generator, n: int, h: int, w: int, k: int) -> tuple[list, torch.Tensor]:
+    """``n`` boxes and ``(n, k, 3)`` keypoints inside them, a few unlabelled (v = 0)."""
+    xy = torch.rand(n, 2, generator=g) * torch.tensor([w * 0.6, h * 0.6])
+    wh = torch.rand(n, 2, generator=g) * torch.tensor([w * 0.3, h * 0.3]) + 20
+    boxes = torch.cat([xy, xy + wh], 1)
+    pts = boxes[:, None, :2] + torch.rand(n, k, 2, generator=g) * wh[:, None]
+    v = torch.randint(0, 3, (n, k), generator=g).float()
+    return boxes.tolist(), torch.cat([pts, v[..., None]], -1)
+
+
+@pytest.mark.parametrize("k", [17, 4])
+def test_coco_keypoint_ap_matches_pycocotools(k):
+    g = torch.Generator().manual_seed(5)
+    sizes = [(240, 320), (200, 200)]
+    sigmas = None if k == 17 else [0.05, 0.08, 0.08, 0.1]
+    preds, targets = [], []
+    for h, w in sizes:
+        boxes, kps = _people(g, 4, h, w, k)
+        t = _gt(boxes, [1] * 4)
+        targets.append(Detections(t.boxes, t.labels, keypoints=kps))
+        noisy = kps.clone()
+        noisy[..., :2] += (
+            torch.randn(4, k, 2, generator=g) * torch.tensor([2.0, 6.0, 12.0, 3.0])[:, None, None]
+        )
+        noisy[..., 2] = torch.rand(4, k, generator=g)
+        extra_boxes, extra = _people(g, 1, h, w, k)
+        scores = torch.rand(5, generator=g).tolist()
+        p = _pred(boxes + extra_boxes, [1] * 5, scores)
+        preds.append(Detections(p.boxes, p.labels, p.scores,
+                                keypoints=torch.cat([noisy, extra])))  # fmt: skip
+    ours = coco_evaluate(preds, targets, sizes, CLASSES, iou_type="keypoints", sigmas=sigmas)
+    gt = to_coco_ground_truth(targets, sizes, CLASSES, iou_type="keypoints")
+    res = to_coco_results(preds, range(len(preds)))
+    pytest.importorskip("pycocotools", reason="pycocotools is the reference COCO evaluator")
+    from pycocotools.coco import COCO as RefCOCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = RefCOCO()
+        coco_gt.dataset = copy.deepcopy(gt)
+        coco_gt.createIndex()
+        ref = COCOeval(coco_gt, coco_gt.loadRes(copy.deepcopy(res)), "keypoints")
+        if sigmas is not None:
+            ref.params.kpt_oks_sigmas = np.array(sigmas)
+        ref.evaluate()
+        ref.accumulate()
+        ref.summarize()
+    names = ["AP", "AP50", "AP75", "AP_medium", "AP_large", "AR20", "AR_medium", "AR_large"]
+    stats = [ref.stats[i] for i in (0, 1, 2, 3, 4, 5, 8, 9)]
+    np.testing.assert_allclose([ours[n] for n in names], [_nan_for_missing(s) for s in stats],
+                               rtol=0, atol=1e-12)  # fmt: skip
+    assert 0.05 < ours["AP"] < 1.0
+
+
+def test_keypoint_evaluation_needs_sigmas_for_other_skeletons():
+    t = Detections(
+        torch.tensor([[0.0, 0, 10, 10]]), torch.tensor([1]), keypoints=torch.ones(1, 4, 3)
+    )
+    p = Detections(t.boxes, t.labels, torch.ones(1), keypoints=torch.ones(1, 4, 3))
+    with pytest.raises(ValueError, match="sigmas"):
+        coco_evaluate([p], [t], [(20, 20)], CLASSES, iou_type="keypoints")
+    perfect = coco_evaluate([p], [t], [(20, 20)], CLASSES, iou_type="keypoints", sigmas=[0.1] * 4)
+    assert perfect["AP"] == 1.0 or math.isnan(perfect["AP"])  # a 100 px^2 person is "small"

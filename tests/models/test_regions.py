@@ -4,6 +4,7 @@ labels; Faster R-CNN overfitting a few scenes."""
 
 import pytest
 import torch
+from torchvision.ops import roi_align
 
 from regionlab.data.scenes import SceneConfig, SceneDataset
 from regionlab.eval.detection import coco_evaluate
@@ -13,6 +14,7 @@ from regionlab.models.detection.regions import (
     RPN,
     BoxHead,
     ImageCropper,
+    PyramidCropper,
     RegionDetector,
     RegionSampler,
 )
@@ -56,6 +58,13 @@ def test_every_region_detector_is_the_same_parts(tmp_path):
         "fast-rcnn": ("SelectiveSearchProposer", "FeatureCropper"),
         "faster-rcnn": ("RPN", "FeatureCropper"),
     }
+    fpn = _region("faster-rcnn", fpn=True, fpn_strides=[4, 8, 16])
+    assert (type(fpn.head), type(fpn.sampler), type(fpn.coder)) == (
+        BoxHead,
+        RegionSampler,
+        BoxCoder,
+    )
+    assert (type(fpn.proposer).__name__, type(fpn.cropper).__name__) == ("RPN", "PyramidCropper")
     assert models["fast-rcnn"].cropper.roi == "align"
     assert _region("fast-rcnn", roi="pool", cache=str(tmp_path)).cropper.roi == "pool"
 
@@ -99,12 +108,46 @@ def _iou(target, anchors):
     return box_iou(target.boxes, anchors.level_anchors(0, (4, 4)))
 
 
-def test_faster_rcnn_overfits_a_few_scenes(one_thread):
+def test_pyramid_reads_each_region_from_the_level_of_its_size():
+    model = _region("faster-rcnn", fpn=True, fpn_strides=[4, 8, 16], canonical=32.0)
+    cropper = model.cropper
+    assert type(cropper) is PyramidCropper and cropper.strides == (4, 8, 16)
+    # canonical 32 px sits at stride 16 (level 2); half of it one level finer, and so on.
+    sides = torch.tensor([4.0, 8.0, 15.9, 16.0, 31.9, 32.0, 64.0, 500.0])
+    boxes = torch.stack([torch.zeros(8), torch.zeros(8), sides, sides], 1)
+    assert cropper.levels(boxes).tolist() == [0, 0, 0, 1, 1, 2, 2, 2]
+    # Each region's grid is exactly RoIAlign on its own level's map.
+    maps = [torch.randn(2, 16, 64 // s, 64 // s) for s in (4, 8, 16)]
+    rois = [torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([[4.0, 4.0, 60.0, 60.0]])]
+    got = cropper.spatial(maps, rois, 3)
+    n = cropper.sampling
+    assert torch.equal(got[0], roi_align(maps[0][:1], [rois[0]], 3, 1 / 4, n, True)[0])
+    assert torch.equal(got[1], roi_align(maps[2][1:], [rois[1]], 3, 1 / 16, n, True)[0])
+
+
+def test_rpn_slides_one_head_over_every_level():
+    anchors = AnchorGenerator([[8.0], [16.0]], [[0.5, 1.0, 2.0]] * 2, [4, 8])
+    rpn = RPN(8, anchors, pre_nms=20, post_nms=30, samples=16)
+    maps = [torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4)]
+    target = Detections(torch.tensor([[2.0, 2.0, 12.0, 20.0]]), torch.tensor([1]))
+    props, losses = rpn(torch.zeros(1, 3, 32, 32), maps, [target], torch.Generator())
+    # 20 per level before NMS, at most 30 after: both levels contribute.
+    assert 0 < len(props[0]) <= 30 and set(losses) == {"rpn_cls", "rpn_box"}
+    with pytest.raises(ValueError, match="same number of anchors"):
+        RPN(8, AnchorGenerator([[8.0], [16.0, 32.0]], [[1.0]] * 2, [4, 8]))
+
+
+@pytest.mark.parametrize("fpn", [False, True])
+def test_faster_rcnn_overfits_a_few_scenes(one_thread, fpn):
     ds = SceneDataset(6, seed=3, config=SceneConfig(size=64, max_objects=3, clutter=2))
     samples = [ds[i] for i in range(6)]
     x = torch.stack([s.image for s in samples]).float() / 255
     targets = [Detections(s.boxes, s.labels, iscrowd=s.iscrowd) for s in samples]
-    model = _region("faster-rcnn", stride=8, anchor_sizes=[12.0, 24.0, 48.0], samples=64)
+    if fpn:
+        scale = dict(fpn=True, fpn_strides=[4, 8, 16], anchor_scales=[3.0, 6.0])
+    else:
+        scale = dict(stride=8, anchor_sizes=[12.0, 24.0, 48.0])
+    model = _region("faster-rcnn", samples=64, **scale)
     steps = 250
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.1)

@@ -53,3 +53,35 @@ def test_cli_instance_train_eval_predict(tmp_path):
     assert (tmp_path / "o" / "p_pred.png").is_file()
     for rec in json.loads((tmp_path / "o" / "predictions.json").read_text())[:5]:
         assert rle_to_mask(rec["segmentation"]).shape == (30, 40)  # the photo's own pixels
+
+
+def test_a_mirror_renames_left_and_right_keypoints():
+    kps = torch.tensor([[[10.0, 5.0, 2.0], [30.0, 5.0, 2.0], [20.0, 9.0, 1.0]]])  # L, R, nose
+    s = Sample(torch.zeros(3, 20, 40, dtype=torch.uint8), boxes=torch.tensor([[5.0, 2, 35, 12]]),
+               labels=torch.tensor([1]), keypoints=kps)  # fmt: skip
+    aug = DetectionAugment((20, 40), flip=1.0, colour=0.0, hue=0.0, flip_perm=[1, 0, 2])
+    out = aug.jitter(s, torch.Generator().manual_seed(0))
+    # the left point (x 10) mirrors to x 30 and is now the *right* one: it is listed second
+    assert out.keypoints[0].tolist() == [[10.0, 5.0, 2.0], [30.0, 5.0, 2.0], [20.0, 9.0, 1.0]]
+    plain = DetectionAugment((20, 40), flip=1.0, colour=0.0, hue=0.0).jitter(s)
+    assert plain.keypoints[0, 0].tolist() == [30.0, 5.0, 2.0]
+
+
+def test_cli_instance_with_keypoints_scores_oks(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["train", "instance", "--keypoints", "--data", "scenes:size=48,n=8", "--val",
+            "scenes:size=48,n=4", "--epochs", "1", "--batch-size", "4", "--mask-size", "8",
+            "--mask-convs", "1", "--widths", "8,16,32,64", "--depths", "0,1,1", "--threads", "1",
+            "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    assert "no left/right names, so no flips" in capsys.readouterr().out
+    out = tmp_path / "metrics.json"
+    assert main(["eval", str(run / "best.pt"), "--data", "scenes:size=48,n=4", "--out",
+                 str(out)]) == 0  # fmt: skip
+    metrics = json.loads(out.read_text())
+    assert {"kp_AP", "kp_AP50", "loss_keypoint", "mask_AP"} <= set(metrics)
+    from regionlab.engine.checkpoint import load_checkpoint
+
+    task = InstanceTask.from_spec_dict(load_checkpoint(run / "best.pt")["spec"])
+    assert task.keypoints and task.flip == 0.0 and task.oks_sigmas == [0.07] * 4
+    assert task.skeleton and task.spec.keypoints == 4

@@ -114,10 +114,15 @@ def add_data_flags(p: argparse.ArgumentParser, task: str) -> None:
     )
 
 
-def add_budget_flags(p: argparse.ArgumentParser, defaults: dict, photo: dict | None = None) -> None:
+def add_budget_flags(
+    p: argparse.ArgumentParser,
+    defaults: dict,
+    photo: dict | None = None,
+    by_model: dict | None = None,
+) -> None:
     """How one training run goes. ``defaults``: this task's recipe over :class:`TrainConfig`'s
-    defaults, ``photo``: its changes on real photos (both shown in ``--help``). Flags left
-    unset fall back to ``--config``, then these."""
+    defaults, ``photo``: its changes on real photos, ``by_model``: changes for one ``--model``
+    (all shown in ``--help``). Flags left unset fall back to ``--config``, then these."""
     d = {**TrainConfig().to_dict(), **defaults}
     photo = photo or {}
 
@@ -125,6 +130,9 @@ def add_budget_flags(p: argparse.ArgumentParser, defaults: dict, photo: dict | N
         text = "none" if d[key] is None else str(d[key])
         if key in photo:
             text += f" on built-in scenes, {photo[key]} on photos"
+        for model, recipe in (by_model or {}).items():
+            if key in recipe:
+                text += f"; {recipe[key]} with --model {model}"
         return f" (default: {text})"
 
     p.add_argument("--config", help="training config file (.json or .toml); flags override it")

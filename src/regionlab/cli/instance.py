@@ -3,7 +3,8 @@ mask for every object)."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import base_dataset, classes_of, default_size, ints_type
+from regionlab.cli.common import base_dataset, classes_of, default_size, ints_type, say
+from regionlab.cli.detect import add_scale_flags, region_scale
 from regionlab.cli.tasks import TaskCLI
 
 RECIPE = {"batch_size": 8, "lr": 2e-3, "eval_every": 5, "eval_batch_size": 8}
@@ -30,14 +31,16 @@ def add_flags(p) -> None:
     p.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
     p.add_argument("--widths", type=ints_type, help="csp stem and stage widths")
     p.add_argument("--depths", type=ints_type, help="csp bottlenecks per stage")
+    add_scale_flags(p)
     p.add_argument(
         "--stride",
         type=int,
-        help="feature map of the RPN and the heads (default: 8 up to 160 px, else 16)",
+        help="with --no-fpn: the one feature map of the RPN and the heads (default: 8 up to "
+        "160 px, else 16)",
     )
     p.add_argument("--anchor-sizes", type=_floats,
-                   help="RPN anchor sides in pixels (default: 16,32,64 up to 160 px, else "
-                   "32,64,128,256)")  # fmt: skip
+                   help="with --no-fpn: RPN anchor sides in pixels (default: 16,32,64 up to 160 "
+                   "px, else 32,64,128,256)")  # fmt: skip
     p.add_argument(
         "--roi",
         choices=["align", "pool"],
@@ -52,8 +55,16 @@ def add_flags(p) -> None:
         help="sigmoid: one binary mask per class, classes do not compete (the "
         "paper); softmax: classes compete at each pixel (its ablation)",
     )
-    p.add_argument("--mask-width", type=int, default=64, help="channels of the mask head")
+    p.add_argument("--mask-width", type=int, default=32,
+                   help="channels of the mask head (torchvision's: 256)")  # fmt: skip
     p.add_argument("--mask-convs", type=int, default=4, help="3x3 convolutions of the mask head")
+    p.add_argument(
+        "--keypoints",
+        action="store_true",
+        help="add the keypoint head (one heatmap per keypoint on the mask head's grid; needs a "
+        "set with keypoints: scenes, COCO person_keypoints with :keypoints=true, lsp); scored "
+        "by COCO's OKS AP (kp_AP)",
+    )
 
 
 def build(args, train_set):
@@ -65,24 +76,52 @@ def build(args, train_set):
         raise ValueError(f"{args.data}: instance segmentation needs object classes after a "
                          f"background class, got {classes}")  # fmt: skip
     size = args.size or default_size(args, train_set, (320, 320))[0]
-    small = size <= 160
     opts = {"backbone": args.backbone, "pretrained": args.pretrained, "widths": args.widths,
             "depths": args.depths}  # fmt: skip
+    opts = {k: v for k, v in opts.items() if v} | region_scale(args, size, learned=True)
+    kp = keypoint_options(args, train_set)
     spec = MaskSpec(
         "faster-rcnn",
         len(classes) - 1,
-        stride=args.stride or (8 if small else 16),
-        anchor_sizes=args.anchor_sizes
-        or ([16.0, 32.0, 64.0] if small else [32.0, 64.0, 128.0, 256.0]),  # fmt: skip
         roi=args.roi,
         mask_size=args.mask_size,
         mask_loss=args.mask_loss,
         mask_width=args.mask_width,
         mask_convs=args.mask_convs,
-        **{k: v for k, v in opts.items() if v},
+        keypoints=kp.pop("keypoints", 0),
+        **opts,
     )
     return InstanceTask(spec, size, classes, mosaic=args.mosaic, mosaic_off=args.mosaic_off,
-                        scale=tuple(args.scale), flip=args.flip)  # fmt: skip
+                        scale=tuple(args.scale), **kp)  # fmt: skip
+
+
+def keypoint_options(args, train_set) -> dict:
+    """``keypoints`` (K), ``flip``, ``flip_perm``, ``oks_sigmas`` and ``skeleton`` for
+    :class:`InstanceTask` from the data: mirrors rename left and right keypoints, and a set
+    whose keypoint names have no sides is not mirrored at all (which outline point of a
+    mirrored triangle is "outline 2" is not a renaming)."""
+    from regionlab.data.transforms import flip_permutation
+
+    if not args.keypoints:
+        return {"flip": args.flip}
+    base = base_dataset(train_set)
+    k = getattr(base, "num_keypoints", 0)
+    if not k:
+        raise ValueError(f"{args.data} has no keypoints (for COCO, use person_keypoints_*.json "
+                         f"and add :keypoints=true)")  # fmt: skip
+    names = list(getattr(base, "keypoint_names", []) or [])
+    sided = any("left" in n or "right" in n for n in names)
+    if not sided and args.flip:
+        say(f"--keypoints: {args.data}'s keypoints have no left/right names, so no flips")
+    return {
+        "keypoints": k,
+        "flip": args.flip if sided else 0.0,
+        "flip_perm": flip_permutation(names) if sided else None,
+        # COCO's person constants for its 17 keypoints; otherwise one value for all, about
+        # COCO's mean.
+        "oks_sigmas": None if k == 17 else [0.07] * k,
+        "skeleton": [list(p) for p in getattr(base, "skeleton", [])],
+    }
 
 
 def task_class():
@@ -96,7 +135,7 @@ def draw(task, model, image, min_score: float = 0.3):
     import numpy as np
     from PIL import Image
 
-    from regionlab.viz.draw import draw_detections, palette
+    from regionlab.viz.draw import draw_detections, draw_skeleton, palette
 
     det = task.predict(model, image[None].float() / 255)[0]
     det = det[det.scores >= min_score]
@@ -105,6 +144,9 @@ def draw(task, model, image, min_score: float = 0.3):
     for m, c in zip(det.masks.numpy() >= 0.5, cols):
         rgb[m] = 0.45 * rgb[m] + 0.55 * c
     pic = Image.fromarray(rgb.round().clip(0, 255).astype(np.uint8))
+    if det.keypoints is not None:
+        for kps in det.keypoints:
+            pic = draw_skeleton(pic, kps[:, :2], task.skeleton, kps[:, 2] >= 0.05)
     return draw_detections(pic, det.boxes, det.labels.tolist(), det.scores.tolist(), task.classes)
 
 

@@ -68,7 +68,7 @@ def cmd_train(args) -> int:
     cli = TASKS[args.task]
     train_config(args, cli.recipe)  # a bad flag or config file fails before data is read
     train_set, val_set = _open_training_data(args, cli)
-    cfg = train_config(args, cli.recipe_for(train_set))
+    cfg = train_config(args, cli.recipe_for(train_set, getattr(args, "model", None)))
     task = cli.build(args, train_set)
     out = Path(args.out)
     result = fit(task, train_set, val_set, cfg, out, resume=args.resume)
@@ -207,7 +207,7 @@ def cmd_tune(args) -> int:
     train_config(args, cli.recipe)
     data = open_dataset(args.data, split="train")
     data = check_data(data, args.data, cli.task_class().check_sample, args.data_check)
-    cfg = train_config(args, cli.recipe_for(data))
+    cfg = train_config(args, cli.recipe_for(data, getattr(args, "model", None)))
     metric = args.metric or cli.build(args, data).main_metric
 
     def make_task(weight: float):
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     for cli in TASKS.values():
         p = _sub(train, cli.name, help=cli.help, description=cli.description or cli.help)
         add_data_flags(p, cli.name)
-        add_budget_flags(p, cli.recipe, cli.photo_recipe)
+        add_budget_flags(p, cli.recipe, cli.photo_recipe, cli.model_recipes)
         add_growth_flags(p)
         cli.add_flags(p)
         p.set_defaults(func=cmd_train, task=cli.name)
@@ -424,7 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
             default="auto",
             help="decode every sample first",
         )
-        add_budget_flags(p, cli.recipe, cli.photo_recipe)
+        add_budget_flags(p, cli.recipe, cli.photo_recipe, cli.model_recipes)
         cli.add_flags(p)
         p.set_defaults(func=cmd_tune, task=cli.name)
 

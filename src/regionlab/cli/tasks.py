@@ -23,14 +23,17 @@ class TaskCLI:
     draw: Callable[[object, object, object], object]  # (task, model, uint8 image) -> PIL image
     recipe: dict = field(default_factory=dict)  # TrainConfig defaults of this task
     photo_recipe: dict = field(default_factory=dict)  # over ``recipe`` on real photos
+    # over both for one ``--model`` (e.g. a detector that trains better on smaller batches)
+    model_recipes: dict = field(default_factory=dict)
 
-    def recipe_for(self, train_set) -> dict:
-        """The recipe for this training set: ``photo_recipe`` applies to every reader but the
-        built-in scenes."""
+    def recipe_for(self, train_set, model: str | None = None) -> dict:
+        """The recipe for this training set and ``--model``: ``photo_recipe`` applies to every
+        reader but the built-in scenes, then ``model_recipes[model]``."""
         from regionlab.cli.common import base_dataset
 
         generated = getattr(base_dataset(train_set), "generated", False)
-        return self.recipe if generated else {**self.recipe, **self.photo_recipe}
+        recipe = self.recipe if generated else {**self.recipe, **self.photo_recipe}
+        return {**recipe, **self.model_recipes.get(model, {})}
 
     tunable: bool = False  # has a loss weight for `tune loss-weight`
     description: str = ""

@@ -147,8 +147,10 @@ class DetectionAugment:
         fill: int = 114,
         min_visible: float = 0.25,
         min_size: float = 2.0,
+        flip_perm: list[int] | None = None,
     ) -> None:
         self.size, self.train, self.scale, self.flip = tuple(size), train, scale, flip
+        self.flip_perm = flip_perm
         self.colour, self.hue, self.letterbox, self.centre = colour, hue, letterbox, centre
         self.fill, self.min_visible, self.min_size = fill, min_visible, min_size
 
@@ -180,12 +182,15 @@ class DetectionAugment:
     def jitter(self, sample: Sample, gen: torch.Generator | None = None) -> Sample:
         """Horizontal flip (probability ``flip``) and colour jitter; geometry otherwise kept.
         Always draws five numbers from ``gen``. The flip is :func:`transforms.hflip`
-        (``x -> W - x`` for boxes and keypoints; left/right keypoint ids are not swapped)."""
+        (``x -> W - x`` for boxes and keypoints), then keypoint ``k`` becomes keypoint
+        ``flip_perm[k]`` when given (a left wrist is a right wrist in the mirror)."""
         flip = float(torch.rand((), generator=gen)) < self.flip
         c = self.colour
         b, k, s = (_uniform(1 - c, 1 + c, gen) for _ in range(3))
         hue = _uniform(-self.hue, self.hue, gen)
         out = hflip(sample) if flip else sample
+        if flip and self.flip_perm is not None and out.keypoints is not None:
+            out = replace(out, keypoints=out.keypoints[:, self.flip_perm])
         img = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(out.image, b), k), s)
         return replace(out, image=TF.adjust_hue(img, hue) if hue else img)
 

@@ -1,10 +1,12 @@
-"""Detection metrics: COCO AP/AR (boxes or masks) through faster-coco-eval, and Pascal VOC AP.
+"""Detection metrics: COCO AP/AR (boxes, masks or keypoints) through faster-coco-eval, and
+Pascal VOC AP.
 
 Inputs are per-image :class:`~regionlab.ops.detections.Detections`: ``boxes`` ``float (N, 4)``
 ``xyxy`` in absolute pixels, ``labels`` ``int64 (N,)`` indexing ``classes`` (``classes[0]`` is
 the background, so objects have labels ``1 .. len(classes) - 1``), ``scores`` ``(N,)`` on
-predictions, ``masks`` ``(N, H, W)`` for ``segm``, and ``iscrowd`` ``bool (N,)`` on targets
-(COCO crowds, VOC "difficult").
+predictions, ``masks`` ``(N, H, W)`` for ``segm``, ``keypoints`` ``(N, K, 3)`` for
+``keypoints`` (targets: ``x, y`` and COCO's visibility flag ``v``; predictions: ``x, y`` and a
+score), and ``iscrowd`` ``bool (N,)`` on targets (COCO crowds, VOC "difficult").
 
 An undefined AP (a class, or an area range, with no ground truth; COCO's ``-1``) is reported as
 ``nan`` so that it cannot be averaged in by mistake.
@@ -26,7 +28,12 @@ from regionlab.ops.detections import Detections
 
 __all__ = ["coco_evaluate", "to_coco_ground_truth", "to_coco_results", "voc_ap", "voc_evaluate"]
 
-IouType = Literal["bbox", "segm"]
+IouType = Literal["bbox", "segm", "keypoints"]
+
+# COCO's per-keypoint OKS constants (person: nose, eyes, ears, shoulders, elbows, wrists, hips,
+# knees, ankles), the default for 17 keypoints.
+COCO_PERSON_SIGMAS = [0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062,
+                      0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089]  # fmt: skip
 
 # --------------------------------------------------------------------------- COCO
 
@@ -79,12 +86,15 @@ def to_coco_results(
     label_to_cat_id: Mapping[int, int] | None = None,
     *,
     masks: bool = True,
+    keypoints: bool = True,
 ) -> list[dict]:
     """COCO results-JSON entries ``{image_id, category_id, bbox: [x, y, w, h], score}``.
 
     ``category_id`` is ``label_to_cat_id[label]`` (the label itself when ``None``). With
     ``masks`` and a prediction that has ``masks`` ``(N, H, W)``, each entry also gets
-    ``"segmentation"``: the compressed RLE (``counts`` a ``str``) of the mask thresholded at 0.5.
+    ``"segmentation"``: the compressed RLE (``counts`` a ``str``) of the mask thresholded at 0.5;
+    with ``keypoints`` and predicted ``keypoints`` ``(N, K, 3)``, ``"keypoints"``: the flat
+    ``[x1, y1, s1, ...]`` list.
     """
     if len(predictions) != len(image_ids):
         raise ValueError(f"{len(predictions)} predictions but {len(image_ids)} image ids")
@@ -96,10 +106,15 @@ def to_coco_results(
         if masks and dets.masks is not None:
             rles = [mask_to_rle(m) for m in _binary(dets.masks)]
         cats = _cat_ids(dets.labels, label_to_cat_id)
+        kps = None
+        if keypoints and dets.keypoints is not None:
+            kps = dets.keypoints.detach().cpu().double().flatten(1).tolist()
         for j, (box, score) in enumerate(zip(_xywh(dets.boxes), dets.scores.tolist())):
             entry = {"image_id": image_id, "category_id": cats[j], "bbox": box, "score": score}
             if rles is not None:
                 entry["segmentation"] = rles[j]
+            if kps is not None:
+                entry["keypoints"] = kps[j]
             out.append(entry)
     return out
 
@@ -116,13 +131,18 @@ def to_coco_ground_truth(
     ``= (H, W)``.
 
     ``area`` is the box area for ``bbox`` and the mask area for ``segm`` (which needs
-    ``targets[i].masks`` ``bool (N, H, W)``): COCO's small/medium/large split uses it.
+    ``targets[i].masks`` ``bool (N, H, W)``): COCO's small/medium/large split uses it, and OKS
+    its scale (``keypoints``: the mask area when there are masks, else the box area; the
+    targets need ``keypoints`` ``(N, K, 3)``; an object without labelled keypoints is ignored,
+    as COCO does).
     ``iscrowd`` comes from ``targets[i].iscrowd``, so crowds are ignored exactly as COCO does.
     """
     if len(targets) != len(image_sizes):
         raise ValueError(f"{len(targets)} targets but {len(image_sizes)} image sizes")
     if iou_type == "segm":
         _check_masks(targets, image_sizes, "targets")
+    if iou_type == "keypoints":
+        _check_keypoints(targets, "targets")
     labels = range(1, len(classes))
     cats = _cat_ids(torch.tensor(list(labels)), label_to_cat_id)
     images, anns = [], []
@@ -139,13 +159,29 @@ def to_coco_ground_truth(
                 "area": boxes[j][2] * boxes[j][3],
                 "iscrowd": int(crowd[j]),
             }
-            if iou_type == "segm":
+            if iou_type == "segm" or (iou_type == "keypoints" and dets.masks is not None):
                 mask = _binary(dets.masks[j])
                 ann["segmentation"] = mask_to_rle(mask)
                 ann["area"] = float(mask.sum())
+            if iou_type == "keypoints":
+                kp = dets.keypoints[j].detach().cpu().double()
+                ann["keypoints"] = kp.flatten().tolist()
+                ann["num_keypoints"] = int((kp[:, 2] > 0).sum())
             anns.append(ann)
     categories = [{"id": c, "name": classes[k]} for k, c in zip(labels, cats)]
     return {"images": images, "annotations": anns, "categories": categories}
+
+
+def _check_keypoints(dets: Sequence[Detections], what: str) -> int:
+    """Every image has ``keypoints`` ``(N, K, 3)`` with one ``K``; returns ``K``."""
+    ks = set()
+    for i, d in enumerate(dets):
+        if d.keypoints is None or d.keypoints.dim() != 3 or d.keypoints.shape[-1] != 3:
+            raise ValueError(f"keypoints evaluation: {what}[{i}] has no (N, K, 3) keypoints")
+        ks.add(int(d.keypoints.shape[1]))
+    if len(ks) > 1:
+        raise ValueError(f"keypoints evaluation: {what} have different K: {sorted(ks)}")
+    return ks.pop() if ks else 0
 
 
 def _max_dets(max_dets: int) -> list[int]:
@@ -186,8 +222,9 @@ def coco_evaluate(
     classes: Sequence[str],
     *,
     iou_type: IouType = "bbox",
-    max_dets: int = 100,
+    max_dets: int | None = None,
     label_to_cat_id: Mapping[int, int] | None = None,
+    sigmas: Sequence[float] | None = None,
 ) -> dict[str, float]:
     """COCO evaluation of ``predictions[i]`` against ``targets[i]`` on image ``i`` (``(H, W)``
     ``image_sizes[i]``), through faster-coco-eval.
@@ -195,28 +232,45 @@ def coco_evaluate(
     ``iou_type="segm"`` matches masks: predicted ``masks`` ``(N, H, W)`` (float probabilities
     or bool) are thresholded at 0.5; targets need ``bool`` masks.
 
-    ``max_dets`` is COCO's ``maxDets``: like COCO, it keeps the top ``max_dets`` by score *per
-    image and class* (a per-image cap over all classes is the model's job, e.g. its
-    ``detections_per_img``).
+    ``iou_type="keypoints"`` matches keypoints by object keypoint similarity (OKS) with the
+    per-keypoint ``sigmas`` (default: COCO's for its 17 person keypoints; other ``K`` must give
+    them); COCO's keypoint protocol otherwise (medium and large areas only, ``max_dets`` 20).
+
+    ``max_dets`` is COCO's ``maxDets`` (default 100, keypoints 20): like COCO, it keeps the top
+    ``max_dets`` by score *per image and class* (a per-image cap over all classes is the
+    model's job, e.g. its ``detections_per_img``).
 
     Returns floats: ``AP`` (IoU 0.50:0.95), ``AP50``, ``AP75``, ``AP_small``, ``AP_medium``,
     ``AP_large``, ``AR1``, ``AR10``, ``AR<max_dets>`` (``AR100`` by default), ``AR_small``,
     ``AR_medium``, ``AR_large`` and ``AP/<class name>`` for every class ``1 ..``; ``nan`` where
     there is no ground truth to score. No predictions at all give AP 0.
     """
-    if iou_type not in ("bbox", "segm"):
-        raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
+    if iou_type not in ("bbox", "segm", "keypoints"):
+        raise ValueError(f"iou_type must be 'bbox', 'segm' or 'keypoints', got {iou_type!r}")
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
     _check_labels(predictions, len(classes), "predictions")
     _check_labels(targets, len(classes), "targets")
     if iou_type == "segm":
         _check_masks(predictions, image_sizes, "predictions")
+    if iou_type == "keypoints":
+        k = _check_keypoints(targets, "targets")
+        if _check_keypoints(predictions, "predictions") not in (0, k):
+            raise ValueError(f"keypoints evaluation: predictions and targets differ in K ({k})")
+        if sigmas is None and k != len(COCO_PERSON_SIGMAS):
+            raise ValueError(f"keypoints evaluation of {k} keypoints needs their OKS sigmas")
+        sigmas = COCO_PERSON_SIGMAS if sigmas is None else list(sigmas)
+        if len(sigmas) != k:
+            raise ValueError(f"{len(sigmas)} OKS sigmas for {k} keypoints")
     gt_dict = to_coco_ground_truth(
         targets, image_sizes, classes, iou_type=iou_type, label_to_cat_id=label_to_cat_id
     )
     results = to_coco_results(
-        predictions, range(len(targets)), label_to_cat_id, masks=iou_type == "segm"
+        predictions,
+        range(len(targets)),
+        label_to_cat_id,
+        masks=iou_type == "segm",
+        keypoints=iou_type == "keypoints",
     )
     if iou_type == "segm":
         # With a "bbox" in the results, COCO's loadRes takes the box area as each detection's
@@ -225,7 +279,11 @@ def coco_evaluate(
             del r["bbox"]
     gt = COCO(gt_dict, print_function=_quiet)
     ev = COCOeval_faster(gt, gt.loadRes(results), iou_type, print_function=_quiet)
-    ev.params.maxDets = _max_dets(max_dets)
+    if iou_type == "keypoints":
+        ev.params.kpt_oks_sigmas = np.asarray(sigmas, dtype=np.float64)
+        ev.params.maxDets = [20 if max_dets is None else max_dets]
+    else:
+        ev.params.maxDets = _max_dets(100 if max_dets is None else max_dets)
     ev.evaluate()
     ev.accumulate()
     return _summary(ev, {c["id"]: c["name"] for c in gt_dict["categories"]})

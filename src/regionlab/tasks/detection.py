@@ -57,9 +57,11 @@ class DetBatch:
         return [t.to(device) for t in self.targets]
 
 
-def _detections(s: Sample, masks: bool = False) -> Detections:
+def _detections(s: Sample, masks: bool = False, keypoints: bool = False) -> Detections:
     m = s.masks.bool() if masks and s.masks is not None else None
-    return Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(), masks=m)
+    k = s.keypoints.float() if keypoints and s.keypoints is not None else None
+    return Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(), masks=m,
+                      keypoints=k)  # fmt: skip
 
 
 def collate(items: list[DetItem]) -> DetBatch:
@@ -81,11 +83,11 @@ class _Train:
     wants_context = True
 
     def __init__(self, aug: DetectionAugment, p: float, off: float, scale,
-                 masks: bool = False) -> None:  # fmt: skip
-        self.aug, self.p, self.off, self.scale, self.masks = aug, p, off, scale, masks
+                 fields: tuple[bool, bool] = (False, False)) -> None:  # fmt: skip
+        self.aug, self.p, self.off, self.scale, self.fields = aug, p, off, scale, fields
 
     def __call__(self, sample: Sample, gen, ctx) -> DetItem:
-        original = _detections(sample, self.masks)
+        original = _detections(sample, *self.fields)
         use_mosaic = self.p > 0 and ctx.progress < self.off
         if use_mosaic and float(torch.rand((), generator=gen)) < self.p:
             out = mosaic([sample, ctx.draw(), ctx.draw(), ctx.draw()], self.aug.size, gen,
@@ -95,7 +97,7 @@ class _Train:
             out = self.aug(sample, gen)
         seed = int(torch.randint(2**62, (), generator=gen))
         frame = self.aug.frame(sample.size)
-        target = _detections(out, self.masks)
+        target = _detections(out, *self.fields)
         return DetItem(out.image, target, original, frame, sample.image_id, seed)
 
 
@@ -112,6 +114,8 @@ class DetectionTask:
     name = "detect"
     main_metric = "AP"
     masks = False  # targets carry instance masks (the instance task)
+    keypoints = False  # targets carry keypoints (the instance task with a keypoint head)
+    flip_perm: list[int] | None = None  # keypoint order in a mirror image
 
     def __init__(
         self,
@@ -157,12 +161,12 @@ class DetectionTask:
 
     def _augment(self, train: bool) -> DetectionAugment:
         return DetectionAugment((self.size, self.size), train=train, scale=self.scale,
-                                flip=self.flip)  # fmt: skip
+                                flip=self.flip, flip_perm=self.flip_perm)  # fmt: skip
 
     def transform(self, train: bool):
         if train and not self.spec.fixed_proposals:
             return _Train(self._augment(True), self.mosaic, self.mosaic_off, self.scale,
-                          self.masks)  # fmt: skip
+                          (self.masks, self.keypoints))  # fmt: skip
         aug = self._augment(False)
         flip = self.flip if train else 0.0
 
@@ -173,8 +177,8 @@ class DetectionTask:
                 if float(torch.rand((), generator=gen)) < flip:
                     out = hflip(out)
                 seed = int(torch.randint(2**62, (), generator=gen))
-            original = _detections(sample, self.masks)
-            target = _detections(out, self.masks)
+            original = _detections(sample, self.masks, self.keypoints)
+            target = _detections(out, self.masks, self.keypoints)
             return DetItem(out.image, target, original, frame, sample.image_id, seed)
 
         return plain
@@ -209,16 +213,25 @@ class DetectionTask:
                 preds.append(self.to_original(det.to("cpu"), frame))
                 gts.append(gt)
                 sizes.append((frame.orig_h, frame.orig_w))
-        m = coco_evaluate(preds, gts, sizes, self.classes)
-        metrics = {k: float(v) for k, v in m.items()}
+        metrics = self.metrics(preds, gts, sizes)
         metrics["loss"] = loss_sum / max(n, 1)
         metrics.update({f"loss_{k}": v / max(n, 1) for k, v in parts.items()})
         return metrics
 
+    def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
+        """COCO box metrics of predictions and annotations in original pixels."""
+        return {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, self.classes).items()}
+
     @staticmethod
     def to_original(det: Detections, frame: Frame) -> Detections:
-        """Predictions in the letterboxed frame -> the image's own pixels."""
-        return Detections(unletterbox(det.boxes, frame), det.labels, det.scores)
+        """Predictions in the letterboxed frame -> the image's own pixels (boxes, and
+        keypoints when there are any)."""
+        kps = det.keypoints
+        if kps is not None:
+            scale = torch.tensor([frame.scale_x, frame.scale_y])
+            xy = (kps[..., :2] - torch.tensor([frame.pad_x, frame.pad_y])) / scale
+            kps = torch.cat([xy, kps[..., 2:]], -1)
+        return Detections(unletterbox(det.boxes, frame), det.labels, det.scores, keypoints=kps)
 
     @torch.inference_mode()
     def predict(self, model: nn.Module, images: torch.Tensor) -> list[Detections]:

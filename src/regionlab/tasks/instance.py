@@ -1,29 +1,31 @@
-"""Instance segmentation as an engine task: the detection task with masks (Mask R-CNN).
+"""Instance segmentation as an engine task: the detection task with masks (Mask R-CNN) and,
+optionally, keypoints (Mask R-CNN's keypoint head).
 
 Everything a sample goes through is the detection task's (letterbox, mosaic, scale, flip,
 colour jitter: the augmentations move the masks with the boxes); targets now carry ``masks``.
 Evaluation maps each predicted mask back to the image's own pixels and scores boxes *and*
 masks with COCO AP (faster-coco-eval, identical to pycocotools): box metrics under their COCO
 names (``AP``, ``AP50``, ...), mask metrics as ``mask_AP``, ``mask_AP50``, ... (the main
-metric ``mask_AP``). Crowd regions are ignored as COCO does.
+metric ``mask_AP``), keypoints by OKS as ``kp_AP``, ... Crowd regions are ignored as COCO
+does. With keypoints, a flip renames them by ``flip_perm`` (left and right swap).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from regionlab.data.detection_transforms import Frame, unletterbox
+from regionlab.data.detection_transforms import Frame
 from regionlab.data.errors import DataError
 from regionlab.data.sample import Sample
 from regionlab.eval.detection import coco_evaluate
 from regionlab.models.instance.mask_rcnn import MaskSpec, build_mask_rcnn
 from regionlab.ops.detections import Detections
 from regionlab.tasks.common import split_spec_dict
-from regionlab.tasks.detection import DetBatch, DetectionTask
+from regionlab.tasks.detection import DetectionTask
 
 
 def unletterbox_masks(masks: Tensor, frame: Frame) -> Tensor:
@@ -48,8 +50,30 @@ class InstanceTask(DetectionTask):
     main_metric = "mask_AP"
     masks = True
 
-    def __init__(self, spec: MaskSpec, size: int, classes: list[str], **kw) -> None:
+    def __init__(
+        self,
+        spec: MaskSpec,
+        size: int,
+        classes: list[str],
+        flip_perm: list[int] | None = None,
+        oks_sigmas: list[float] | None = None,
+        skeleton: list[list[int]] | None = None,
+        **kw,
+    ) -> None:
         super().__init__(spec, size, classes, **kw)
+        k = spec.keypoints
+        if flip_perm is not None and sorted(flip_perm) != list(range(k)):
+            raise ValueError(f"flip_perm must permute 0..{k - 1}, got {flip_perm}")
+        if k and oks_sigmas is not None and len(oks_sigmas) != k:
+            raise ValueError(f"{len(oks_sigmas)} OKS sigmas for {k} keypoints")
+        self.keypoints = k > 0
+        self.flip_perm = list(flip_perm) if flip_perm is not None else None
+        self.oks_sigmas = list(oks_sigmas) if oks_sigmas is not None else None
+        self.skeleton = [list(p) for p in skeleton or []]
+
+    def spec_dict(self) -> dict:
+        return {**super().spec_dict(), "flip_perm": self.flip_perm, "oks_sigmas": self.oks_sigmas,
+                "skeleton": self.skeleton}  # fmt: skip
 
     @classmethod
     def from_spec_dict(cls, d: dict) -> InstanceTask:
@@ -65,30 +89,22 @@ class InstanceTask(DetectionTask):
     def build_model(self) -> nn.Module:
         return build_mask_rcnn(self.spec)
 
-    def evaluate(self, model: nn.Module, batches: Iterable[DetBatch], device) -> dict:
-        preds, gts, sizes = [], [], []
-        loss_sum, parts, n = 0.0, {}, 0
-        for batch in batches:
-            out = self._call(model, batch, device)
-            k = len(batch.ids)
-            loss_sum += float(out.loss) * k
-            for name, v in out.losses.items():
-                parts[name] = parts.get(name, 0.0) + float(v) * k
-            n += k
-            for det, frame, gt in zip(out.detections, batch.frames, batch.originals):
-                d = self.to_original(det.to("cpu"), frame)
-                preds.append(Detections(d.boxes, d.labels, d.scores, masks=d.masks >= 0.5))
-                gts.append(gt)
-                sizes.append((frame.orig_h, frame.orig_w))
-        metrics = {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, self.classes).items()}
-        segm = coco_evaluate(preds, gts, sizes, self.classes, iou_type="segm")
-        metrics.update({f"mask_{k}": float(v) for k, v in segm.items()})
-        metrics["loss"] = loss_sum / max(n, 1)
-        metrics.update({f"loss_{k}": v / max(n, 1) for k, v in parts.items()})
-        return metrics
+    def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
+        """Box metrics (``AP``, ...), mask metrics (``mask_AP``, ...) and, with a keypoint head,
+        keypoint OKS metrics (``kp_AP``, ...)."""
+        binary = [Detections(d.boxes, d.labels, d.scores, masks=d.masks >= 0.5,
+                             keypoints=d.keypoints) for d in preds]  # fmt: skip
+        out = {k: float(v) for k, v in coco_evaluate(binary, gts, sizes, self.classes).items()}
+        segm = coco_evaluate(binary, gts, sizes, self.classes, iou_type="segm")
+        out.update({f"mask_{k}": float(v) for k, v in segm.items()})
+        if self.keypoints:
+            kp = coco_evaluate(binary, gts, sizes, self.classes, iou_type="keypoints",
+                               sigmas=self.oks_sigmas)  # fmt: skip
+            out.update({f"kp_{k}": float(v) for k, v in kp.items()})
+        return out
 
     @staticmethod
     def to_original(det: Detections, frame: Frame) -> Detections:
-        """Boxes and masks (float probabilities) in the image's own pixels."""
+        """Boxes, masks (float probabilities) and keypoints in the image's own pixels."""
         masks = unletterbox_masks(det.masks, frame) if det.masks is not None else None
-        return Detections(unletterbox(det.boxes, frame), det.labels, det.scores, masks=masks)
+        return replace(DetectionTask.to_original(det, frame), masks=masks)

@@ -7,6 +7,7 @@ the cropper differ (see that module's table)::
     rcnn            SelectiveSearchProposer   ImageCropper(warp | pad, 16 px context)
     fast-rcnn       SelectiveSearchProposer   FeatureCropper(RoIPool | RoIAlign)
     faster-rcnn     RPN                       FeatureCropper(RoIAlign | RoIPool)
+    ... with fpn    RPN on every level            PyramidCropper(RoIAlign | RoIPool)
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from regionlab.models.backbones import build_encoder
-from regionlab.models.detection.csp import CSPBackbone
+from regionlab.models.detection.csp import CSPBackbone, PANNeck
 from regionlab.models.detection.regions import (
     RPN,
     BoxHead,
     FeatureCropper,
     ImageCropper,
+    PyramidCropper,
     RegionDetector,
     RegionSampler,
     SelectiveSearchProposer,
@@ -45,7 +47,13 @@ class RegionSpec:
       (pixels of context at the warped scale, the paper's 16), ``crop_widths`` (its CNN).
     - Fast / Faster R-CNN: ``backbone`` (``csp`` with ``widths`` / ``depths``, or a torchvision
       name with ``pretrained`` a local state dict), ``stride`` of the map cropped, ``roi``
-      (``align | pool``), ``roi_size``, ``roi_channels``, ``hidden``.
+      (``align | pool``), ``roi_size``, ``roi_sampling`` (RoIAlign's samples per bin side),
+      ``roi_channels``, ``hidden``.
+    - ``fpn``: a feature pyramid instead of one map (:class:`PyramidCropper`: the backbone's
+      maps at ``fpn_strides`` through an FPN + PAN neck of ``neck_depth``, regions read from
+      the level of their size, ``canonical`` px at stride 16); the RPN then slides over every
+      level with anchors of ``anchor_scales`` times the level's stride (``stride`` and
+      ``anchor_sizes`` are not used).
     - selective search: ``ss_mode`` (``fast | quality``), ``ss_top`` proposals kept,
       ``ss_max_side`` (downscale first), ``cache`` (folder, default ``~/.cache/regionlab/
       proposals``).
@@ -53,7 +61,8 @@ class RegionSpec:
       ``rpn_pre_nms`` / ``rpn_post_nms`` (training), ``rpn_test_pre_nms`` /
       ``rpn_test_post_nms``.
     - second stage: ``samples`` regions per image, ``positive`` fraction at most, ``fg_iou`` /
-      ``bg_iou``; ``loss_weights``; inference ``score_thresh``, ``nms_iou``, ``max_det``.
+      ``bg_iou``; ``box_loss`` (``smooth_l1 | giou``); ``loss_weights``; inference
+      ``score_thresh``, ``nms_iou``, ``max_det``.
     """
 
     model: str
@@ -69,12 +78,21 @@ class RegionSpec:
     stride: int = 16
     roi: str = "align"
     roi_size: int = 7
+    # One bilinear sample per bin (RoIAlign's backward is a third of a CPU step at 2 x 2) and
+    # up to half positives: measured on Penn-Fudan (15 min, FPN Faster R-CNN), AP50 0.860 / AP
+    # 0.381 against 0.856 / 0.362 with 2 x 2 samples and a quarter positives, at 11% more steps.
+    roi_sampling: int = 1
     roi_channels: int = 64
     hidden: int = 256
     ss_mode: str = "fast"
     ss_top: int = 2000
     ss_max_side: int | None = None
     cache: str | None = None
+    fpn: bool = False
+    fpn_strides: list[int] = field(default_factory=lambda: [8, 16, 32])
+    neck_depth: int = 1
+    canonical: float = 112.0
+    anchor_scales: list[float] = field(default_factory=lambda: [4.0, 8.0])
     anchor_sizes: list[float] = field(default_factory=lambda: [32.0, 64.0, 128.0, 256.0])
     anchor_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
     rpn_pre_nms: int = 1000
@@ -82,9 +100,10 @@ class RegionSpec:
     rpn_test_pre_nms: int = 600
     rpn_test_post_nms: int = 150
     samples: int = 128
-    positive: float = 0.25
+    positive: float = 0.5
     fg_iou: float = 0.5
     bg_iou: float = 0.5
+    box_loss: str = "smooth_l1"
     loss_weights: dict[str, float] | None = None
     score_thresh: float = 0.001
     nms_iou: float = 0.5
@@ -100,15 +119,26 @@ class RegionSpec:
         return asdict(self)
 
 
-def _feature_cropper(spec: RegionSpec) -> FeatureCropper:
+def _feature_cropper(spec: RegionSpec) -> FeatureCropper | PyramidCropper:
     if spec.backbone == "csp":
         backbone = CSPBackbone(spec.widths, spec.depths)
     else:
         backbone = build_encoder(
             spec.backbone, widths=tuple(spec.widths), pretrained=spec.pretrained
         )
+    if spec.fpn:
+        missing = [s for s in spec.fpn_strides if s not in backbone.strides]
+        if missing or not spec.fpn_strides:
+            raise ValueError(f"fpn_strides {spec.fpn_strides}: backbone {spec.backbone!r} has "
+                             f"{backbone.strides}")  # fmt: skip
+        in_ch = [backbone.channels[backbone.strides.index(s)] for s in spec.fpn_strides]
+        # A torchvision backbone's 512-2048 channels are fused at 256 at most: the neck's
+        # cost grows with the square of its width.
+        neck = PANNeck(in_ch, [min(c, 256) for c in in_ch], spec.neck_depth)
+        return PyramidCropper(backbone, neck, spec.fpn_strides, spec.roi_channels, spec.roi,
+                              spec.roi_size, spec.hidden, spec.canonical, spec.roi_sampling)  # fmt: skip
     return FeatureCropper(backbone, spec.stride, spec.roi_channels, spec.roi, spec.roi_size,
-                          spec.hidden)  # fmt: skip
+                          spec.hidden, spec.roi_sampling)  # fmt: skip
 
 
 def _proposal_cache(spec: RegionSpec):
@@ -126,7 +156,12 @@ def build_region_detector(spec: RegionSpec) -> RegionDetector:
     else:
         cropper = _feature_cropper(spec)
     if spec.model == "faster-rcnn":
-        anchors = AnchorGenerator([spec.anchor_sizes], [spec.anchor_ratios], [spec.stride])
+        if spec.fpn:
+            strides = spec.fpn_strides
+            sizes = [[k * st for k in spec.anchor_scales] for st in strides]
+        else:
+            strides, sizes = [spec.stride], [spec.anchor_sizes]
+        anchors = AnchorGenerator(sizes, [spec.anchor_ratios] * len(strides), strides)
         proposer = RPN(cropper.channels, anchors, spec.rpn_pre_nms, spec.rpn_post_nms,
                        spec.rpn_test_pre_nms, spec.rpn_test_post_nms)  # fmt: skip
         tasks = {"cls": "classification", "box": "regression", "rpn_cls": "classification",
@@ -135,7 +170,7 @@ def build_region_detector(spec: RegionSpec) -> RegionDetector:
         proposer = SelectiveSearchProposer(spec.ss_mode, spec.ss_top, spec.ss_max_side,
                                            _proposal_cache(spec))  # fmt: skip
         tasks = {"cls": "classification", "box": "regression"}
-    head = BoxHead(spec.hidden, spec.num_classes)
+    head = BoxHead(spec.hidden, spec.num_classes, box_loss=spec.box_loss)
     sampler = RegionSampler(
         Matcher(spec.fg_iou, spec.bg_iou), BalancedSampler(spec.samples, spec.positive)
     )

@@ -10,6 +10,7 @@ sliding window     every window (fixed grid)   image crop, warped, own CNN per c
 R-CNN              selective search            image crop + context, warped or padded
 Fast R-CNN         selective search            RoIPool / RoIAlign on one feature map
 Faster R-CNN       region proposal network     RoIAlign / RoIPool on one feature map
+  + FPN            RPN on every pyramid level  the pyramid level that fits the region
 =================  ==========================  ======================================
 
 What every one of them shares: the :class:`RegionSampler` (an IoU
@@ -26,6 +27,7 @@ Boxes are ``xyxy`` pixels of the input tensor everywhere; labels ``1 .. C``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,7 @@ from torchvision.ops import (
     batched_nms,
     box_iou,
     clip_boxes_to_image,
+    generalized_box_iou_loss,
     remove_small_boxes,
     roi_align,
     roi_pool,
@@ -123,9 +126,17 @@ class BoxHead(nn.Module):
     box deltas ``(R, C, 4)`` (one box per class, R-CNN's class-specific regression; ``(R, 1,
     4)`` with ``class_specific=False``)."""
 
-    def __init__(self, in_features: int, num_classes: int, class_specific: bool = True) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        class_specific: bool = True,
+        box_loss: str = "smooth_l1",
+    ) -> None:
         super().__init__()
-        self.num_classes = num_classes
+        if box_loss not in ("smooth_l1", "giou"):
+            raise ValueError(f"box_loss must be smooth_l1 or giou, got {box_loss!r}")
+        self.num_classes, self.box_loss = num_classes, box_loss
         self.k = num_classes if class_specific else 1
         self.cls = nn.Linear(in_features, num_classes + 1)
         self.box = nn.Linear(in_features, 4 * self.k)
@@ -139,9 +150,11 @@ class BoxHead(nn.Module):
     def losses(
         self, logits: Tensor, deltas: Tensor, t: RegionTargets, coder: BoxCoder
     ) -> dict[str, Tensor]:
-        """Cross-entropy over all sampled regions; smooth L1 (``beta = 1/9``, Faster R-CNN's) on
-        the positives' deltas of their own class, summed and divided by the number of sampled
-        regions, as Fast R-CNN normalises it."""
+        """Cross-entropy over all sampled regions; on the positives' deltas of their own class,
+        smooth L1 (``beta = 1/9``, Faster R-CNN's) against the encoded targets or, with
+        ``box_loss="giou"``, the generalized IoU loss of the decoded boxes (Rezatofighi et al.
+        2019: it measures the box, not four independent numbers); summed and divided by the
+        number of sampled regions, as Fast R-CNN normalises it."""
         pos = t.labels > 0
         cls = F.cross_entropy(logits, t.labels)
         if not pos.any():
@@ -149,8 +162,12 @@ class BoxHead(nn.Module):
         rois = torch.cat(t.rois)
         col = (t.labels[pos] - 1) if self.k > 1 else torch.zeros_like(t.labels[pos])
         pred = deltas[pos.nonzero().squeeze(1), col]
-        target = coder.encode(rois[pos], t.boxes[pos])
-        box = F.smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / len(t.labels)
+        if self.box_loss == "giou":
+            boxes = coder.decode(pred, rois[pos])
+            box = generalized_box_iou_loss(boxes, t.boxes[pos], reduction="sum") / len(t.labels)
+        else:
+            target = coder.encode(rois[pos], t.boxes[pos])
+            box = F.smooth_l1_loss(pred, target, beta=1 / 9, reduction="sum") / len(t.labels)
         return {"cls": cls, "box": box}
 
     @torch.no_grad()
@@ -255,6 +272,27 @@ class ImageCropper(nn.Module):
         return torch.cat([self.neck(self.encoder(c).features[-1]) for c in crops.split(self.chunk)])
 
 
+def region_fc(in_features: int, hidden: int) -> nn.Sequential:
+    """The two fully connected layers (``ReLU`` after each) every feature cropper ends with."""
+    return nn.Sequential(
+        nn.Linear(in_features, hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(inplace=True),
+    )
+
+
+def crop_level(
+    fmap: Tensor, rois: Tensor, out: int, stride: float, roi: str, sampling: int = 2
+) -> Tensor:
+    """``rois (K, 5)`` (batch index, ``xyxy`` pixels) of one map at ``stride`` as
+    ``(K, C, out, out)``: RoIAlign (``aligned=True``, ``sampling`` bilinear samples per bin
+    side, averaged) or RoIPool (max over the quantised bin)."""
+    if roi == "align":
+        return roi_align(fmap, rois, out, 1.0 / stride, sampling_ratio=sampling, aligned=True)
+    return roi_pool(fmap, rois, out, 1.0 / stride)
+
+
 class FeatureCropper(nn.Module):
     """Regions cut out of one *feature map* of the whole image (Fast and Faster R-CNN).
 
@@ -275,6 +313,7 @@ class FeatureCropper(nn.Module):
         roi: str = "align",
         out: int = 7,
         hidden: int = 256,
+        sampling: int = 2,
     ) -> None:
         super().__init__()
         if roi not in ("align", "pool"):
@@ -282,16 +321,12 @@ class FeatureCropper(nn.Module):
         if stride not in backbone.strides:
             raise ValueError(f"backbone has no stride {stride}; it has {backbone.strides}")
         self.backbone, self.stride, self.roi, self.out = backbone, stride, roi, out
+        self.sampling = sampling
         self.level = backbone.strides.index(stride)
         self.reduce = nn.Sequential(
             nn.Conv2d(backbone.channels[self.level], channels, 1), nn.ReLU(inplace=True)
         )
-        self.fc = nn.Sequential(
-            nn.Linear(channels * out * out, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(inplace=True),
-        )
+        self.fc = region_fc(channels * out * out, hidden)
         self.channels = backbone.channels[self.level]
 
     def features(self, x: Tensor) -> Tensor:
@@ -303,17 +338,99 @@ class FeatureCropper(nn.Module):
         argument, ``out`` default the box head's): ``(R, C', out, out)``. The mask head reads
         these at twice the box head's size."""
         f = self.reduce(maps)
-        rois = [r.to(f.dtype) for r in rois]
-        scale, out = 1.0 / self.stride, out or self.out
-        if self.roi == "align":
-            return roi_align(f, rois, out, scale, sampling_ratio=2, aligned=True)
-        return roi_pool(f, rois, out, scale)
+        rows = _roi_rows(rois, f.dtype)
+        return crop_level(f, rows, out or self.out, self.stride, self.roi, self.sampling)
 
     @property
     def spatial_channels(self) -> int:
         return self.reduce[0].out_channels
 
     def forward(self, x: Tensor, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
+        return self.fc(self.spatial(maps, rois).flatten(1))
+
+
+def _roi_rows(rois: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+    """One ``(K_i, 4)`` tensor per image -> ``(K, 5)`` rows ``(image index, x1, y1, x2, y2)``."""
+    if not len(rois):
+        return torch.zeros((0, 5), dtype=dtype)
+    idx = [torch.full((len(r), 1), i, dtype=dtype, device=r.device) for i, r in enumerate(rois)]
+    return torch.cat([torch.cat([i, r.to(dtype)], 1) for i, r in zip(idx, rois)])
+
+
+class PyramidCropper(nn.Module):
+    """Regions cut out of a *feature pyramid* (FPN, Lin et al. 2017): Faster R-CNN's cropper
+    when every object size should find a map of its scale.
+
+    ``backbone`` runs once per image; ``neck`` (FPN top-down + PAN bottom-up,
+    :class:`~regionlab.models.detection.csp.PANNeck`) fuses its maps at ``strides``; a ``1x1``
+    convolution brings every level to ``channels`` (so one RPN head and one box head serve all
+    levels). A region of side ``sqrt(w h)`` is read from the level of stride ``16 * sqrt(w h)
+    / canonical``, rounded down to the nearest level and clamped to the pyramid (FPN's rule
+    ``k = floor(4 + log2(sqrt(w h) / 224))`` with ``canonical`` for 224: our inputs are 320 px
+    where the paper's are 800), as an ``out x out`` grid by RoIAlign or RoIPool, then two fully
+    connected layers of ``hidden`` units."""
+
+    needs_maps = True
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        neck: nn.Module,
+        strides: Sequence[int],
+        channels: int = 64,
+        roi: str = "align",
+        out: int = 7,
+        hidden: int = 256,
+        canonical: float = 112.0,
+        sampling: int = 2,
+    ) -> None:
+        super().__init__()
+        if roi not in ("align", "pool"):
+            raise ValueError(f"roi must be align or pool, got {roi!r}")
+        missing = [s for s in strides if s not in backbone.strides]
+        if missing or not strides:
+            raise ValueError(f"strides {list(strides)}: the backbone has {backbone.strides}")
+        self.backbone, self.neck = backbone, neck
+        self.strides = tuple(int(s) for s in strides)
+        self.taps = [backbone.strides.index(s) for s in self.strides]
+        self.lateral = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(c, channels, 1), nn.ReLU(inplace=True)) for c in neck.channels
+        )
+        self.fc = region_fc(channels * out * out, hidden)
+        self.roi, self.out, self.canonical, self.sampling = roi, out, float(canonical), sampling
+        self.channels = channels
+
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The pyramid: one ``(N, channels, H / s, W / s)`` map per stride, finest first."""
+        f = self.backbone(x).features
+        return [lat(m) for lat, m in zip(self.lateral, self.neck([f[i] for i in self.taps]))]
+
+    def levels(self, boxes: Tensor) -> Tensor:
+        """``int64 (K,)``: the pyramid level each ``xyxy`` box is read from."""
+        side = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=1e-6).sqrt()
+        k = torch.floor(4 + torch.log2(side / self.canonical) + 1e-6)
+        first = math.log2(self.strides[0])
+        return (k - first).clamp(0, len(self.strides) - 1).long()
+
+    def spatial(self, maps: Sequence[Tensor], rois: Sequence[Tensor], out: int | None = None):
+        """Each region as ``(channels, out, out)`` read from its level: ``(R, channels, out,
+        out)`` in the order of ``rois``."""
+        out = out or self.out
+        rows = _roi_rows(rois, maps[0].dtype).to(maps[0].device)
+        level = self.levels(rows[:, 1:])
+        result = maps[0].new_zeros((len(rows), self.channels, out, out))
+        for i, (fmap, stride) in enumerate(zip(maps, self.strides)):
+            idx = (level == i).nonzero().squeeze(1)
+            if len(idx):
+                crops = crop_level(fmap, rows[idx], out, stride, self.roi, self.sampling)
+                result = result.index_put((idx,), crops)
+        return result
+
+    @property
+    def spatial_channels(self) -> int:
+        return self.channels
+
+    def forward(self, x: Tensor, maps: Sequence[Tensor], rois: Sequence[Tensor]) -> Tensor:
         return self.fc(self.spatial(maps, rois).flatten(1))
 
 
@@ -386,15 +503,18 @@ class SelectiveSearchProposer(nn.Module):
 
 
 class RPN(nn.Module):
-    """Faster R-CNN's region proposal network on the cropper's feature map.
+    """Faster R-CNN's region proposal network on the cropper's feature map(s).
 
     A ``3x3`` convolution, then per cell and anchor an objectness logit and
-    :class:`~regionlab.ops.boxes.BoxCoder` deltas (weights ``(1, 1, 1, 1)``). Training: anchors
-    matched at IoU ``0.7 / 0.3`` with low-quality matches (every object gets its best anchor),
-    ``256`` sampled per image, half positive at most; losses ``rpn_cls`` (binary cross-entropy)
-    and ``rpn_box`` (smooth L1, ``beta = 1/9``, divided by the sampled count). Proposals: the
-    ``pre_nms`` best-scoring decoded anchors, clipped, small ones dropped, NMS at ``nms_iou``,
-    then the ``post_nms`` best (fewer at test time: ``test_pre_nms`` / ``test_post_nms``)."""
+    :class:`~regionlab.ops.boxes.BoxCoder` deltas (weights ``(1, 1, 1, 1)``); with a pyramid
+    the same layers slide over every level, each with its own anchors (so every level needs
+    the same number of anchors per cell). Training: anchors matched at IoU ``0.7 / 0.3`` with
+    low-quality matches (every object gets its best anchor), ``256`` sampled per image, half
+    positive at most; losses ``rpn_cls`` (binary cross-entropy) and ``rpn_box`` (smooth L1,
+    ``beta = 1/9``, divided by the sampled count). Proposals: per level the ``pre_nms``
+    best-scoring decoded anchors, clipped, small ones dropped, NMS at ``nms_iou`` within each
+    level, then the ``post_nms`` best over all levels (fewer at test time: ``test_pre_nms`` /
+    ``test_post_nms``)."""
 
     def __init__(
         self,
@@ -408,9 +528,13 @@ class RPN(nn.Module):
         samples: int = 256,
     ) -> None:
         super().__init__()
-        if anchors.num_levels != 1:
-            raise ValueError("this RPN reads one feature map: give anchors of one level")
-        a = anchors.num_anchors_per_location()[0]
+        per_cell = anchors.num_anchors_per_location()
+        if len(set(per_cell)) != 1:
+            raise ValueError(
+                f"one RPN head serves every level: give each level the same number of anchors "
+                f"per cell, got {per_cell}"
+            )
+        a = per_cell[0]
         self.anchors = anchors
         self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(True))
         self.objectness = nn.Conv2d(channels, a, 1)
@@ -425,30 +549,50 @@ class RPN(nn.Module):
         self.test_pre_nms, self.test_post_nms = test_pre_nms, test_post_nms
         self.nms_iou = nms_iou
 
-    def forward(self, images: Tensor, maps: Tensor, targets=None, gen=None):
-        n, _, h, w = maps.shape
-        t = self.conv(maps)
+    def forward(self, images: Tensor, maps, targets=None, gen=None):
+        maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+        if len(maps) != self.anchors.num_levels:
+            raise ValueError(
+                f"{len(maps)} feature maps for {self.anchors.num_levels} anchor levels"
+            )
         a = self.objectness.out_channels
-        logits = self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1)  # (N, h*w*A)
-        deltas = self.deltas(t).view(n, a, 4, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, 4)
-        anchors = self.anchors.level_anchors(0, (h, w), maps.device, torch.float32)
+        logits, deltas, anchors, level = [], [], [], []
+        for i, m in enumerate(maps):
+            n, _, h, w = m.shape
+            t = self.conv(m)
+            logits.append(self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1))  # (N, h*w*A)
+            deltas.append(self.deltas(t).view(n, a, 4, h, w).permute(0, 3, 4, 1, 2)
+                          .reshape(n, -1, 4))  # fmt: skip
+            anchors.append(self.anchors.level_anchors(i, (h, w), m.device, torch.float32))
+            level.append(torch.full((len(anchors[-1]),), i, device=m.device))
         size = (int(images.shape[-2]), int(images.shape[-1]))
+        proposals = self._propose(logits, deltas, anchors, level, size)
+        losses = {}
+        if targets is not None:
+            losses = self._losses(torch.cat(logits, 1), torch.cat(deltas, 1),
+                                  torch.cat(anchors), targets, gen)  # fmt: skip
+        return proposals, losses
+
+    @torch.no_grad()
+    def _propose(self, logits, deltas, anchors, level, size) -> list[Tensor]:
         pre, post = (self.pre_nms, self.post_nms) if self.training else (
             self.test_pre_nms, self.test_post_nms
         )  # fmt: skip
+        # Per level, the best `pre` anchors of each image (a fine level would crowd out the
+        # coarse ones by its number of cells alone).
+        top = [lg.detach().float().topk(min(pre, lg.shape[1]), dim=1).indices for lg in logits]
         proposals = []
-        with torch.no_grad():
-            for lg, d in zip(logits.detach().float(), deltas.detach().float()):
-                top = lg.topk(min(pre, len(lg))).indices
-                boxes = clip_boxes_to_image(self.coder.decode(d[top], anchors[top]), size)
-                keep = remove_small_boxes(boxes, 1e-3)
-                boxes, scores = boxes[keep], lg[top][keep]
-                keep = batched_nms(boxes, scores, torch.zeros_like(scores), self.nms_iou)
-                proposals.append(boxes[keep[:post]])
-        losses = {}
-        if targets is not None:
-            losses = self._losses(logits, deltas, anchors, targets, gen)
-        return proposals, losses
+        for n in range(len(logits[0])):
+            lg = torch.cat([x[n].detach().float()[t[n]] for x, t in zip(logits, top)])
+            d = torch.cat([x[n].detach().float()[t[n]] for x, t in zip(deltas, top)])
+            anc = torch.cat([x[t[n]] for x, t in zip(anchors, top)])
+            lev = torch.cat([x[t[n]] for x, t in zip(level, top)])
+            boxes = clip_boxes_to_image(self.coder.decode(d, anc), size)
+            keep = remove_small_boxes(boxes, 1e-3)
+            boxes, scores, lev = boxes[keep], lg[keep], lev[keep]
+            keep = batched_nms(boxes, scores, lev, self.nms_iou)
+            proposals.append(boxes[keep[:post]])
+        return proposals
 
     def _losses(self, logits, deltas, anchors, targets, gen) -> dict[str, Tensor]:
         idx, labels, reg_pred, reg_target = [], [], [], []
@@ -476,6 +620,19 @@ class RPN(nn.Module):
 
 
 # --------------------------------------------------------------------------- the detector
+
+
+def _detach(maps):
+    if maps is None:
+        return None
+    return [m.detach() for m in maps] if isinstance(maps, list) else maps.detach()
+
+
+def image_maps(maps, i: int):
+    """Image ``i``'s slice of the cropper's features (``None``, one map or a pyramid)."""
+    if maps is None:
+        return None
+    return [m[i : i + 1] for m in maps] if isinstance(maps, list) else maps[i : i + 1]
 
 
 class RegionDetector(nn.Module):
@@ -526,7 +683,7 @@ class RegionDetector(nn.Module):
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         proposals, losses = self.proposer(images, maps, targets, gen)
         size = (int(images.shape[-2]), int(images.shape[-1]))
-        frozen = maps.detach() if maps is not None else None
+        frozen = _detach(maps)
         result = DetectionOutput(lambda: self.detect(x.detach(), frozen, proposals, size))
         if targets is not None:
             if len(targets) != len(images):
@@ -534,13 +691,15 @@ class RegionDetector(nn.Module):
             t = self.sampler(proposals, targets, gen)
             logits, deltas = self.head(self.cropper(x, maps, t.rois))
             losses = {**self.head.losses(logits, deltas, t, self.coder), **losses}
-            losses.update(self.extra_losses(maps, t, targets))
+            losses.update(self.extra_losses(maps, t, targets, gen))
             result.losses = losses
             result.loss = self.loss(losses)
             result.weights = self.loss.effective_weights()
         return result
 
-    def extra_losses(self, maps, t: RegionTargets, targets: Sequence[Detections]) -> dict:
+    def extra_losses(
+        self, maps, t: RegionTargets, targets: Sequence[Detections], gen: torch.Generator
+    ) -> dict:
         """Losses of heads beyond the box head on the sampled regions ``t`` (Mask R-CNN's
         mask head); none here."""
         return {}
@@ -549,7 +708,7 @@ class RegionDetector(nn.Module):
     def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:
         out = []
         for i, props in enumerate(proposals):
-            m = maps[i : i + 1] if maps is not None else None
+            m = image_maps(maps, i)
             logits, deltas = self.head(self.cropper(x[i : i + 1], m, [props]))
             out.append(
                 self.head.detect(

@@ -27,7 +27,13 @@ import torch
 from torch import Tensor
 
 from regionlab.models.detection.rcnn import RegionSpec, build_region_detector
-from regionlab.models.detection.regions import FeatureCropper, RegionDetector, RegionTargets
+from regionlab.models.detection.regions import (
+    FeatureCropper,
+    PyramidCropper,
+    RegionDetector,
+    RegionTargets,
+    image_maps,
+)
 from regionlab.models.instance.heads import KeypointHead, MaskHead
 from regionlab.models.losses import MultiTaskLoss
 from regionlab.ops.detections import Detections
@@ -44,13 +50,18 @@ class MaskSpec(RegionSpec):
     """A Faster R-CNN :class:`RegionSpec` (``model="faster-rcnn"``) plus the mask branch:
     ``mask_size`` (``m``, the paper's 28; the RoI grid is ``m / 2``), ``mask_loss``
     (``sigmoid | softmax``), the head's ``mask_convs`` convolutions of ``mask_width``;
-    ``keypoints``: ``K > 0`` adds the keypoint head (same grid and head shape as the masks)."""
+    ``keypoints``: ``K > 0`` adds the keypoint head (same grid and head shape as the masks);
+    ``mask_rois``: the mask (and keypoint) loss reads at most this many positive regions per
+    image, drawn at random (``0``: all, the paper's)."""
 
     mask_size: int = 28
     mask_loss: str = "sigmoid"
-    mask_width: int = 64
+    # 4 convolutions of 32 (torchvision: 256): measured on Penn-Fudan, 15 min, box / mask AP50
+    # 0.913 / 0.873 at 749 steps against 0.90 / 0.80 at 643 steps with 64.
+    mask_width: int = 32
     mask_convs: int = 4
     keypoints: int = 0
+    mask_rois: int = 16
 
     fixed_proposals = False  # learned proposals: training augments freely
 
@@ -67,9 +78,12 @@ class MaskRCNN(RegionDetector):
     detections carry masks; see the module docstring."""
 
     def __init__(self, detector: RegionDetector, mask_head: MaskHead, mask_size: int,
-                 keypoint_head: KeypointHead | None = None) -> None:  # fmt: skip
-        if not isinstance(detector.cropper, FeatureCropper):
-            raise ValueError("Mask R-CNN reads masks from a feature map: needs a FeatureCropper")
+                 keypoint_head: KeypointHead | None = None, mask_rois: int = 0) -> None:  # fmt: skip
+        if not isinstance(detector.cropper, FeatureCropper | PyramidCropper):
+            raise ValueError(
+                "Mask R-CNN reads masks from feature maps: needs a FeatureCropper or a "
+                "PyramidCropper"
+            )
         old = detector.loss
         tasks = {**dict(zip(old.names, old.kinds)), "mask": "classification"}
         if keypoint_head is not None:
@@ -80,35 +94,40 @@ class MaskRCNN(RegionDetector):
                          detector.score_thresh, detector.nms_iou, detector.max_det,
                          detector.channels_last)  # fmt: skip
         self.mask_head, self.mask_size = mask_head, mask_size
-        self.keypoint_head = keypoint_head
+        self.keypoint_head, self.mask_rois = keypoint_head, mask_rois
 
     def _mask_logits(self, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
         return self.mask_head(self.cropper.spatial(maps, rois, self.mask_size // 2))
 
-    def extra_losses(self, maps, t: RegionTargets, targets: Sequence[Detections]) -> dict:
-        rois, labels, goal = [], [], []
+    def extra_losses(self, maps, t: RegionTargets, targets: Sequence[Detections], gen) -> dict:
+        rois, labels, goal, matched = [], [], [], []
         start = 0
         for r, obj, target in zip(t.rois, t.matched, targets):
             lab = t.labels[start : start + len(r)]
             start += len(r)
-            pos = lab > 0
+            pos = (lab > 0).nonzero().squeeze(1)
             if target.masks is None:
                 raise ValueError("Mask R-CNN needs targets with masks")
+            if self.mask_rois and len(pos) > self.mask_rois:
+                # An unbiased subset: the mask loss is a mean over positives, and the mask head
+                # costs per region far more than the box head.
+                pos = pos[torch.randperm(len(pos), generator=gen)[: self.mask_rois].to(pos)]
             rois.append(r[pos])
             labels.append(lab[pos])
+            matched.append(obj[pos])
             goal.append(mask_targets(target.masks, r[pos], obj[pos], self.mask_size))
         logits = self._mask_logits(maps, rois)
         out = {"mask": self.mask_head.loss(logits, torch.cat(labels), torch.cat(goal))}
         if self.keypoint_head is not None:
-            out["keypoint"] = self._keypoint_loss(maps, t, targets, rois)
+            out["keypoint"] = self._keypoint_loss(maps, matched, targets, rois)
         return out
 
-    def _keypoint_loss(self, maps, t: RegionTargets, targets, rois) -> Tensor:
+    def _keypoint_loss(self, maps, matched, targets, rois) -> Tensor:
         index, valid = [], []
-        for obj, target, pos_rois in zip(t.matched, targets, rois):
+        for obj, target, pos_rois in zip(matched, targets, rois):
             if target.keypoints is None:
                 raise ValueError("a keypoint head needs targets with keypoints")
-            i, v = keypoint_targets(target.keypoints, pos_rois, obj[obj >= 0], self.mask_size)
+            i, v = keypoint_targets(target.keypoints, pos_rois, obj, self.mask_size)
             index.append(i)
             valid.append(v)
         feats = self.cropper.spatial(maps, rois, self.mask_size // 2)
@@ -119,8 +138,9 @@ class MaskRCNN(RegionDetector):
     def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:
         out = []
         for i, det in enumerate(super().detect(x, maps, proposals, size)):
+            m = image_maps(maps, i)
             if len(det):
-                logits = self._mask_logits(maps[i : i + 1], [det.boxes])
+                logits = self._mask_logits(m, [det.boxes])
                 probs = self.mask_head.probabilities(logits.float(), det.labels)
                 masks = paste_masks(probs, det.boxes, size)
             else:
@@ -130,7 +150,7 @@ class MaskRCNN(RegionDetector):
                 k = self.keypoint_head.num_keypoints
                 kps = x.new_zeros((0, k, 3))
                 if len(det):
-                    feats = self.cropper.spatial(maps[i : i + 1], [det.boxes], self.mask_size // 2)
+                    feats = self.cropper.spatial(m, [det.boxes], self.mask_size // 2)
                     kps = keypoints_from_heatmaps(self.keypoint_head(feats).float(), det.boxes)
             out.append(replace(det, masks=masks, keypoints=kps))
         return out
@@ -145,4 +165,4 @@ def build_mask_rcnn(spec: MaskSpec) -> MaskRCNN:
     if spec.keypoints:
         kp = KeypointHead(detector.cropper.spatial_channels, spec.keypoints, spec.mask_width,
                           spec.mask_convs)  # fmt: skip
-    return MaskRCNN(detector, head, spec.mask_size, kp)
+    return MaskRCNN(detector, head, spec.mask_size, kp, spec.mask_rois)
