@@ -74,6 +74,7 @@ OURS = {
     "fast-rcnn": ["--model", "fast-rcnn"],
     "fast-rcnn-pool": ["--model", "fast-rcnn", "--roi", "pool"],
     "faster-rcnn": ["--model", "faster-rcnn"],
+    "faster-rcnn-1map": ["--model", "faster-rcnn", "--no-fpn"],
 }
 
 
