@@ -76,3 +76,33 @@ def collect(jobs: list[tuple[str, str]], work: Path) -> dict:
             tail = log.read_text()[-2000:] if log.exists() else ""
             results.setdefault(s, {})[d] = {"error": tail.strip().splitlines()[-1] if tail else "?"}
     return results
+
+
+def bar_plot(results: dict, bars: list[tuple[str, str]], path: Path, titles: dict,
+             width: float = 4.5) -> None:  # fmt: skip
+    """One panel per setup of ``results`` (``{setup: {run: {"metrics": {...}}}}``), two or
+    more bars per run (``bars``: ``(metric key, legend label)``), the first bar's values
+    written above it; ``titles[setup]`` over each panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(width * len(results), 3.8), squeeze=False)
+    w = 0.8 / len(bars)
+    for ax, (setup, runs) in zip(axes[0], results.items()):
+        names = [n for n in runs if "metrics" in runs[n]]
+        x = range(len(names))
+        for k, (key, label) in enumerate(bars):
+            off = (k - (len(bars) - 1) / 2) * w
+            vals = [runs[n]["metrics"][key] for n in names]
+            ax.bar([i + off for i in x], vals, w, label=label)
+            for i, v in zip(x, vals):
+                ax.text(i + off, v + 0.01, f"{v:.2f}", ha="center", fontsize=6)
+        ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_title(titles[setup])
+        ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"saved {path}")

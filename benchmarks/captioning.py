@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
+from _common import DATASETS, RESULTS, run_jobs, save  # noqa: E402
 
 COCO = DATASETS / "coco-mini"
 
@@ -223,31 +223,19 @@ def main() -> None:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="captioning_"))
     jobs = [(s, n) for s in setups for n in RUNS[s]]
     done = [j for j in jobs if (work / j[0] / j[1] / "result.json").exists()] if args.reuse else []
-    pending, running = [j for j in jobs if j not in done], []
     print(f"{len(jobs)} runs in {work}, {args.parallel} at a time")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    while pending or running:
-        while pending and len(running) < args.parallel:
-            s, n = pending.pop(0)
-            (work / s).mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, __file__, "--worker", s, n, str(work / s / n),
-                   "--minutes", str(args.minutes)]  # fmt: skip
-            if args.detector:
-                cmd += ["--detector", args.detector]
-            log = open(work / s / f"{n}.log", "w")
-            running.append((s, n, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                                   env=env)))  # fmt: skip
-            print(f"  started {s}/{n}", flush=True)
-        time.sleep(5)
-        for job in list(running):
-            if job[2].poll() is not None:
-                running.remove(job)
-                print(f"  finished {job[0]}/{job[1]} (rc {job[2].returncode})", flush=True)
+    extra = ["--minutes", str(args.minutes)] + (["--detector", args.detector] if args.detector
+                                                  else [])  # fmt: skip
+    run_jobs(Path(__file__), [j for j in jobs if j not in done], work, args.parallel, extra, env)
     results: dict = {}
     for s, n in jobs:
         run = work / s / n
         if not (run / "result.json").exists():
-            results.setdefault(s, {})[n] = {"error": (work / s / f"{n}.log").read_text()[-500:]}
+            log = work / s / f"{n}.worker.log"
+            results.setdefault(s, {})[n] = {
+                "error": log.read_text()[-500:] if log.exists() else "?"
+            }
             continue
         results.setdefault(s, {})[n] = {**json.loads((run / "result.json").read_text()),
                                         **score(s, n, run)}  # fmt: skip

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, collect, run_jobs, save  # noqa: E402
+from _common import DATASETS, RESULTS, bar_plot, collect, run_jobs, save  # noqa: E402
 
 PF = DATASETS / "pennfudan"
 RACCOON = DATASETS / "raccoon"
@@ -450,28 +450,8 @@ def table(results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.5 * len(results), 3.6), squeeze=False)
-    for ax, (setup, runs) in zip(axes[0], results.items()):
-        names = [d for d in runs if "metrics" in runs[d]]
-        ap50 = [runs[d]["metrics"]["AP50"] for d in names]
-        ap = [runs[d]["metrics"]["AP"] for d in names]
-        x = range(len(names))
-        ax.bar([i - 0.2 for i in x], ap50, 0.4, label="AP50")
-        ax.bar([i + 0.2 for i in x], ap, 0.4, label="AP")
-        for i, v in zip(x, ap50):
-            ax.text(i - 0.2, v + 0.01, f"{v:.2f}", ha="center", fontsize=7)
-        ax.set_xticks(list(x), names, rotation=20, fontsize=8)
-        ax.set_ylim(0, 1)
-        ax.set_title(f"{setup} ({SETUPS[setup][0]:g} min)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"saved {path}")
+    titles = {s: f"{s} ({SETUPS[s][0]:g} min)" for s in results}
+    bar_plot(results, [("AP50", "AP50"), ("AP", "AP")], path, titles, width=4.5)
 
 
 def main() -> None:

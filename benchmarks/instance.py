@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, collect, run_jobs, save  # noqa: E402
+from _common import DATASETS, RESULTS, bar_plot, collect, run_jobs, save  # noqa: E402
 from detection import _threads, _yolo_env  # noqa: E402
 
 PF = DATASETS / "pennfudan"
@@ -434,27 +434,8 @@ def table(results: dict) -> str:
 
 
 def plot(results: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(6 * len(results), 3.8), squeeze=False)
-    for ax, (setup, runs) in zip(axes[0], results.items()):
-        names = [n for n in runs if "metrics" in runs[n]]
-        x = range(len(names))
-        for off, key, label in ((-0.2, "AP50", "box AP50"), (0.2, "mask_AP50", "mask AP50")):
-            vals = [runs[n]["metrics"][key] for n in names]
-            ax.bar([i + off for i in x], vals, 0.4, label=label)
-            for i, v in zip(x, vals):
-                ax.text(i + off, v + 0.01, f"{v:.2f}", ha="center", fontsize=6)
-        ax.set_xticks(list(x), names, rotation=30, ha="right", fontsize=7)
-        ax.set_ylim(0, 1)
-        ax.set_title(f"{setup} ({SETUPS[setup][0]:g} min each)")
-        ax.legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    print(f"saved {path}")
+    titles = {s: f"{s} ({SETUPS[s][0]:g} min each)" for s in results}
+    bar_plot(results, [("AP50", "box AP50"), ("mask_AP50", "mask AP50")], path, titles, width=6)
 
 
 def main() -> None:
