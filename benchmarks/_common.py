@@ -54,11 +54,12 @@ def run_jobs(script: Path, jobs: list[tuple[str, str]], work: Path, parallel: in
             (work / s).mkdir(parents=True, exist_ok=True)
             log = open(work / s / f"{d}.worker.log", "w")
             running.append((s, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                                   env=env)))  # fmt: skip
+                                                   env=env), log))  # fmt: skip
             print(f"  started {s}/{d}", flush=True)
         time.sleep(5)
         for job in list(running):
             if job[2].poll() is not None:
+                job[3].close()
                 running.remove(job)
                 print(f"  finished {job[0]}/{job[1]} (rc {job[2].returncode})", flush=True)
 

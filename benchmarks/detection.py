@@ -32,6 +32,7 @@ Writes benchmarks/results/detection.json and detection.png.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -343,6 +344,7 @@ def warm_proposals(setup: str, shard: int, shards: int) -> None:
         cache.get(img, spec.ss_mode, spec.ss_max_side)
 
 
+@functools.cache
 def proposal_seconds(setup: str) -> float:
     """Mean selective-search seconds per validation image (as stored by the cache)."""
     from regionlab.models.detection.rcnn import DEFAULT_CACHE
@@ -357,7 +359,7 @@ def proposal_seconds(setup: str) -> float:
     return sum(secs) / max(len(secs), 1)
 
 
-def _warm_all(setups: list[str], jobs: list, parallel: int, work: Path, env: dict) -> None:
+def _warm_all(jobs: list, parallel: int, env: dict) -> None:
     need = sorted({s for s, d in jobs if d in SELECTIVE})
     for s in need:
         t0 = time.time()
@@ -489,7 +491,7 @@ def main() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = [j for j in jobs if (work / j[0] / j[1] / "result.json").exists()] if args.reuse else []
     pending = [j for j in jobs if j not in done]
-    _warm_all(setups, pending, args.parallel, work, env)
+    _warm_all(pending, args.parallel, env)
     extra = ["--minutes", str(args.minutes)] if args.minutes else []
     run_jobs(Path(__file__), pending, work, args.parallel, extra, env)
     if args.reuse:  # finished runs of these setups in the workdir join the table too

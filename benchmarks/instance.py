@@ -130,8 +130,10 @@ def build_torchvision(kind: str, num_classes: int):
         net = maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, min_size=512,
                                     max_size=512, **common)  # fmt: skip
     else:  # fasterrcnn_mobilenet_v3_large_320_fpn's backbone, anchors and sizes, with masks
+        # BatchNorm as torchvision's own builders choose without pretrained weights (the
+        # default FrozenBatchNorm2d would be an identity: no normalisation at all)
         backbone = mobilenet_backbone(backbone_name="mobilenet_v3_large", weights=None, fpn=True,
-                                      trainable_layers=6)  # fmt: skip
+                                      trainable_layers=6, norm_layer=nn.BatchNorm2d)  # fmt: skip
         anchors = AnchorGenerator(((32, 64, 128, 256, 512),) * 3, ((0.5, 1.0, 2.0),) * 3)
         net = MaskRCNN(backbone, rpn_anchor_generator=anchors, min_size=320, max_size=640,
                        rpn_pre_nms_top_n_test=150, rpn_post_nms_top_n_test=150,
@@ -218,7 +220,8 @@ def export_yolo_seg(dataset, root: Path) -> list[Path]:
                 Image.fromarray(s.image.permute(1, 2, 0).numpy()).save(dst)
         h, w = s.image.shape[-2:]
         lines = []
-        for m, c, crowd in zip(s.masks.numpy(), s.labels.tolist(), s.iscrowd.tolist()):
+        masks = s.masks.numpy() if s.masks is not None else []
+        for m, c, crowd in zip(masks, s.labels.tolist(), s.iscrowd.tolist()):
             if crowd:
                 continue
             contours, _ = cv2.findContours(m.astype(np.uint8), cv2.RETR_EXTERNAL,

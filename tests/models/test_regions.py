@@ -164,3 +164,32 @@ def test_faster_rcnn_overfits_a_few_scenes(one_thread, fpn):
         dets = model(x).detections
     ap50 = coco_evaluate(dets, targets, [s.size for s in samples], ds.classes)["AP50"]
     assert ap50 > 0.9, ap50
+
+
+def test_an_image_without_proposals_has_no_detections():
+    head = BoxHead(8, 3)
+    det = head.detect(torch.zeros(0, 4), torch.zeros(0, 3, 4), torch.zeros(0, 4), (32, 32),
+                      BoxCoder(), 0.001, 0.5, 100)  # fmt: skip
+    assert len(det) == 0 and det.boxes.shape == (0, 4) and det.scores.shape == (0,)
+
+
+def test_a_spec_stored_before_a_field_existed_rebuilds_as_it_was():
+    from regionlab.models.instance.mask_rcnn import MaskSpec
+    from regionlab.tasks.common import split_spec_dict
+
+    old = RegionSpec("faster-rcnn", 2).to_dict()
+    del old["roi_sampling"]  # written before RoIAlign's sampling became a field (it was 2)
+    assert DetectorSpec("faster-rcnn", region=old).region.roi_sampling == 2
+    assert DetectorSpec("faster-rcnn", region=RegionSpec("faster-rcnn", 2).to_dict()).region \
+        .roi_sampling == RegionSpec("faster-rcnn", 2).roi_sampling  # fmt: skip
+    stored = {k: v for k, v in MaskSpec("faster-rcnn", 2).to_dict().items()
+              if k not in ("roi_sampling", "mask_rois")}  # fmt: skip
+    spec, rest = split_spec_dict({**stored, "size": 64}, MaskSpec)
+    assert (spec.roi_sampling, spec.mask_rois, rest) == (2, 0, {"size": 64})
+
+
+def test_pyramid_strides_must_double_finest_first():
+    with pytest.raises(ValueError, match="double"):
+        RegionSpec("faster-rcnn", 2, fpn=True, fpn_strides=[8, 32])
+    with pytest.raises(ValueError, match="double"):
+        RegionSpec("faster-rcnn", 2, fpn=True, fpn_strides=[32, 16, 8])

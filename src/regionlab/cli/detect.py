@@ -174,6 +174,10 @@ def build(args, train_set):
     elif args.model in ("rcnn", "fast-rcnn", "faster-rcnn"):
         from regionlab.models.detection.rcnn import RegionSpec
 
+        if args.model == "rcnn" and args.fpn:
+            raise ValueError("--fpn reads regions from feature maps: fast-rcnn or faster-rcnn "
+                             "(rcnn crops the image)")  # fmt: skip
+
         opts = {
             "backbone": args.backbone,
             "pretrained": args.pretrained,

@@ -62,8 +62,8 @@ def add_flags(p) -> None:
         "--keypoints",
         action="store_true",
         help="add the keypoint head (one heatmap per keypoint on the mask head's grid; needs a "
-        "set with keypoints: scenes, COCO person_keypoints with :keypoints=true, lsp); scored "
-        "by COCO's OKS AP (kp_AP)",
+        "set with masks and keypoints: scenes, COCO person_keypoints with :keypoints=true); "
+        "scored by COCO's OKS AP (kp_AP)",
     )
 
 
@@ -111,15 +111,15 @@ def keypoint_options(args, train_set) -> dict:
                          f"and add :keypoints=true)")  # fmt: skip
     names = list(getattr(base, "keypoint_names", []) or [])
     sided = any("left" in n or "right" in n for n in names)
-    if not sided and args.flip:
-        say(f"--keypoints: {args.data}'s keypoints have no left/right names, so no flips")
+    perm = flip_permutation(names) if sided else None
+    if perm is None and args.flip:
+        why = "a left/right name without its partner" if sided else "no left/right names"
+        say(f"--keypoints: {args.data}'s keypoints have {why}, so no flips")
     return {
         "keypoints": k,
-        "flip": args.flip if sided else 0.0,
-        "flip_perm": flip_permutation(names) if sided else None,
-        # COCO's person constants for its 17 keypoints; otherwise one value for all, about
-        # COCO's mean.
-        "oks_sigmas": None if k == 17 else [0.07] * k,
+        "flip": args.flip if perm is not None else 0.0,
+        "flip_perm": perm,
+        "oks_sigmas": None,  # COCO's for 17 keypoints, else InstanceTask's default
         "skeleton": [list(p) for p in getattr(base, "skeleton", [])],
     }
 

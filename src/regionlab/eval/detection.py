@@ -176,6 +176,8 @@ def _check_keypoints(dets: Sequence[Detections], what: str) -> int:
     """Every image has ``keypoints`` ``(N, K, 3)`` with one ``K``; returns ``K``."""
     ks = set()
     for i, d in enumerate(dets):
+        if d.keypoints is None and len(d) == 0:
+            continue  # nothing in this image (a reader may give no keypoint tensor at all)
         if d.keypoints is None or d.keypoints.dim() != 3 or d.keypoints.shape[-1] != 3:
             raise ValueError(f"keypoints evaluation: {what}[{i}] has no (N, K, 3) keypoints")
         ks.add(int(d.keypoints.shape[1]))
@@ -272,9 +274,10 @@ def coco_evaluate(
         masks=iou_type == "segm",
         keypoints=iou_type == "keypoints",
     )
-    if iou_type == "segm":
+    if iou_type in ("segm", "keypoints"):
         # With a "bbox" in the results, COCO's loadRes takes the box area as each detection's
-        # area, and the small/medium/large split would then use boxes for masks.
+        # area, and the small/medium/large split would then use boxes for masks (for
+        # keypoints, their extent, as in COCO's own keypoint results).
         for r in results:
             del r["bbox"]
     gt = COCO(gt_dict, print_function=_quiet)

@@ -1,9 +1,10 @@
 """Instance masks between an image and its regions (Mask R-CNN, He et al. 2017).
 
 - :func:`mask_targets`: each training RoI's ground-truth mask, cut out of the full-image mask
-  of the object it was matched to and resampled to ``m x m`` by RoIAlign (``aligned=True``, the
-  same sampling the features get, so a target pixel sits where its feature does), then
-  thresholded at 0.5 as the paper's "binary mask" targets.
+  of the object it was matched to and resampled to ``m x m`` by RoIAlign (``aligned=True``: the
+  same bin geometry as the features', so a target pixel sits where its feature does; 2 x 2
+  samples per bin, a smoother target than the features' single sample), then thresholded at
+  0.5 as the paper's "binary mask" targets.
 - :func:`paste_masks`: the inverse at test time: an ``m x m`` mask of probabilities inside a
   box, resampled bilinearly to the box's pixels and placed into an ``H x W`` image, zero outside
   the box.

@@ -22,7 +22,9 @@ def spec_dict(spec, **task_fields) -> dict:
 def split_spec_dict(d: dict, spec_cls) -> tuple[object, dict]:
     """Inverse of :func:`spec_dict`: the model spec and the task's keyword arguments."""
     names = {f.name for f in fields(spec_cls)}
-    spec = spec_cls(**{k: v for k, v in d.items() if k in names})
+    # fields a spec gained after a checkpoint was written get the value it was built with
+    legacy = getattr(spec_cls, "LEGACY", {})
+    spec = spec_cls(**{**legacy, **{k: v for k, v in d.items() if k in names}})
     return spec, {k: v for k, v in d.items() if k not in names}
 
 

@@ -210,13 +210,18 @@ class DetectionTask:
                 parts[name] = parts.get(name, 0.0) + float(v) * k
             n += k
             for det, frame, gt in zip(out.detections, batch.frames, batch.originals):
-                preds.append(self.to_original(det.to("cpu"), frame))
+                preds.append(self.scored(self.to_original(det.to("cpu"), frame)))
                 gts.append(gt)
                 sizes.append((frame.orig_h, frame.orig_w))
         metrics = self.metrics(preds, gts, sizes)
         metrics["loss"] = loss_sum / max(n, 1)
         metrics.update({f"loss_{k}": v / max(n, 1) for k, v in parts.items()})
         return metrics
+
+    @staticmethod
+    def scored(det: Detections) -> Detections:
+        """A prediction in original pixels as evaluation keeps it (here: as it is)."""
+        return det
 
     def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
         """COCO box metrics of predictions and annotations in original pixels."""

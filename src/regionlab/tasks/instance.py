@@ -27,6 +27,9 @@ from regionlab.ops.detections import Detections
 from regionlab.tasks.common import split_spec_dict
 from regionlab.tasks.detection import DetectionTask
 
+# OKS constant for keypoints without COCO's own: about the mean of COCO's 17.
+DEFAULT_SIGMA = 0.07
+
 
 def unletterbox_masks(masks: Tensor, frame: Frame) -> Tensor:
     """``(N, S, S)`` masks in the letterboxed frame -> ``(N, orig_h, orig_w)``: each original
@@ -66,6 +69,8 @@ class InstanceTask(DetectionTask):
             raise ValueError(f"flip_perm must permute 0..{k - 1}, got {flip_perm}")
         if k and oks_sigmas is not None and len(oks_sigmas) != k:
             raise ValueError(f"{len(oks_sigmas)} OKS sigmas for {k} keypoints")
+        if k and k != 17 and oks_sigmas is None:
+            oks_sigmas = [DEFAULT_SIGMA] * k  # COCO's own apply to its 17 keypoints only
         self.keypoints = k > 0
         self.flip_perm = list(flip_perm) if flip_perm is not None else None
         self.oks_sigmas = list(oks_sigmas) if oks_sigmas is not None else None
@@ -92,16 +97,20 @@ class InstanceTask(DetectionTask):
     def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
         """Box metrics (``AP``, ...), mask metrics (``mask_AP``, ...) and, with a keypoint head,
         keypoint OKS metrics (``kp_AP``, ...)."""
-        binary = [Detections(d.boxes, d.labels, d.scores, masks=d.masks >= 0.5,
-                             keypoints=d.keypoints) for d in preds]  # fmt: skip
-        out = {k: float(v) for k, v in coco_evaluate(binary, gts, sizes, self.classes).items()}
-        segm = coco_evaluate(binary, gts, sizes, self.classes, iou_type="segm")
+        out = {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, self.classes).items()}
+        segm = coco_evaluate(preds, gts, sizes, self.classes, iou_type="segm")
         out.update({f"mask_{k}": float(v) for k, v in segm.items()})
         if self.keypoints:
-            kp = coco_evaluate(binary, gts, sizes, self.classes, iou_type="keypoints",
+            kp = coco_evaluate(preds, gts, sizes, self.classes, iou_type="keypoints",
                                sigmas=self.oks_sigmas)  # fmt: skip
             out.update({f"kp_{k}": float(v) for k, v in kp.items()})
         return out
+
+    @staticmethod
+    def scored(det: Detections) -> Detections:
+        """Masks thresholded at 0.5 at once: a validation set's float masks at full resolution
+        would take gigabytes."""
+        return replace(det, masks=det.masks >= 0.5)
 
     @staticmethod
     def to_original(det: Detections, frame: Frame) -> Detections:

@@ -33,7 +33,7 @@ class DetectorSpec:
         if isinstance(self.window, dict):
             self.window = WindowSpec(**self.window)
         if isinstance(self.region, dict):
-            self.region = RegionSpec(**self.region)
+            self.region = RegionSpec(**{**RegionSpec.LEGACY, **self.region})
         if self.model not in DETECTORS:
             raise ValueError(f"unknown detector {self.model!r}; choose {', '.join(DETECTORS)}")
         if self.part is None:

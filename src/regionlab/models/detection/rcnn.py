@@ -109,11 +109,18 @@ class RegionSpec:
     nms_iou: float = 0.5
     max_det: int = 100
 
+    # Values of fields added later, for specs stored before them (a stored spec holds every
+    # field it had): what those checkpoints were built with.
+    LEGACY = {"roi_sampling": 2}
+
     def __post_init__(self) -> None:
         if self.model not in REGION_MODELS:
             raise ValueError(f"model must be one of {REGION_MODELS}, got {self.model!r}")
         if self.num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {self.num_classes}")
+        s = list(self.fpn_strides)
+        if self.fpn and (not s or any(b != 2 * a for a, b in zip(s, s[1:]))):
+            raise ValueError(f"fpn_strides must double from level to level, finest first: {s}")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -185,6 +185,9 @@ class BoxHead(nn.Module):
         """One image's detections from its regions ``rois (R, 4)``: every (region, class) above
         ``score_thresh`` with its class's box, clipped; class-aware NMS; the best ``max_det``."""
         c = self.num_classes
+        if len(rois) == 0:  # every proposal removed (e.g. all too small): nothing found
+            return Detections(rois.new_zeros((0, 4)), torch.zeros(0, dtype=torch.int64,
+                              device=rois.device), rois.new_zeros(0))  # fmt: skip
         prob = logits.float().softmax(1)[:, 1:]  # (R, C)
         boxes = coder.decode(deltas.float().reshape(len(rois), -1), rois.float())
         boxes = boxes.view(len(rois), self.k, 4).expand(-1, c, -1)
@@ -338,7 +341,7 @@ class FeatureCropper(nn.Module):
         argument, ``out`` default the box head's): ``(R, C', out, out)``. The mask head reads
         these at twice the box head's size."""
         f = self.reduce(maps)
-        rows = _roi_rows(rois, f.dtype)
+        rows = _roi_rows(rois, f.dtype, f.device)
         return crop_level(f, rows, out or self.out, self.stride, self.roi, self.sampling)
 
     @property
@@ -349,10 +352,10 @@ class FeatureCropper(nn.Module):
         return self.fc(self.spatial(maps, rois).flatten(1))
 
 
-def _roi_rows(rois: Sequence[Tensor], dtype: torch.dtype) -> Tensor:
+def _roi_rows(rois: Sequence[Tensor], dtype: torch.dtype, device=None) -> Tensor:
     """One ``(K_i, 4)`` tensor per image -> ``(K, 5)`` rows ``(image index, x1, y1, x2, y2)``."""
     if not len(rois):
-        return torch.zeros((0, 5), dtype=dtype)
+        return torch.zeros((0, 5), dtype=dtype, device=device)
     idx = [torch.full((len(r), 1), i, dtype=dtype, device=r.device) for i, r in enumerate(rois)]
     return torch.cat([torch.cat([i, r.to(dtype)], 1) for i, r in zip(idx, rois)])
 
@@ -390,6 +393,9 @@ class PyramidCropper(nn.Module):
         missing = [s for s in strides if s not in backbone.strides]
         if missing or not strides:
             raise ValueError(f"strides {list(strides)}: the backbone has {backbone.strides}")
+        if any(b != 2 * a for a, b in zip(strides, strides[1:])):
+            # levels() counts octaves from the finest map
+            raise ValueError(f"strides must double from level to level, finest first: {strides}")
         self.backbone, self.neck = backbone, neck
         self.strides = tuple(int(s) for s in strides)
         self.taps = [backbone.strides.index(s) for s in self.strides]
@@ -416,7 +422,7 @@ class PyramidCropper(nn.Module):
         """Each region as ``(channels, out, out)`` read from its level: ``(R, channels, out,
         out)`` in the order of ``rois``."""
         out = out or self.out
-        rows = _roi_rows(rois, maps[0].dtype).to(maps[0].device)
+        rows = _roi_rows(rois, maps[0].dtype, maps[0].device)
         level = self.levels(rows[:, 1:])
         result = maps[0].new_zeros((len(rows), self.channels, out, out))
         for i, (fmap, stride) in enumerate(zip(maps, self.strides)):
@@ -548,6 +554,7 @@ class RPN(nn.Module):
         self.pre_nms, self.post_nms = pre_nms, post_nms
         self.test_pre_nms, self.test_post_nms = test_pre_nms, test_post_nms
         self.nms_iou = nms_iou
+        self._anchor_cache: dict = {}
 
     def forward(self, images: Tensor, maps, targets=None, gen=None):
         maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
@@ -563,7 +570,7 @@ class RPN(nn.Module):
             logits.append(self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1))  # (N, h*w*A)
             deltas.append(self.deltas(t).view(n, a, 4, h, w).permute(0, 3, 4, 1, 2)
                           .reshape(n, -1, 4))  # fmt: skip
-            anchors.append(self.anchors.level_anchors(i, (h, w), m.device, torch.float32))
+            anchors.append(self._level_anchors(i, (h, w), m.device))
             level.append(torch.full((len(anchors[-1]),), i, device=m.device))
         size = (int(images.shape[-2]), int(images.shape[-1]))
         proposals = self._propose(logits, deltas, anchors, level, size)
@@ -572,6 +579,14 @@ class RPN(nn.Module):
             losses = self._losses(torch.cat(logits, 1), torch.cat(deltas, 1),
                                   torch.cat(anchors), targets, gen)  # fmt: skip
         return proposals, losses
+
+    def _level_anchors(self, level: int, size: tuple[int, int], device) -> Tensor:
+        """The anchors of one level, built once per map size (in float64, then cast)."""
+        key = (level, size, str(device))
+        if key not in self._anchor_cache:
+            self._anchor_cache[key] = self.anchors.level_anchors(level, size, device,
+                                                                 torch.float32)  # fmt: skip
+        return self._anchor_cache[key]
 
     @torch.no_grad()
     def _propose(self, logits, deltas, anchors, level, size) -> list[Tensor]:
@@ -625,14 +640,14 @@ class RPN(nn.Module):
 def _detach(maps):
     if maps is None:
         return None
-    return [m.detach() for m in maps] if isinstance(maps, list) else maps.detach()
+    return [m.detach() for m in maps] if isinstance(maps, (list, tuple)) else maps.detach()
 
 
 def image_maps(maps, i: int):
     """Image ``i``'s slice of the cropper's features (``None``, one map or a pyramid)."""
     if maps is None:
         return None
-    return [m[i : i + 1] for m in maps] if isinstance(maps, list) else maps[i : i + 1]
+    return [m[i : i + 1] for m in maps] if isinstance(maps, (list, tuple)) else maps[i : i + 1]
 
 
 class RegionDetector(nn.Module):

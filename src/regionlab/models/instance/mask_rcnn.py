@@ -64,6 +64,7 @@ class MaskSpec(RegionSpec):
     mask_rois: int = 16
 
     fixed_proposals = False  # learned proposals: training augments freely
+    LEGACY = {**RegionSpec.LEGACY, "mask_rois": 0}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -71,6 +72,9 @@ class MaskSpec(RegionSpec):
             raise ValueError(f"Mask R-CNN extends faster-rcnn, not {self.model!r}")
         if self.mask_size < 4 or self.mask_size % 2:
             raise ValueError(f"mask_size must be an even number >= 4, got {self.mask_size}")
+        if self.keypoints < 0 or self.mask_rois < 0:
+            raise ValueError(f"keypoints and mask_rois must be >= 0, got {self.keypoints}, "
+                             f"{self.mask_rois}")  # fmt: skip
 
 
 class MaskRCNN(RegionDetector):
@@ -96,8 +100,9 @@ class MaskRCNN(RegionDetector):
         self.mask_head, self.mask_size = mask_head, mask_size
         self.keypoint_head, self.mask_rois = keypoint_head, mask_rois
 
-    def _mask_logits(self, maps: Tensor, rois: Sequence[Tensor]) -> Tensor:
-        return self.mask_head(self.cropper.spatial(maps, rois, self.mask_size // 2))
+    def _grid(self, maps, rois: Sequence[Tensor]) -> Tensor:
+        """The regions' ``mask_size / 2`` RoI grids, read once for the mask and keypoint heads."""
+        return self.cropper.spatial(maps, rois, self.mask_size // 2)
 
     def extra_losses(self, maps, t: RegionTargets, targets: Sequence[Detections], gen) -> dict:
         rois, labels, goal, matched = [], [], [], []
@@ -116,13 +121,14 @@ class MaskRCNN(RegionDetector):
             labels.append(lab[pos])
             matched.append(obj[pos])
             goal.append(mask_targets(target.masks, r[pos], obj[pos], self.mask_size))
-        logits = self._mask_logits(maps, rois)
-        out = {"mask": self.mask_head.loss(logits, torch.cat(labels), torch.cat(goal))}
+        grid = self._grid(maps, rois)
+        out = {"mask": self.mask_head.loss(self.mask_head(grid), torch.cat(labels),
+                                           torch.cat(goal))}  # fmt: skip
         if self.keypoint_head is not None:
-            out["keypoint"] = self._keypoint_loss(maps, matched, targets, rois)
+            out["keypoint"] = self._keypoint_loss(grid, matched, targets, rois)
         return out
 
-    def _keypoint_loss(self, maps, matched, targets, rois) -> Tensor:
+    def _keypoint_loss(self, grid: Tensor, matched, targets, rois) -> Tensor:
         index, valid = [], []
         for obj, target, pos_rois in zip(matched, targets, rois):
             if target.keypoints is None:
@@ -130,28 +136,21 @@ class MaskRCNN(RegionDetector):
             i, v = keypoint_targets(target.keypoints, pos_rois, obj, self.mask_size)
             index.append(i)
             valid.append(v)
-        feats = self.cropper.spatial(maps, rois, self.mask_size // 2)
-        return self.keypoint_head.loss(self.keypoint_head(feats), torch.cat(index),
+        return self.keypoint_head.loss(self.keypoint_head(grid), torch.cat(index),
                                        torch.cat(valid))  # fmt: skip
 
     @torch.no_grad()
     def detect(self, x: Tensor, maps, proposals: Sequence[Tensor], size) -> list[Detections]:
         out = []
+        k = self.keypoint_head.num_keypoints if self.keypoint_head is not None else 0
         for i, det in enumerate(super().detect(x, maps, proposals, size)):
-            m = image_maps(maps, i)
+            masks, kps = x.new_zeros((0, *size)), x.new_zeros((0, k, 3)) if k else None
             if len(det):
-                logits = self._mask_logits(m, [det.boxes])
-                probs = self.mask_head.probabilities(logits.float(), det.labels)
+                grid = self._grid(image_maps(maps, i), [det.boxes])
+                probs = self.mask_head.probabilities(self.mask_head(grid).float(), det.labels)
                 masks = paste_masks(probs, det.boxes, size)
-            else:
-                masks = x.new_zeros((0, *size))
-            kps = None
-            if self.keypoint_head is not None:
-                k = self.keypoint_head.num_keypoints
-                kps = x.new_zeros((0, k, 3))
-                if len(det):
-                    feats = self.cropper.spatial(m, [det.boxes], self.mask_size // 2)
-                    kps = keypoints_from_heatmaps(self.keypoint_head(feats).float(), det.boxes)
+                if k:
+                    kps = keypoints_from_heatmaps(self.keypoint_head(grid).float(), det.boxes)
             out.append(replace(det, masks=masks, keypoints=kps))
         return out
 
