@@ -289,6 +289,7 @@ def score_yolo(model, va, paths) -> dict:
 
 def worker(setup: str, detector: str, minutes: float, out: Path) -> None:
     _, train, val, _ = SETUPS[setup]
+    out = out.resolve()  # Ultralytics files a relative project under its own runs folder
     out.mkdir(parents=True, exist_ok=True)
     if detector in OURS:
         res = run_ours(detector, minutes, train, val, out / "run")

@@ -23,10 +23,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, save  # noqa: E402
-from detection import PFI, TorchvisionPeer  # noqa: E402
+from detection import OURS, PFI, TorchvisionPeer  # noqa: E402
 
 from regionlab.cli.specs import open_dataset  # noqa: E402
-from regionlab.models.detection.builders import DetectorSpec, build_detector  # noqa: E402
+from regionlab.models.detection.builders import DetectorSpec  # noqa: E402
 from regionlab.models.detection.rcnn import RegionSpec  # noqa: E402
 from regionlab.tasks.detection import DetectionTask  # noqa: E402
 
@@ -43,11 +43,16 @@ def batch(size: int, n: int):
     return b.images, b.targets, len(classes) - 1, spec
 
 
-def model(name: str, num_classes: int, tmp: Path):
+def model(name: str, num_classes: int, tmp: Path, spec: str):
+    """torchvision's peer, or ours as ``regionlab train detect`` builds it with default flags
+    (``OURS`` of ``detection.py``: ``faster-rcnn`` on its pyramid, ``faster-rcnn-1map``...)."""
     if name == "tv-frcnn":
         return TorchvisionPeer.build(num_classes)
-    region = RegionSpec(name, num_classes, cache=str(tmp))
-    return build_detector(DetectorSpec(name, region=region))
+    from regionlab.cli.main import TASKS, build_parser
+
+    args = build_parser().parse_args(["train", "detect", *OURS[name], "--data", spec,
+                                      "--proposal-cache", str(tmp)])  # fmt: skip
+    return TASKS["detect"].build(args, open_dataset(spec)).build_model()
 
 
 def main() -> None:
@@ -56,7 +61,7 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--models", default="faster-rcnn,fast-rcnn,tv-frcnn")
+    ap.add_argument("--models", default="faster-rcnn,faster-rcnn-1map,fast-rcnn,tv-frcnn")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -65,7 +70,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="ss_"))
     names = args.models.split(",")
-    models = {m: model(m, n, tmp).train() for m in names}
+    models = {m: model(m, n, tmp, spec).train() for m in names}
     opts = {m: torch.optim.AdamW(models[m].parameters(), 1e-4) for m in names}
     times: dict[str, list[float]] = {m: [] for m in names}
     gen = torch.Generator().manual_seed(0)

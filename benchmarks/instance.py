@@ -312,6 +312,7 @@ def score(dets, va, classes: list[str]) -> dict:
 
 def worker(setup: str, name: str, minutes: float, out: Path) -> None:
     _, train, val, _ = SETUPS[setup]
+    out = out.resolve()  # Ultralytics files a relative project under its own runs folder
     out.mkdir(parents=True, exist_ok=True)
     if name in OURS:
         res = run_ours(name, minutes, train, val, out / "run")

@@ -12,6 +12,9 @@ from regionlab.ops.detections import Detections
 
 SMALL = dict(widths=[8, 16, 32, 64], depths=[0, 1, 1], stride=8, anchor_sizes=[16.0, 32.0],
              hidden=64, roi_channels=32)  # fmt: skip
+# the same on a feature pyramid (strides 4, 8, 16 of that backbone), as the CLI builds it
+PYRAMID = dict(widths=[8, 16, 32, 64], depths=[0, 1, 1], fpn=True, fpn_strides=[4, 8, 16],
+               anchor_scales=[3.0, 6.0], hidden=64, roi_channels=32)  # fmt: skip
 
 
 def _mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -22,10 +25,11 @@ def _mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     return (inter / union).amax(0)
 
 
-def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head():
-    spec = MaskSpec("faster-rcnn", 3, mask_size=8, **SMALL)
+@pytest.mark.parametrize("parts", [SMALL, PYRAMID], ids=["one-map", "pyramid"])
+def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head(parts):
+    spec = MaskSpec("faster-rcnn", 3, mask_size=8, **parts)
     m = build_mask_rcnn(spec)
-    f = build_region_detector(RegionSpec("faster-rcnn", 3, **SMALL))
+    f = build_region_detector(RegionSpec("faster-rcnn", 3, **parts))
     assert isinstance(m, MaskRCNN)
     for part in ("proposer", "cropper", "head", "coder"):
         assert type(getattr(m, part)) is type(getattr(f, part)), part
@@ -34,12 +38,16 @@ def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head():
         MaskSpec("fast-rcnn", 3)
 
 
-@pytest.mark.parametrize("mask_loss", ["sigmoid", "softmax"])
-def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss):
+@pytest.mark.parametrize(
+    "mask_loss, parts",
+    [("sigmoid", SMALL), ("softmax", SMALL), ("sigmoid", PYRAMID)],
+    ids=["sigmoid", "softmax", "sigmoid-pyramid"],
+)
+def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts):
     torch.manual_seed(0)
     data = SceneDataset(2, config=SceneConfig(size=48, max_objects=2))
     model = build_mask_rcnn(MaskSpec("faster-rcnn", 3, mask_size=12, mask_loss=mask_loss,
-                                     mask_width=32, mask_convs=2, **SMALL))  # fmt: skip
+                                     mask_width=32, mask_convs=2, **parts))  # fmt: skip
     x = torch.stack([data[i].image for i in range(2)]).float() / 255
     targets = [Detections(data[i].boxes, data[i].labels, masks=data[i].masks) for i in range(2)]
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
