@@ -39,11 +39,12 @@ def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head(parts):
 
 
 @pytest.mark.parametrize(
-    "mask_loss, parts",
-    [("sigmoid", SMALL), ("softmax", SMALL), ("sigmoid", PYRAMID)],
+    "mask_loss, parts, steps",
+    # the pyramid's neck adds layers to fit: at 120 steps its boxes are still settling
+    [("sigmoid", SMALL, 120), ("softmax", SMALL, 120), ("sigmoid", PYRAMID, 200)],
     ids=["sigmoid", "softmax", "sigmoid-pyramid"],
 )
-def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts):
+def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts, steps):
     torch.manual_seed(0)
     data = SceneDataset(2, config=SceneConfig(size=48, max_objects=2))
     model = build_mask_rcnn(MaskSpec("faster-rcnn", 3, mask_size=12, mask_loss=mask_loss,
@@ -51,7 +52,7 @@ def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts):
     x = torch.stack([data[i].image for i in range(2)]).float() / 255
     targets = [Detections(data[i].boxes, data[i].labels, masks=data[i].masks) for i in range(2)]
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
-    for step in range(120):
+    for step in range(steps):
         out = model.train()(x, targets, torch.Generator().manual_seed(step))
         assert set(out.losses) == {"cls", "box", "rpn_cls", "rpn_box", "mask"}
         opt.zero_grad()

@@ -109,7 +109,10 @@ def cmd_eval(args) -> int:
 
 def _title(args, n: int) -> str:
     size = f", max side {args.max_side}" if args.max_side else ""
-    return f"selective search ({args.mode}{size}) on {n} images of {args.data}"
+    # folders by their last name: a title of absolute paths runs off the picture
+    spec = ":".join("/".join(Path(part).parts[-2:]) if "/" in part else part
+                    for part in args.data.split(":"))  # fmt: skip
+    return f"selective search ({args.mode}{size}) on {n} images of {spec}"
 
 
 def _table(result: dict, keys: list[str]) -> str:
