@@ -494,7 +494,8 @@ def main() -> None:
     pending = [j for j in jobs if j not in done]
     _warm_all(pending, args.parallel, env)
     extra = ["--minutes", str(args.minutes)] if args.minutes else []
-    run_jobs(Path(__file__), pending, work, args.parallel, extra, env)
+    # the workers run the script that was started (detection_family.py sets its own budgets)
+    run_jobs(Path(sys.argv[0]).resolve(), pending, work, args.parallel, extra, env)
     if args.reuse:  # finished runs of these setups in the workdir join the table too
         jobs += [(s, d) for s in setups for d in SETUPS[s][3]
                  if (s, d) not in jobs and (work / s / d / "result.json").exists()]  # fmt: skip
