@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 import time
 from pathlib import Path
 
@@ -158,7 +159,7 @@ def _plot_curve(curve: dict, grid: list[int], path: Path, title: str) -> None:
     ax.set_xlabel("proposals kept per image (top N)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(title, 90)), fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
