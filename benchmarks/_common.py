@@ -37,6 +37,32 @@ def val_curve(run: Path, metric: str) -> list[tuple[float, float]]:
     return series(read_rows(Path(run) / "metrics.jsonl"), "val", metric, x="time")
 
 
+def add_run_args(ap, name: str | None = None, minutes: float | None = None) -> None:
+    """The flags of every benchmark that trains several runs through ``run_jobs``: ``--only``,
+    ``--minutes`` (default ``minutes``; ``None``: each setup's own budget), ``--parallel``,
+    ``--workdir``, ``--name`` (when the script names its results file; default ``name``),
+    ``--reuse`` and the hidden ``--worker SETUP NAME OUT``."""
+    import argparse
+
+    ap.add_argument("--only", help="comma-separated setups (default: all)")
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=minutes,
+        help="budget of every run" if minutes else "override every setup's budget",
+    )
+    ap.add_argument("--parallel", type=int, default=2, help="runs at a time")
+    ap.add_argument("--workdir", help="folder for the runs (default: a new temporary one)")
+    if name:
+        ap.add_argument("--name", default=name, help="results file name")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep runs of --workdir that finished (and add them to the table)",
+    )
+    ap.add_argument("--worker", nargs=3, metavar=("SETUP", "NAME", "OUT"), help=argparse.SUPPRESS)
+
+
 def run_jobs(script: Path, jobs: list[tuple[str, str]], work: Path, parallel: int,
              extra: list[str], env: dict) -> None:  # fmt: skip
     """Run ``script --worker SETUP NAME WORK/SETUP/NAME [extra]`` for every ``(setup, name)``
@@ -50,7 +76,9 @@ def run_jobs(script: Path, jobs: list[tuple[str, str]], work: Path, parallel: in
     while pending or running:
         while pending and len(running) < parallel:
             s, d = pending.pop(0)
-            cmd = [sys.executable, str(script), "--worker", s, d, str(work / s / d), *extra]
+            # absolute: Ultralytics files a relative project under its own runs folder
+            out = (work / s / d).resolve()
+            cmd = [sys.executable, str(script), "--worker", s, d, str(out), *extra]
             (work / s).mkdir(parents=True, exist_ok=True)
             log = open(work / s / f"{d}.worker.log", "w")
             running.append((s, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,

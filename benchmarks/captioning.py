@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, run_jobs, save  # noqa: E402
+from _common import DATASETS, RESULTS, add_run_args, run_jobs, save  # noqa: E402
 
 COCO = DATASETS / "coco-mini"
 
@@ -205,13 +205,8 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="comma-separated setups (default: all)")
-    ap.add_argument("--minutes", type=float, default=5.0, help="budget of every run")
-    ap.add_argument("--parallel", type=int, default=2, help="runs at a time")
-    ap.add_argument("--workdir", help="folder for the runs (default: a new temporary one)")
+    add_run_args(ap, minutes=5.0)
     ap.add_argument("--detector", help="a scenes detect checkpoint: adds align-detector")
-    ap.add_argument("--reuse", action="store_true", help="keep runs of --workdir that finished")
-    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.detector:
         RUNS["scenes"]["align-detector"] = ("align", ["--regions", f"detector:{args.detector}"])

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, bar_plot, collect, run_jobs, save  # noqa: E402
+from _common import DATASETS, RESULTS, add_run_args, bar_plot, collect, run_jobs, save  # noqa: E402
 
 PF = DATASETS / "pennfudan"
 RACCOON = DATASETS / "raccoon"
@@ -289,7 +289,6 @@ def score_yolo(model, va, paths) -> dict:
 
 def worker(setup: str, detector: str, minutes: float, out: Path) -> None:
     _, train, val, _ = SETUPS[setup]
-    out = out.resolve()  # Ultralytics files a relative project under its own runs folder
     out.mkdir(parents=True, exist_ok=True)
     if detector in OURS:
         res = run_ours(detector, minutes, train, val, out / "run")
@@ -459,20 +458,8 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="comma-separated setups (default: all)")
+    add_run_args(ap, name="detection")
     ap.add_argument("--detectors", help="comma-separated detectors (default: each setup's)")
-    ap.add_argument("--minutes", type=float, help="override every setup's budget")
-    ap.add_argument("--parallel", type=int, default=2, help="runs at a time")
-    ap.add_argument("--workdir", help="folder for the runs (default: a new temporary one)")
-    ap.add_argument("--name", default="detection", help="results file name")
-    ap.add_argument(
-        "--reuse",
-        action="store_true",
-        help="keep runs of --workdir that finished (and add them to the table)",
-    )
-    ap.add_argument(
-        "--worker", nargs=3, metavar=("SETUP", "DETECTOR", "OUT"), help=argparse.SUPPRESS
-    )
     ap.add_argument("--warm", nargs=3, metavar=("SETUP", "SHARD", "SHARDS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:

@@ -45,7 +45,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, bar_plot, collect, run_jobs, save  # noqa: E402
+from _common import DATASETS, RESULTS, add_run_args, bar_plot, collect, run_jobs, save  # noqa: E402
 from detection import _threads, _yolo_env  # noqa: E402
 
 PF = DATASETS / "pennfudan"
@@ -312,7 +312,6 @@ def score(dets, va, classes: list[str]) -> dict:
 
 def worker(setup: str, name: str, minutes: float, out: Path) -> None:
     _, train, val, _ = SETUPS[setup]
-    out = out.resolve()  # Ultralytics files a relative project under its own runs folder
     out.mkdir(parents=True, exist_ok=True)
     if name in OURS:
         res = run_ours(name, minutes, train, val, out / "run")
@@ -444,14 +443,8 @@ def plot(results: dict, path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--only", help="comma-separated setups (default: all)")
+    add_run_args(ap, name="instance")
     ap.add_argument("--runs", help="comma-separated runs (default: each setup's)")
-    ap.add_argument("--minutes", type=float, help="override every setup's budget")
-    ap.add_argument("--parallel", type=int, default=2, help="runs at a time")
-    ap.add_argument("--workdir", help="folder for the runs (default: a new temporary one)")
-    ap.add_argument("--name", default="instance", help="results file name")
-    ap.add_argument("--reuse", action="store_true", help="keep runs of --workdir that finished")
-    ap.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--cost", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
