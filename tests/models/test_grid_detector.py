@@ -7,12 +7,19 @@ import torch
 from regionlab.data.scenes import SceneConfig, SceneDataset
 from regionlab.eval.detection import coco_evaluate
 from regionlab.models.detection import grid
-from regionlab.models.detection.grid import GridSpec, build_grid_detector
+from regionlab.models.detection.backbone import BackboneSpec
+from regionlab.models.detection.build_grid import anchor_ratios, build_grid_detector
 from regionlab.models.detection.output import DetectionOutput
+from regionlab.models.detection.specs import GridSpec
 from regionlab.ops.detections import Detections
 
 # Small enough for a 64 px image on one CPU thread.
-TINY = dict(widths=[8, 16, 32, 32, 64], neck_widths=[16, 32, 64], head_width=16, box_width=16)
+TINY = dict(
+    backbone=BackboneSpec("csp", [8, 16, 32, 32, 64]),
+    neck_widths=[16, 32, 64],
+    head_width=16,
+    box_width=16,
+)
 
 
 def _model(assigner="tal", num_classes=3, **kw) -> grid.GridDetector:
@@ -71,13 +78,13 @@ def test_iou_head_has_k_anchors_per_cell():
 def test_detections_are_decoded_lazily(monkeypatch):
     model = _model()
     calls = []
-    real = grid.postprocess
-    monkeypatch.setattr(grid, "postprocess", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = grid.select_detections
+    monkeypatch.setattr(grid, "select_detections", lambda *a, **k: calls.append(1) or real(*a, **k))
     out = model(torch.rand(2, 3, 64, 64), _targets())
     out.loss.backward()
     assert calls == [] and not out.decoded
     first = out.detections
-    assert calls == [1] and out.decoded and out.detections is first  # computed once
+    assert calls == [1, 1] and out.decoded and out.detections is first  # once per image
     ready = DetectionOutput.from_detections(first)
     assert ready.decoded and ready.detections == first
 
@@ -126,7 +133,7 @@ def test_builder_checks():
     with pytest.raises(ValueError, match="box_loss"):
         build_grid_detector(GridSpec(1, box_loss="smooth_l1"))
     spec = GridSpec(2, assigner="iou", anchors_per_cell=3)
-    assert grid._anchor_ratios(spec) == pytest.approx([0.5, 1.0, 2.0])
+    assert anchor_ratios(spec) == pytest.approx([0.5, 1.0, 2.0])
     assert build_grid_detector(spec).head.k == 3
     assert GridSpec(**spec.to_dict()) == spec
 

@@ -1,4 +1,5 @@
-"""Mask R-CNN: Faster R-CNN's parts plus a mask branch; it overfits a few scenes' masks."""
+"""Mask R-CNN and Keypoint R-CNN: Faster R-CNN's parts plus region heads; they overfit a few
+scenes' masks and keypoints."""
 
 from __future__ import annotations
 
@@ -6,15 +7,23 @@ import pytest
 import torch
 
 from regionlab.data.scenes import SceneConfig, SceneDataset
-from regionlab.models.detection.rcnn import RegionSpec, build_region_detector
-from regionlab.models.instance.mask_rcnn import MaskRCNN, MaskSpec, build_mask_rcnn
+from regionlab.models.detection.backbone import BackboneSpec
+from regionlab.models.detection.region_detector import RegionDetector
+from regionlab.models.detection.region_heads import KeypointHead, MaskHead
+from regionlab.models.detection.region_spec import KeypointHeadSpec, MaskHeadSpec, RegionSpec
 from regionlab.ops.detections import Detections
 
-SMALL = dict(widths=[8, 16, 32, 64], depths=[0, 1, 1], stride=8, anchor_sizes=[16.0, 32.0],
-             hidden=64, roi_channels=32)  # fmt: skip
+CSP = BackboneSpec("csp", [8, 16, 32, 64], [0, 1, 1])
+SMALL = dict(backbone=CSP, stride=8, anchor_sizes=[16.0, 32.0], hidden=64, roi_channels=32)
 # the same on a feature pyramid (strides 4, 8, 16 of that backbone), as the CLI builds it
-PYRAMID = dict(widths=[8, 16, 32, 64], depths=[0, 1, 1], fpn=True, fpn_strides=[4, 8, 16],
-               anchor_scales=[3.0, 6.0], hidden=64, roi_channels=32)  # fmt: skip
+PYRAMID = dict(backbone=CSP, fpn=True, fpn_strides=[4, 8, 16], anchor_scales=[3.0, 6.0],
+               hidden=64, roi_channels=32)  # fmt: skip
+
+
+def _build(model: str = "mask-rcnn", mask: dict | None = None, keypoints: int = 0, **parts):
+    mask_spec = MaskHeadSpec(**mask) if model == "mask-rcnn" else None
+    kp = KeypointHeadSpec(keypoints, size=12, width=32, convs=2) if keypoints else None
+    return RegionSpec(model, 3, mask=mask_spec, keypoint=kp, **parts).build()
 
 
 def _mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
@@ -27,15 +36,19 @@ def _mask_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("parts", [SMALL, PYRAMID], ids=["one-map", "pyramid"])
 def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head(parts):
-    spec = MaskSpec("faster-rcnn", 3, mask_size=8, **parts)
-    m = build_mask_rcnn(spec)
-    f = build_region_detector(RegionSpec("faster-rcnn", 3, **parts))
-    assert isinstance(m, MaskRCNN)
+    m = _build(mask=dict(size=8), **parts)
+    f = RegionSpec("faster-rcnn", 3, **parts).build()
+    assert type(m) is type(f) is RegionDetector  # composition: no subclass
     for part in ("proposer", "cropper", "head", "coder"):
         assert type(getattr(m, part)) is type(getattr(f, part)), part
     assert type(m.sampler.matcher) is type(f.sampler.matcher)
-    with pytest.raises(ValueError, match="extends faster-rcnn"):
-        MaskSpec("fast-rcnn", 3)
+    assert [type(h) for h in m.heads.values()] == [MaskHead] and not f.heads
+    k = _build("keypoint-rcnn", keypoints=4, **parts)  # a keypoint head without masks
+    assert [type(h) for h in k.heads.values()] == [KeypointHead]
+    with pytest.raises(ValueError, match="makes it mask-rcnn"):
+        RegionSpec("fast-rcnn", 3, mask=MaskHeadSpec())
+    with pytest.raises(ValueError, match="keypoint head"):
+        RegionSpec("keypoint-rcnn", 3)
 
 
 @pytest.mark.parametrize(
@@ -47,8 +60,7 @@ def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head(parts):
 def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts, steps):
     torch.manual_seed(0)
     data = SceneDataset(2, config=SceneConfig(size=48, max_objects=2))
-    model = build_mask_rcnn(MaskSpec("faster-rcnn", 3, mask_size=12, mask_loss=mask_loss,
-                                     mask_width=32, mask_convs=2, **parts))  # fmt: skip
+    model = _build(mask=dict(size=12, loss=mask_loss, width=32, convs=2), **parts)
     x = torch.stack([data[i].image for i in range(2)]).float() / 255
     targets = [Detections(data[i].boxes, data[i].labels, masks=data[i].masks) for i in range(2)]
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
@@ -68,7 +80,7 @@ def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts, steps):
 
 
 def test_mask_rcnn_without_target_masks_is_an_error():
-    model = build_mask_rcnn(MaskSpec("faster-rcnn", 3, mask_size=8, **SMALL))
+    model = _build(mask=dict(size=8), **SMALL)
     t = [Detections(torch.tensor([[2.0, 2.0, 20.0, 20.0]]), torch.tensor([1]))]
     with pytest.raises(ValueError, match="targets with masks"):
         model(torch.rand(1, 3, 32, 32), t)
@@ -88,12 +100,12 @@ def test_keypoint_targets_and_decoding_on_a_hand_made_case():
     assert bool((out[0, :, 2] > 0.99).all())
 
 
-def test_mask_rcnn_keypoint_head_learns_the_scenes_keypoints():
+@pytest.mark.parametrize("model_name", ["mask-rcnn", "keypoint-rcnn"])
+def test_the_keypoint_head_learns_the_scenes_keypoints(model_name):
     torch.manual_seed(0)
     data = SceneDataset(2, config=SceneConfig(size=48, max_objects=2))
     k = data[0].keypoints.shape[1]
-    model = build_mask_rcnn(MaskSpec("faster-rcnn", 3, mask_size=12, mask_width=32,
-                                     mask_convs=2, keypoints=k, **SMALL))  # fmt: skip
+    model = _build(model_name, mask=dict(size=12, width=32, convs=2), keypoints=k, **SMALL)
     x = torch.stack([data[i].image for i in range(2)]).float() / 255
     targets = [Detections(data[i].boxes, data[i].labels, masks=data[i].masks,
                           keypoints=data[i].keypoints) for i in range(2)]  # fmt: skip
@@ -103,11 +115,12 @@ def test_mask_rcnn_keypoint_head_learns_the_scenes_keypoints():
         opt.zero_grad()
         out.loss.backward()
         opt.step()
-    assert "keypoint" in out.losses
+    assert "keypoint" in out.losses and ("mask" in out.losses) == (model_name == "mask-rcnn")
     with torch.no_grad():
         dets = model.eval()(x).detections
     for det, t in zip(dets, targets):
         assert det.keypoints.shape == (len(det), k, 3)
+        assert (det.masks is not None) == (model_name == "mask-rcnn")
         from torchvision.ops import box_iou
 
         j = box_iou(t.boxes, det.boxes).argmax(1)  # the detection of each object

@@ -8,30 +8,36 @@ from torchvision.ops import roi_align
 
 from regionlab.data.scenes import SceneConfig, SceneDataset
 from regionlab.eval.detection import coco_evaluate
-from regionlab.models.detection.builders import DetectorSpec, build_detector
-from regionlab.models.detection.rcnn import RegionSpec
-from regionlab.models.detection.regions import (
-    RPN,
-    BoxHead,
-    ImageCropper,
-    PyramidCropper,
-    RegionDetector,
-    RegionSampler,
-)
-from regionlab.models.detection.sliding_window import SlidingWindowDetector, WindowSpec
+from regionlab.models.detection.backbone import BackboneSpec
+from regionlab.models.detection.box_head import BoxHead
+from regionlab.models.detection.croppers import FeatureCropper, ImageCropper
+from regionlab.models.detection.region_detector import RegionDetector
+from regionlab.models.detection.region_spec import RegionSpec
+from regionlab.models.detection.region_targets import RegionSampler
+from regionlab.models.detection.rpn import RPN
+from regionlab.models.detection.specs import WindowSpec, detector_spec_from_dict
 from regionlab.ops.anchors import AnchorGenerator
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
 from regionlab.ops.matcher import Matcher
+from regionlab.ops.proposals import ProposalCache
 from regionlab.ops.sampler import BalancedSampler
 
-TINY = dict(widths=[8, 16, 32, 64], depths=[0, 1, 1], crop_widths=[8, 16, 32], hidden=64,
-            roi_channels=16, crop_size=32)  # fmt: skip
+TINY = dict(hidden=64, roi_channels=16, crop_size=32)
+CSP = BackboneSpec("csp", [8, 16, 32, 64], [0, 1, 1])
+SMALL = BackboneSpec("small", [8, 16, 32])
 
 
-def _region(model: str, **kw) -> RegionDetector:
+def _region(model: str, cache=None, **kw) -> RegionDetector:
     torch.manual_seed(0)
-    return build_detector(DetectorSpec(model, region=RegionSpec(model, 3, **(TINY | kw))))
+    backbone = SMALL if model == "rcnn" else CSP
+    spec = RegionSpec(model, 3, backbone=backbone, **(TINY | kw))
+    return spec.build(proposal_cache=ProposalCache(cache) if cache else None)
+
+
+def _rpn(channels: int, anchors: AnchorGenerator, samples: int = 256, **kw) -> RPN:
+    return RPN(channels, anchors, Matcher(0.7, 0.3, allow_low_quality=True),
+               BalancedSampler(samples, 0.5), BoxCoder((1.0, 1.0, 1.0, 1.0)), **kw)  # fmt: skip
 
 
 @pytest.fixture
@@ -44,7 +50,7 @@ def one_thread():
 
 def test_every_region_detector_is_the_same_parts(tmp_path):
     models = {m: _region(m, cache=str(tmp_path)) for m in ("rcnn", "fast-rcnn", "faster-rcnn")}
-    models["sliding-window"] = SlidingWindowDetector(WindowSpec(3))
+    models["sliding-window"] = WindowSpec(3).build()
     for name, m in models.items():
         assert isinstance(m, RegionDetector), name
         assert type(m.head) is BoxHead, name
@@ -58,13 +64,21 @@ def test_every_region_detector_is_the_same_parts(tmp_path):
         "fast-rcnn": ("SelectiveSearchProposer", "FeatureCropper"),
         "faster-rcnn": ("RPN", "FeatureCropper"),
     }
+    # The RPN is handed the same matcher, sampler and coder classes as the second stage.
+    rpn = models["faster-rcnn"].proposer
+    assert (type(rpn.matcher), type(rpn.sampler), type(rpn.coder)) == (
+        Matcher,
+        BalancedSampler,
+        BoxCoder,
+    )
     fpn = _region("faster-rcnn", fpn=True, fpn_strides=[4, 8, 16])
     assert (type(fpn.head), type(fpn.sampler), type(fpn.coder)) == (
         BoxHead,
         RegionSampler,
         BoxCoder,
     )
-    assert (type(fpn.proposer).__name__, type(fpn.cropper).__name__) == ("RPN", "PyramidCropper")
+    assert (type(fpn.proposer).__name__, type(fpn.cropper).__name__) == ("RPN", "FeatureCropper")
+    assert fpn.cropper.strides == (4, 8, 16) and models["faster-rcnn"].cropper.strides == (16,)
     assert models["fast-rcnn"].cropper.roi == "align"
     assert _region("fast-rcnn", roi="pool", cache=str(tmp_path)).cropper.roi == "pool"
 
@@ -91,13 +105,13 @@ def test_warp_pad_and_context_sample_the_right_image_region():
 
 def test_rpn_labels_every_object_with_its_best_anchor():
     anchors = AnchorGenerator([[16.0]], [[1.0]], [16])
-    rpn = RPN(8, anchors, samples=16)
+    rpn = _rpn(8, anchors, samples=16)
     maps = torch.zeros(1, 8, 4, 4)
     # An object between anchors: IoU < 0.7 with all of them, low-quality matching keeps one.
     target = Detections(torch.tensor([[20.0, 20.0, 44.0, 44.0]]), torch.tensor([1]))
     matches = rpn.matcher(_iou(target, anchors))
     assert (matches >= 0).sum() >= 1 and (matches == -1).sum() > 0
-    props, losses = rpn(torch.zeros(1, 3, 64, 64), maps, [target], torch.Generator().manual_seed(0))
+    props, losses = rpn(torch.zeros(1, 3, 64, 64), [maps], [target], torch.Generator().manual_seed(0))
     assert set(losses) == {"rpn_cls", "rpn_box"} and all(torch.isfinite(v) for v in losses.values())
     assert props[0].shape[1] == 4 and len(props[0]) <= rpn.post_nms
 
@@ -111,7 +125,7 @@ def _iou(target, anchors):
 def test_pyramid_reads_each_region_from_the_level_of_its_size():
     model = _region("faster-rcnn", fpn=True, fpn_strides=[4, 8, 16], canonical=32.0)
     cropper = model.cropper
-    assert type(cropper) is PyramidCropper and cropper.strides == (4, 8, 16)
+    assert type(cropper) is FeatureCropper and cropper.strides == (4, 8, 16)
     # canonical 32 px sits at stride 16 (level 2); half of it one level finer, and so on.
     sides = torch.tensor([4.0, 8.0, 15.9, 16.0, 31.9, 32.0, 64.0, 500.0])
     boxes = torch.stack([torch.zeros(8), torch.zeros(8), sides, sides], 1)
@@ -127,14 +141,14 @@ def test_pyramid_reads_each_region_from_the_level_of_its_size():
 
 def test_rpn_slides_one_head_over_every_level():
     anchors = AnchorGenerator([[8.0], [16.0]], [[0.5, 1.0, 2.0]] * 2, [4, 8])
-    rpn = RPN(8, anchors, pre_nms=20, post_nms=30, samples=16)
+    rpn = _rpn(8, anchors, pre_nms=20, post_nms=30, samples=16)
     maps = [torch.randn(1, 8, 8, 8), torch.randn(1, 8, 4, 4)]
     target = Detections(torch.tensor([[2.0, 2.0, 12.0, 20.0]]), torch.tensor([1]))
     props, losses = rpn(torch.zeros(1, 3, 32, 32), maps, [target], torch.Generator())
     # 20 per level before NMS, at most 30 after: both levels contribute.
     assert 0 < len(props[0]) <= 30 and set(losses) == {"rpn_cls", "rpn_box"}
     with pytest.raises(ValueError, match="same number of anchors"):
-        RPN(8, AnchorGenerator([[8.0], [16.0, 32.0]], [[1.0]] * 2, [4, 8]))
+        _rpn(8, AnchorGenerator([[8.0], [16.0, 32.0]], [[1.0]] * 2, [4, 8]))
 
 
 @pytest.mark.parametrize("fpn", [False, True])
@@ -168,24 +182,33 @@ def test_faster_rcnn_overfits_a_few_scenes(one_thread, fpn):
 
 def test_an_image_without_proposals_has_no_detections():
     head = BoxHead(8, 3)
-    det = head.detect(torch.zeros(0, 4), torch.zeros(0, 3, 4), torch.zeros(0, 4), (32, 32),
-                      BoxCoder(), 0.001, 0.5, 100)  # fmt: skip
+    rois = [torch.zeros(0, 4), torch.tensor([[0.0, 0.0, 8.0, 8.0]])]
+    dets = head.detect(torch.zeros(1, 4), torch.zeros(1, 3, 4), rois, (32, 32), BoxCoder(),
+                       score_thresh=0.001, nms_iou=0.5, max_det=100)  # fmt: skip
+    det = dets[0]
     assert len(det) == 0 and det.boxes.shape == (0, 4) and det.scores.shape == (0,)
+    assert len(dets[1]) == 3  # the other image's one region, once per class
 
 
 def test_a_spec_stored_before_a_field_existed_rebuilds_as_it_was():
-    from regionlab.models.instance.mask_rcnn import MaskSpec
-    from regionlab.tasks.common import split_spec_dict
+    from regionlab.models.detection.specs import split_task_dict
 
-    old = RegionSpec("faster-rcnn", 2).to_dict()
-    del old["roi_sampling"]  # written before RoIAlign's sampling became a field (it was 2)
-    assert DetectorSpec("faster-rcnn", region=old).region.roi_sampling == 2
-    assert DetectorSpec("faster-rcnn", region=RegionSpec("faster-rcnn", 2).to_dict()).region \
-        .roi_sampling == RegionSpec("faster-rcnn", 2).roi_sampling  # fmt: skip
-    stored = {k: v for k, v in MaskSpec("faster-rcnn", 2).to_dict().items()
-              if k not in ("roi_sampling", "mask_rois")}  # fmt: skip
-    spec, rest = split_spec_dict({**stored, "size": 64}, MaskSpec)
-    assert (spec.roi_sampling, spec.mask_rois, rest) == (2, 0, {"size": 64})
+    old = {"model": "faster-rcnn", "num_classes": 2, "backbone": "csp", "widths": [8, 16, 32],
+           "depths": [0, 1], "crop_widths": [8, 16], "pretrained": None}  # fmt: skip
+    # written before RoIAlign's sampling became a field (it was 2) and before region heads
+    spec = detector_spec_from_dict({"model": "faster-rcnn", "grid": None, "window": None,
+                                    "region": old})  # fmt: skip
+    assert (spec.roi_sampling, spec.head_rois) == (2, 0)
+    assert spec.backbone == BackboneSpec("csp", [8, 16, 32], [0, 1])
+    assert detector_spec_from_dict(spec.to_dict()) == spec
+    # Mask R-CNN's fields were flat among the task's, its mask head without a positive limit.
+    stored = {**old, "mask_size": 14, "mask_loss": "softmax", "mask_width": 8, "mask_convs": 1,
+              "keypoints": 3, "size": 64, "classes": ["background", "a", "b"]}  # fmt: skip
+    spec, rest = split_task_dict(stored)
+    assert spec.model == "mask-rcnn" and (spec.roi_sampling, spec.head_rois) == (2, 0)
+    assert (spec.mask.size, spec.mask.loss, spec.mask.width, spec.keypoint.num_keypoints) == (
+        14, "softmax", 8, 3)  # fmt: skip
+    assert rest == {"size": 64, "classes": ["background", "a", "b"]}
 
 
 def test_pyramid_strides_must_double_finest_first():

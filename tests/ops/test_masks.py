@@ -47,7 +47,7 @@ def test_paste_is_zero_outside_the_box_and_handles_no_masks():
 
 
 def test_mask_head_losses_on_hand_made_logits():
-    from regionlab.models.instance.heads import MaskHead
+    from regionlab.models.detection.region_heads import MaskHead
 
     head = MaskHead(8, num_classes=2, width=4, convs=1)
     assert head(torch.zeros(3, 8, 7, 7)).shape == (3, 2, 14, 14)

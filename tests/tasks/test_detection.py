@@ -15,17 +15,17 @@ from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
 from regionlab.engine.checkpoint import load_checkpoint
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.trainer import fit
-from regionlab.models.detection.builders import DetectorSpec
-from regionlab.models.detection.sliding_window import WindowSpec
+from regionlab.models.detection.backbone import BackboneSpec
+from regionlab.models.detection.specs import WindowSpec
 from regionlab.tasks.detection import DetectionTask
 
 SCENES = SceneConfig(size=48, max_objects=2)
 
 
 def _window_task(**kw) -> DetectionTask:
-    window = WindowSpec(3, window=24, widths=[8, 16, 32], sizes=[0.3, 0.5, 0.7], aspects=[1.0],
-                        samples=32)  # fmt: skip
-    return DetectionTask(DetectorSpec("sliding-window", window=window), 48, CLASSES, **kw)
+    window = WindowSpec(3, window=24, backbone=BackboneSpec("small", [8, 16, 32]),
+                        sizes=[0.3, 0.5, 0.7], aspects=[1.0], samples=32)  # fmt: skip
+    return DetectionTask(window, 48, CLASSES, **kw)
 
 
 def _cfg(**kw) -> TrainConfig:
@@ -109,14 +109,16 @@ def test_cli_detect_train_eval_predict_and_refuse_other_classes(tmp_path, capsys
 
 @pytest.mark.parametrize("model", ["rcnn", "fast-rcnn"])
 def test_selective_search_detectors_overfit_a_few_scenes_from_cached_proposals(tmp_path, model):
-    from regionlab.models.detection.rcnn import RegionSpec
+    from regionlab.models.detection.region_spec import RegionSpec
 
     torch.manual_seed(0)
     data = SceneDataset(4, config=SCENES)
-    region = RegionSpec(model, 3, widths=[8, 16, 32, 64], depths=[0, 1, 1], stride=8,
-                        crop_widths=[8, 16, 32], crop_size=24, context=2, hidden=64,
-                        roi_channels=16, samples=32, ss_top=300, cache=str(tmp_path / "ss"))  # fmt: skip
-    task = DetectionTask(DetectorSpec(model, region=region), 48, CLASSES)
+    backbone = BackboneSpec("small", [8, 16, 32]) if model == "rcnn" else BackboneSpec(
+        "csp", [8, 16, 32, 64], [0, 1, 1])  # fmt: skip
+    region = RegionSpec(model, 3, backbone=backbone, stride=8, crop_size=24, context=2,
+                        hidden=64, roi_channels=16, samples=32, ss_top=300,
+                        cache=str(tmp_path / "ss"))  # fmt: skip
+    task = DetectionTask(region, 48, CLASSES)
     res = fit(task, data, data, _cfg(epochs=150), tmp_path / "run", log=lambda *_: None)
     assert res.metrics["AP50"] > 0.9, res.metrics
     # Flips only: each scene is seen as itself or its mirror, so at most 2 + 1 (evaluation)

@@ -84,13 +84,23 @@ def test_cli_instance_with_keypoints_scores_oks(tmp_path, capsys):
 
     task = InstanceTask.from_spec_dict(load_checkpoint(run / "best.pt")["spec"])
     assert task.keypoints and task.flip == 0.0 and task.oks_sigmas == [0.07] * 4
-    assert task.skeleton and task.spec.keypoints == 4
+    assert task.skeleton and task.spec.num_keypoints == 4
 
 
 def test_keypoints_without_coco_constants_get_a_default_sigma():
-    from regionlab.models.instance.mask_rcnn import MaskSpec
+    from regionlab.models.detection.region_spec import KeypointHeadSpec, RegionSpec
 
-    task = InstanceTask(MaskSpec("faster-rcnn", 3, keypoints=4), 48, ["background", "a", "b", "c"])
+    def spec(n: int, k: int) -> RegionSpec:
+        return RegionSpec("mask-rcnn", n, keypoint=KeypointHeadSpec(k))
+
+    task = InstanceTask(spec(3, 4), 48, ["background", "a", "b", "c"])
     assert task.oks_sigmas == [0.07] * 4  # known before training, not at the first evaluation
-    coco = InstanceTask(MaskSpec("faster-rcnn", 1, keypoints=17), 48, ["background", "person"])
+    coco = InstanceTask(spec(1, 17), 48, ["background", "person"])
     assert coco.oks_sigmas is None  # COCO's own
+
+
+def test_instance_segmentation_needs_a_mask_head():
+    from regionlab.models.detection.region_spec import RegionSpec
+
+    with pytest.raises(ValueError, match="mask head"):
+        InstanceTask(RegionSpec("faster-rcnn", 1), 48, ["background", "person"])

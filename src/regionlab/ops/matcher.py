@@ -9,16 +9,18 @@ Crowd regions (COCO ``iscrowd``, VOC "difficult") are never matched, but a predi
 overlaps one should not be taught "this is background" either; see :class:`Matcher` and
 :func:`ignore_crowd_overlap`.
 
-Compute IoU with :func:`torchvision.ops.box_iou` (boxes ``xyxy`` in pixels).
+Compute IoU with :func:`torchvision.ops.box_iou` (boxes ``xyxy`` in pixels);
+:func:`match_targets` does it all for one image's predictions and its targets, with the one
+crowd policy every detector of the library trains with.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
-from torchvision.ops import box_area
+from torchvision.ops import box_area, box_iou
 
-__all__ = ["BACKGROUND", "IGNORE", "Matcher", "ignore_crowd_overlap"]
+__all__ = ["BACKGROUND", "IGNORE", "Matcher", "ignore_crowd_overlap", "match_targets"]
 
 BACKGROUND = -1
 IGNORE = -2
@@ -142,4 +144,25 @@ def ignore_crowd_overlap(
     positive = area > 0
     ioa = torch.where(positive, inter / torch.where(positive, area, 1), 0)
     matches[(matches == BACKGROUND) & (ioa.max(dim=1).values > threshold)] = IGNORE
+    return matches
+
+
+def match_targets(matcher: Matcher, boxes: Tensor, target_boxes: Tensor,
+                  crowd: Tensor | None = None) -> Tensor:  # fmt: skip
+    """Match one image's ``(P, 4)`` predictions (anchors, proposals, windows) to its
+    ``(G, 4)`` target boxes: ``int64 (P,)`` as :class:`Matcher` returns.
+
+    The crowd policy, as COCO evaluation defines a crowd match: a crowd region is never a
+    match, and since COCO measures a detection's overlap with a crowd as intersection over the
+    *detection's* area, a prediction that would be background but lies more than the matcher's
+    ``bg_iou`` inside a crowd box is :data:`IGNORE` (neither object nor background): COCO would
+    not count it as a false positive, so training should not call it one either.
+    """
+    if len(target_boxes) == 0:
+        return torch.full((len(boxes),), BACKGROUND, dtype=torch.int64, device=boxes.device)
+    if crowd is not None:
+        crowd = crowd.to(device=boxes.device, dtype=torch.bool)
+    matches = matcher(box_iou(target_boxes, boxes), crowd)
+    if crowd is not None and bool(crowd.any()):
+        matches = ignore_crowd_overlap(matches, boxes, target_boxes[crowd], matcher.bg_iou)
     return matches

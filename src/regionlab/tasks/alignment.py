@@ -74,10 +74,9 @@ def region_source(name: str, top: int) -> Callable[[Sample], Tensor]:
     if name == "gt":
         return lambda s: s.boxes.float()
     if name == "selective-search":
-        from regionlab.models.detection.rcnn import DEFAULT_CACHE
-        from regionlab.ops.proposals import ProposalCache
+        from regionlab.tasks.common import proposal_cache
 
-        cache = ProposalCache(DEFAULT_CACHE)
+        cache = proposal_cache()
 
         def ss(s: Sample) -> Tensor:
             b = cache.get(s.image, "fast").float()

@@ -49,3 +49,15 @@ def like_model(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
     if conv is not None and conv.is_contiguous(memory_format=torch.channels_last):
         return images.contiguous(memory_format=torch.channels_last)
     return images.contiguous()
+
+
+#: Where selective search keeps its boxes unless the user names a folder (``--proposal-cache``).
+PROPOSAL_CACHE = "~/.cache/regionlab/proposals"
+
+
+def proposal_cache(folder: str | None = None):
+    """The on-disk selective-search cache the task hands its detector (models choose no
+    folder)."""
+    from regionlab.ops.proposals import ProposalCache
+
+    return ProposalCache(folder or PROPOSAL_CACHE)

@@ -6,28 +6,36 @@ colour jitter and, until late in training, 2x2 mosaics); targets travel as
 predictions back to each image's original pixels and scores them with COCO AP (faster-coco-eval,
 identical to pycocotools) against the original annotations, crowds ignored as COCO does.
 
-Every detector is called the same way: ``model(images, targets) -> DetectionOutput`` with the
-losses and the (lazily decoded) detections; a detector that samples windows or proposals in
-training (``needs_generator = True``) also gets a ``torch.Generator`` seeded from the batch, so
-runs resume bit-identically.
+Every detector is called the same way: ``model(images, targets, generator) -> DetectionOutput``
+with the losses and the (lazily decoded) detections; the ``torch.Generator`` is seeded from the
+batch, so a detector that samples windows or proposals resumes bit-identically.
+
+A detector with region heads brings their fields along: with a mask head (Mask R-CNN) targets
+carry ``masks`` and evaluation scores masks too (``mask_AP``, ...); with a keypoint head
+(Keypoint R-CNN, or Mask R-CNN with keypoints) ``keypoints`` and OKS metrics (``kp_AP``, ...),
+a flip renaming them by ``flip_perm`` (left and right swap).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 
-from regionlab.data.detection_transforms import DetectionAugment, Frame, mosaic, unletterbox
+from regionlab.data.detection_transforms import DetectionAugment, Frame, mosaic
 from regionlab.data.sample import Sample
 from regionlab.data.transforms import hflip
 from regionlab.engine.task import StepOutput
 from regionlab.eval.detection import coco_evaluate
-from regionlab.models.detection.builders import DetectorSpec, build_detector
+from regionlab.models.detection.specs import DetectorSpec, split_task_dict
 from regionlab.ops.detections import Detections
-from regionlab.tasks.common import like_model, model_device, spec_dict, split_spec_dict
+from regionlab.tasks.common import like_model, model_device, proposal_cache
+from regionlab.tasks.detection_frames import to_original
+
+# OKS constant for keypoints without COCO's own: about the mean of COCO's 17.
+DEFAULT_SIGMA = 0.07
 
 
 @dataclass
@@ -102,9 +110,12 @@ class _Train:
 
 
 class DetectionTask:
-    """``spec``: the detector; ``size``: the square input side; ``classes``: names with
-    ``classes[0] == "background"``; ``mosaic``: probability of a 2x2 mosaic per training image,
-    used until ``mosaic_off`` of the training budget is spent; ``scale``: random scale range.
+    """``spec``: the detector (any :data:`DetectorSpec`); ``size``: the square input side;
+    ``classes``: names with ``classes[0] == "background"``; ``mosaic``: probability of a 2x2
+    mosaic per training image, used until ``mosaic_off`` of the training budget is spent;
+    ``scale``: random scale range. With a keypoint head: ``flip_perm`` (keypoint order in a
+    mirror image), ``oks_sigmas`` (per-keypoint OKS constants; COCO's own for 17, else
+    :data:`DEFAULT_SIGMA`), ``skeleton`` (pairs drawn).
 
     Detectors whose proposals are computed once per image and cached (R-CNN and Fast R-CNN:
     ``spec.fixed_proposals``) train on the letterboxed images and their flips only, as the
@@ -113,9 +124,6 @@ class DetectionTask:
 
     name = "detect"
     main_metric = "AP"
-    masks = False  # targets carry instance masks (the instance task)
-    keypoints = False  # targets carry keypoints (the instance task with a keypoint head)
-    flip_perm: list[int] | None = None  # keypoint order in a mirror image
 
     def __init__(
         self,
@@ -126,6 +134,9 @@ class DetectionTask:
         mosaic_off: float = 0.85,
         scale: tuple[float, float] = (0.5, 1.5),
         flip: float = 0.5,
+        flip_perm: list[int] | None = None,
+        oks_sigmas: list[float] | None = None,
+        skeleton: list[list[int]] | None = None,
     ) -> None:
         if classes[0] != "background":
             raise ValueError(f"detection classes must start with 'background', got {classes}")
@@ -135,21 +146,36 @@ class DetectionTask:
             )
         self.spec, self.size, self.classes = spec, int(size), list(classes)
         self.mosaic, self.mosaic_off, self.scale, self.flip = mosaic, mosaic_off, tuple(scale), flip
+        self.masks = spec.mask is not None  # targets carry instance masks
+        k = spec.num_keypoints
+        self.keypoints = k > 0  # targets carry keypoints
+        if flip_perm is not None and sorted(flip_perm) != list(range(k)):
+            raise ValueError(f"flip_perm must permute 0..{k - 1}, got {flip_perm}")
+        if k and oks_sigmas is not None and len(oks_sigmas) != k:
+            raise ValueError(f"{len(oks_sigmas)} OKS sigmas for {k} keypoints")
+        if k and k != 17 and oks_sigmas is None:
+            oks_sigmas = [DEFAULT_SIGMA] * k  # COCO's own apply to its 17 keypoints only
+        self.flip_perm = list(flip_perm) if flip_perm is not None else None
+        self.oks_sigmas = list(oks_sigmas) if oks_sigmas is not None else None
+        self.skeleton = [list(p) for p in skeleton or []]
 
     def spec_dict(self) -> dict:
-        return spec_dict(
-            self.spec,
-            size=self.size,
-            classes=self.classes,
-            mosaic=self.mosaic,
-            mosaic_off=self.mosaic_off,
-            scale=list(self.scale),
-            flip=self.flip,
-        )
+        return {
+            "detector": self.spec.to_dict(),
+            "size": self.size,
+            "classes": self.classes,
+            "mosaic": self.mosaic,
+            "mosaic_off": self.mosaic_off,
+            "scale": list(self.scale),
+            "flip": self.flip,
+            "flip_perm": self.flip_perm,
+            "oks_sigmas": self.oks_sigmas,
+            "skeleton": self.skeleton,
+        }
 
     @classmethod
     def from_spec_dict(cls, d: dict) -> DetectionTask:
-        spec, rest = split_spec_dict(d, DetectorSpec)
+        spec, rest = split_task_dict(d)
         return cls(spec, **rest)
 
     @staticmethod
@@ -157,7 +183,10 @@ class DetectionTask:
         """Every sample works: an image without objects is a valid negative."""
 
     def build_model(self) -> nn.Module:
-        return build_detector(self.spec)
+        # The task chooses where selective search caches its boxes (a folder the user named
+        # with the spec, else the default); models choose no folder.
+        cache = proposal_cache(self.spec.cache) if self.spec.fixed_proposals else None
+        return self.spec.build(proposal_cache=cache)
 
     def _augment(self, train: bool) -> DetectionAugment:
         return DetectionAugment((self.size, self.size), train=train, scale=self.scale,
@@ -187,11 +216,8 @@ class DetectionTask:
 
     def _call(self, model: nn.Module, batch: DetBatch, device: torch.device):
         images = like_model(batch.images, model)
-        core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-        if getattr(core, "needs_generator", False):
-            gen = torch.Generator().manual_seed(hash(tuple(batch.seeds)) & 0x7FFF_FFFF_FFFF)
-            return model(images, batch.on(device), generator=gen)
-        return model(images, batch.on(device))
+        gen = torch.Generator().manual_seed(hash(tuple(batch.seeds)) & 0x7FFF_FFFF_FFFF)
+        return model(images, batch.on(device), generator=gen)
 
     def step(self, model: nn.Module, batch: DetBatch, device: torch.device) -> StepOutput:
         out = self._call(model, batch, device)
@@ -218,25 +244,26 @@ class DetectionTask:
         metrics.update({f"loss_{k}": v / max(n, 1) for k, v in parts.items()})
         return metrics
 
-    @staticmethod
-    def scored(det: Detections) -> Detections:
-        """A prediction in original pixels as evaluation keeps it (here: as it is)."""
-        return det
+    def scored(self, det: Detections) -> Detections:
+        """A prediction in original pixels as evaluation keeps it: masks thresholded at 0.5 at
+        once (a validation set's float masks at full resolution would take gigabytes)."""
+        return replace(det, masks=det.masks >= 0.5) if det.masks is not None else det
 
     def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
-        """COCO box metrics of predictions and annotations in original pixels."""
-        return {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, self.classes).items()}
+        """COCO metrics of predictions and annotations in original pixels: boxes (``AP``,
+        ...), with a mask head masks (``mask_AP``, ...), with a keypoint head keypoints by OKS
+        (``kp_AP``, ...)."""
+        out = {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, self.classes).items()}
+        if self.masks:
+            segm = coco_evaluate(preds, gts, sizes, self.classes, iou_type="segm")
+            out.update({f"mask_{k}": float(v) for k, v in segm.items()})
+        if self.keypoints:
+            kp = coco_evaluate(preds, gts, sizes, self.classes, iou_type="keypoints",
+                               sigmas=self.oks_sigmas)  # fmt: skip
+            out.update({f"kp_{k}": float(v) for k, v in kp.items()})
+        return out
 
-    @staticmethod
-    def to_original(det: Detections, frame: Frame) -> Detections:
-        """Predictions in the letterboxed frame -> the image's own pixels (boxes, and
-        keypoints when there are any)."""
-        kps = det.keypoints
-        if kps is not None:
-            scale = torch.tensor([frame.scale_x, frame.scale_y])
-            xy = (kps[..., :2] - torch.tensor([frame.pad_x, frame.pad_y])) / scale
-            kps = torch.cat([xy, kps[..., 2:]], -1)
-        return Detections(unletterbox(det.boxes, frame), det.labels, det.scores, keypoints=kps)
+    to_original = staticmethod(to_original)
 
     @torch.inference_mode()
     def predict(self, model: nn.Module, images: torch.Tensor) -> list[Detections]:

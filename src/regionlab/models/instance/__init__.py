@@ -1,1 +1,0 @@
-"""Instance segmentation: Mask R-CNN on the shared two-stage detection parts."""
