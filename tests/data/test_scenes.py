@@ -1,3 +1,6 @@
+import hashlib
+
+import pytest
 import torch
 
 from regionlab.data.scenes import CLASSES, NUM_KEYPOINTS, SceneConfig, SceneDataset, render_scene
@@ -53,3 +56,33 @@ def test_not_trivially_separable_by_colour():
                 if shape in s.captions[0]:
                     seen.setdefault(word, set()).add(shape)
     assert len(seen.get("red", set())) >= 2
+
+
+# Digests of 20 scenes per configuration, computed with render_scene before it was split into
+# steps (issue 18): a refactor that changes one pixel, mask, box, keypoint or word fails here.
+# Every configuration covers all four background textures; "maybe_empty" includes empty scenes.
+SCENE_DIGESTS = {
+    "default": (SceneConfig(), "21f0bfda8349bca9"),
+    "small_single": (SceneConfig(size=64, max_objects=1), "14076b54cb395d94"),
+    "large_crowded": (
+        SceneConfig(size=128, max_objects=6, clutter=12, contrast=(0.4, 1.0)),
+        "36092f6e1721268f",
+    ),
+    "maybe_empty": (
+        SceneConfig(size=48, min_objects=0, max_objects=2, clutter=0),
+        "e48a527a7d0cc904",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCENE_DIGESTS))
+def test_scenes_are_bit_identical_to_the_recorded_ones(name):
+    cfg, expected = SCENE_DIGESTS[name]
+    h = hashlib.sha256()
+    for i in range(20):
+        s = render_scene(7, i, cfg)
+        for t in (s.image, s.semantic, s.masks, s.boxes, s.labels, s.keypoints):
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.contiguous().numpy().tobytes())
+        h.update(repr((s.captions, s.phrase_objects, s.image_id, s.path)).encode())
+    assert h.hexdigest()[:16] == expected

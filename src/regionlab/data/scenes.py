@@ -121,30 +121,42 @@ def _size_word(r: float, cfg: SceneConfig) -> str:
     return "large" if r > mid * 1.15 else "small" if r < mid * 0.85 else ""
 
 
-def _mention_order(objs: list[dict]) -> list[int]:
+@dataclass
+class _Object:
+    """One drawn shape: centre ``(cx, cy)`` and radius ``r`` in pixels, rotation-applied outline
+    ``pts``, named ``colour`` with its jittered RGB ``base`` (float32 ``(3,)``), and ``mask``, its
+    full (unoccluded) bool ``(s, s)`` silhouette."""
+
+    shape: str
+    cx: float
+    cy: float
+    r: float
+    pts: list[tuple[float, float]]
+    colour: str
+    base: np.ndarray
+    size_word: str
+    mask: np.ndarray
+
+
+def _mention_order(objs: list[_Object]) -> list[int]:
     """The caption names the objects left to right (by centre)."""
-    return sorted(range(len(objs)), key=lambda i: objs[i]["cx"])
+    return sorted(range(len(objs)), key=lambda i: objs[i].cx)
 
 
-def _caption(objs: list[dict], texture: str) -> str:
+def _caption(objs: list[_Object], texture: str) -> str:
     objs = [objs[i] for i in _mention_order(objs)]
     parts = []
     for o in objs:
-        words = [w for w in (o["size_word"], o["colour"], o["shape"]) if w]
+        words = [w for w in (o.size_word, o.colour, o.shape) if w]
         parts.append(" ".join(words))
     phrases = [("an " if p[0] in "aeiou" else "a ") + p for p in parts]
     body = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
     return f"{body} on a {texture} background"
 
 
-def render_scene(seed: int, index: int, cfg: SceneConfig = SceneConfig()) -> Sample:
-    """Draw scene number ``index`` of the stream ``seed``. Pure and deterministic."""
-    rng = np.random.default_rng([seed, index])
+def _draw_clutter(canvas: Image.Image, rng: np.random.Generator, cfg: SceneConfig) -> None:
+    """Strokes and rings in object-like colours on ``canvas``, so colour alone is not a cue."""
     s = cfg.size
-    img, texture = _texture(rng, s, cfg.contrast)
-
-    # Clutter: strokes and rings in object-like colours, so colour alone is not a cue.
-    canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(canvas)
     names = list(COLOURS)
     for _ in range(cfg.clutter):
@@ -162,84 +174,112 @@ def render_scene(seed: int, index: int, cfg: SceneConfig = SceneConfig()) -> Sam
             rr = rng.uniform(s * 0.03, s * 0.08)
             draw.ellipse([x0 - rr, y0 - rr, x0 + rr, y0 + rr], outline=col, width=1)
 
+
+def _try_object(
+    rng: np.random.Generator, cfg: SceneConfig, below: list[np.ndarray]
+) -> _Object | None:
+    """One random shape drawn on top of the full masks ``below`` (bottom first), or ``None`` when
+    it is too small or would hide more than ``1 - min_visible`` of an earlier object."""
+    s = cfg.size
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    r = rng.uniform(cfg.min_scale, cfg.max_scale) * s
+    cx, cy = rng.uniform(r * 0.6, s - r * 0.6, 2)
+    rot = rng.uniform(0, 2 * math.pi)
+    pts = _outline(shape, cx, cy, r, rot)
+    m_img = Image.new("L", (s, s), 0)
+    ImageDraw.Draw(m_img).polygon(pts, fill=255)
+    m = np.asarray(m_img) > 127
+    if m.sum() < 12:
+        return None
+    if any(
+        (fm & ~m & ~_union(below[j + 1 :], s)).sum() < cfg.min_visible * fm.sum()
+        for j, fm in enumerate(below)
+    ):
+        return None
+    names = list(COLOURS)
+    cname = names[rng.integers(len(names))]
+    base = np.array(COLOURS[cname], dtype=np.float32) + rng.normal(0, 15, 3)
+    return _Object(shape, cx, cy, r, pts, cname, base, _size_word(r, cfg), m)
+
+
+def _place_objects(rng: np.random.Generator, cfg: SceneConfig) -> list[_Object]:
+    """Between ``min_objects`` and ``max_objects`` shapes, bottom first (50 tries at most)."""
     n_target = int(rng.integers(cfg.min_objects, cfg.max_objects + 1))
-    full_masks: list[np.ndarray] = []
-    objs: list[dict] = []
+    objs: list[_Object] = []
     tries = 0
     while len(objs) < n_target and tries < 50:
         tries += 1
-        shape = SHAPES[rng.integers(len(SHAPES))]
-        r = rng.uniform(cfg.min_scale, cfg.max_scale) * s
-        cx, cy = rng.uniform(r * 0.6, s - r * 0.6, 2)
-        rot = rng.uniform(0, 2 * math.pi)
-        pts = _outline(shape, cx, cy, r, rot)
-        m_img = Image.new("L", (s, s), 0)
-        ImageDraw.Draw(m_img).polygon(pts, fill=255)
-        m = np.asarray(m_img) > 127
-        area = m.sum()
-        if area < 12:
-            continue
-        # Adding this object on top must leave every earlier object visible enough.
-        if any(
-            (fm & ~m & ~_union(full_masks[j + 1 :], s)).sum() < cfg.min_visible * fm.sum()
-            for j, fm in enumerate(full_masks)
-        ):
-            continue
-        cname = names[rng.integers(len(names))]
-        base = np.array(COLOURS[cname], dtype=np.float32) + rng.normal(0, 15, 3)
-        full_masks.append(m)
-        objs.append(
-            dict(
-                shape=shape,
-                cx=cx,
-                cy=cy,
-                r=r,
-                pts=pts,
-                colour=cname,
-                base=base,
-                size_word=_size_word(r, cfg),
-            )
-        )
+        o = _try_object(rng, cfg, [p.mask for p in objs])
+        if o is not None:
+            objs.append(o)
+    return objs
 
+
+def _paint_objects(
+    canvas: Image.Image, objs: list[_Object], rng: np.random.Generator, s: int
+) -> np.ndarray:
+    """The final ``uint8 (s, s, 3)`` image: each object painted over ``canvas`` in order."""
     arr = np.asarray(canvas).astype(np.float32)
     yy, xx = np.mgrid[0:s, 0:s].astype(np.float32)
-    for o, m in zip(objs, full_masks):
+    for o in objs:
         # Shading across the object so its colour is not flat.
         ang = rng.uniform(0, 2 * math.pi)
-        shade = (
-            1.0 + 0.25 * ((xx - o["cx"]) * math.cos(ang) + (yy - o["cy"]) * math.sin(ang)) / o["r"]
-        )
-        col = o["base"][None, None] * shade[..., None] + rng.normal(0, 6, (s, s, 3))
-        arr[m] = col[m]
-    arr = np.clip(arr, 0, 255).astype(np.uint8)
+        shade = 1.0 + 0.25 * ((xx - o.cx) * math.cos(ang) + (yy - o.cy) * math.sin(ang)) / o.r
+        col = o.base[None, None] * shade[..., None] + rng.normal(0, 6, (s, s, 3))
+        arr[o.mask] = col[o.mask]
+    return np.clip(arr, 0, 255).astype(np.uint8)
 
+
+def _keypoint_rows(o: _Object, visible: np.ndarray, s: int) -> np.ndarray:
+    """``float32 (NUM_KEYPOINTS, 3)`` ``(x, y, v)``: v 0 outside the image, 2 on the visible
+    part of the object, 1 occluded."""
+    rows = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float32)
+    for k, (px, py) in enumerate(_keypoints(o.shape, o.cx, o.cy, o.r, o.pts)):
+        inside = 0 <= px < s and 0 <= py < s
+        vis = 0 if not inside else (2 if visible[min(int(py), s - 1), min(int(px), s - 1)] else 1)
+        rows[k] = (px, py, vis)
+    return rows
+
+
+def _targets(objs: list[_Object], s: int, texture: str) -> dict:
+    """Every annotation of the drawn objects, as the :class:`Sample` fields they fill."""
     n = len(objs)
-    visible = []
-    for i, m in enumerate(full_masks):
-        visible.append(m & ~_union(full_masks[i + 1 :], s))
+    full = [o.mask for o in objs]
+    visible = [m & ~_union(full[i + 1 :], s) for i, m in enumerate(full)]
     semantic = np.zeros((s, s), dtype=np.int64)
-    for o, v in zip(objs, visible):
-        semantic[v] = SHAPES.index(o["shape"]) + 1
     boxes = np.zeros((n, 4), dtype=np.float32)
     kps = np.zeros((n, NUM_KEYPOINTS, 3), dtype=np.float32)
     for i, (o, v) in enumerate(zip(objs, visible)):
+        semantic[v] = SHAPES.index(o.shape) + 1
         ys, xs = np.nonzero(v)
         boxes[i] = [xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]
-        for k, (px, py) in enumerate(_keypoints(o["shape"], o["cx"], o["cy"], o["r"], o["pts"])):
-            inside = 0 <= px < s and 0 <= py < s
-            vis = 0 if not inside else (2 if v[min(int(py), s - 1), min(int(px), s - 1)] else 1)
-            kps[i, k] = (px, py, vis)
-    labels = torch.tensor([SHAPES.index(o["shape"]) + 1 for o in objs], dtype=torch.int64)
+        kps[i] = _keypoint_rows(o, v, s)
     masks = torch.from_numpy(np.stack(visible)) if n else torch.zeros((0, s, s), dtype=torch.bool)
-    return Sample(
-        image=torch.from_numpy(arr).permute(2, 0, 1).contiguous(),
+    return dict(
         semantic=torch.from_numpy(semantic),
         masks=masks,
         boxes=torch.from_numpy(boxes),
-        labels=labels,
+        labels=torch.tensor([SHAPES.index(o.shape) + 1 for o in objs], dtype=torch.int64),
         keypoints=torch.from_numpy(kps),
         captions=[_caption(objs, texture)] if n else [f"a {texture} background"],
         phrase_objects=[_mention_order(objs)],
+    )
+
+
+def render_scene(seed: int, index: int, cfg: SceneConfig = SceneConfig()) -> Sample:
+    """Draw scene number ``index`` of the stream ``seed``. Pure and deterministic.
+
+    The steps draw from one generator in a fixed order (texture, clutter, objects, shading), so
+    reordering them changes every scene."""
+    rng = np.random.default_rng([seed, index])
+    img, texture = _texture(rng, cfg.size, cfg.contrast)
+    canvas = Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
+    _draw_clutter(canvas, rng, cfg)
+    objs = _place_objects(rng, cfg)
+    arr = _paint_objects(canvas, objs, rng, cfg.size)
+    return Sample(
+        image=torch.from_numpy(arr).permute(2, 0, 1).contiguous(),
+        **_targets(objs, cfg.size, texture),
         image_id=index,
         path=f"scenes://seed={seed}/{index}",
     )

@@ -164,14 +164,44 @@ def deepen(
     if kernel_size % 2 == 0:
         raise GrowthError(f"deepen: kernel_size must be odd to keep the size, got {kernel_size}")
     target = graph.get_module(model, after)
+    point, found = _insert_point(model, after, target, kind)
+    act = _checked_activation(after, target, kind, activation, found)
+    producer, has_norm, seen = _width_source(model, after, target)
+    block = _build_block(producer, kind, has_norm if norm is None else norm, kernel_size, act)
+    inserted = _insert(model, point, block)
+    params = list(block.parameters())
+    if optimizer is not None:
+        like = [p for m in seen for p in m.parameters()]
+        add_params(optimizer, params, like)
+    return DeepenRecord(after, inserted, block, params)
+
+
+def _insert_point(
+    model: nn.Module, after: str, target: nn.Module, kind: str
+) -> tuple[str, nn.Module | None]:
+    """Where the block goes and the activation ending the output there (``None`` if none).
+
+    An identity insert after a layer followed by norms and an activation moves behind the
+    activation."""
     point, found = after, _output_activation(target)
     if kind == "identity" and found is None and not isinstance(target, nn.Sequential):
-        # A layer followed by norms and an activation: insert behind the activation.
         for name, m in graph.chain_after(model, after)[0]:
             if not graph.is_norm(m):
                 if isinstance(m, graph.ACTIVATIONS):
                     point, found = name, m
                 break
+    return point, found
+
+
+def _checked_activation(
+    after: str,
+    target: nn.Module,
+    kind: str,
+    activation: nn.Module | type[nn.Module] | None,
+    found: nn.Module | None,
+) -> nn.Module:
+    """The new block's activation; for an identity insert, refused unless it is idempotent and
+    the output has already passed it (else ``act(identity(x)) != x``)."""
     act = _activation(activation, found)
     if kind == "identity":
         if act is not None and not isinstance(act, graph.IDEMPOTENT):
@@ -188,11 +218,15 @@ def deepen(
                 "so act(identity(x)) != x; name the block or activation that ends with it, or "
                 "use kind='residual'"
             )
-    act = act if act is not None else nn.ReLU()
+    return act if act is not None else nn.ReLU()
 
-    producer, has_norm, seen = _width_source(model, after, target)
+
+def _build_block(
+    producer: nn.Module, kind: str, norm: bool, kernel_size: int, act: nn.Module
+) -> nn.Module:
+    """``layer -> [BN] -> act`` initialised to the identity, or ``x + f(x)`` with ``f``'s last
+    layer zero; on ``producer``'s device and dtype, ``C -> C`` with ``C`` its output width."""
     width = graph.out_width(producer)
-    norm = has_norm if norm is None else norm
     first = _make_layer(producer, width, kernel_size, bias=not norm)
     layers = [first] + ([_make_norm(producer, width)] if norm else []) + [act]
     last = _make_layer(producer, width, kernel_size, bias=True) if kind == "residual" else None
@@ -209,19 +243,18 @@ def deepen(
         with torch.no_grad():
             last.weight.zero_()
             last.bias.zero_()
+    return block
 
+
+def _insert(model: nn.Module, point: str, block: nn.Module) -> str:
+    """Append ``block`` to the Sequential at ``point``, or replace the module there by
+    ``Sequential(module, block)``; returns the block's dotted name."""
     host = graph.get_module(model, point)
     block.train(host.training)
     if isinstance(host, nn.Sequential):
         host.append(block)
-        inserted = f"{point}.{len(host) - 1}" if point else str(len(host) - 1)
-    elif not point:
+        return f"{point}.{len(host) - 1}" if point else str(len(host) - 1)
+    if not point:
         raise GrowthError("deepen: cannot wrap the model itself; name a submodule")
-    else:
-        graph.set_module(model, point, nn.Sequential(host, block))
-        inserted = f"{point}.1"
-    params = list(block.parameters())
-    if optimizer is not None:
-        like = [p for m in seen for p in m.parameters()]
-        add_params(optimizer, params, like)
-    return DeepenRecord(after, inserted, block, params)
+    graph.set_module(model, point, nn.Sequential(host, block))
+    return f"{point}.1"

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from regionlab.growth.errors import GrowthError
+
 
 def _to_double(x):
     if isinstance(x, Tensor):
@@ -49,6 +51,18 @@ def _run(model: nn.Module, inputs):
         return _tensors(m(*inputs))
 
 
+def _check_finite(outputs: list[Tensor], which: str) -> None:
+    """Refuse NaN/inf: ``max`` skips NaN differences, so they would pass as "no change"."""
+    for i, t in enumerate(outputs):
+        if t.is_floating_point() or t.is_complex():
+            bad = int((~torch.isfinite(t)).sum())
+            if bad:
+                raise GrowthError(
+                    f"verify: the {which} model's output {i} {tuple(t.shape)} has {bad} non-finite "
+                    "(NaN or inf) values in float64, so the models cannot be compared"
+                )
+
+
 def verify(before: nn.Module, after: nn.Module, inputs) -> dict[str, float]:
     """Largest output difference of ``after`` vs ``before`` on ``inputs``, in float64 eval mode.
 
@@ -56,9 +70,13 @@ def verify(before: nn.Module, after: nn.Module, inputs) -> dict[str, float]:
     positional arguments or a dict of keyword arguments; floating tensors are cast to float64.
     Returns ``{"max_abs": max |a - b|, "max_rel": max_abs / max |b|}`` over all output tensors
     (``max_rel`` relative to the largest reference magnitude, robust to outputs near zero).
-    For a float64 model grown exactly, expect ``max_abs`` around 1e-15.
+    For a float64 model grown exactly, expect ``max_abs`` around 1e-15. Output tensors are
+    numbered in the order they are found (dict keys sorted). Raises :class:`GrowthError` when
+    either model outputs a NaN or inf, naming the model and the output tensor.
     """
     ref, new = _run(before, inputs), _run(after, inputs)
+    _check_finite(ref, "original")
+    _check_finite(new, "grown")
     if len(ref) != len(new):
         raise ValueError(f"verify: {len(ref)} output tensors before growth, {len(new)} after")
     max_abs, scale = 0.0, 0.0

@@ -29,20 +29,13 @@ from regionlab.growth import graph
 from regionlab.growth.errors import GrowthError
 from regionlab.growth.mapping import AxisRemap, Mode, UnitMapping, make_mapping
 from regionlab.growth.optim import ParamChange, remap_optimizer
-
-
-@dataclass(frozen=True)
-class Consumer:
-    """A module reading a widened layer's units as (part of) its input.
-
-    ``offset``: index of the first of those units among the consumer's input channels (e.g.
-    ``C_x`` for the skip of ``cat([x, skip], 1)``); ``hw``: features per channel when the map is
-    flattened before a Linear (``H * W``), else 1. ``offset`` counts channels, before flattening.
-    """
-
-    name: str
-    offset: int = 0
-    hw: int = 1
+from regionlab.growth.readers import (
+    Consumer,
+    consumer_remap,
+    find_readers,
+    infer_readers,
+    reader_modules,
+)
 
 
 @dataclass
@@ -71,52 +64,6 @@ def _check_widenable(name: str, m: nn.Module) -> None:
         raise GrowthError(f"cannot widen {graph.describe(name, m)}: it has parametrizations")
 
 
-def _infer(
-    model: nn.Module, layer: str, old: int, want_consumers: bool, within: str | None = None
-) -> tuple[list[str], list[Consumer]]:
-    """Norms and consumers of ``layer``'s output, read off the nested Sequential chain after it.
-
-    A Flatten before a Linear consumer needs no ``hw``: in a chain the Linear reads exactly the
-    flattened map, so ``hw = in_features / old``.
-    """
-    chain, end = graph.chain_after(model, layer, within)
-    norms: list[str] = []
-    flattened = False
-    for name, m in chain:
-        if graph.is_norm(m):
-            norms.append(name)
-        elif graph.is_passthrough(m):
-            continue
-        elif isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1:
-            flattened = True
-        elif graph.is_producer(m):
-            if not want_consumers:
-                return norms, []
-            hw = graph.in_width(m) // old if flattened and isinstance(m, nn.Linear) else 1
-            if graph.in_width(m) != old * hw:
-                raise GrowthError(
-                    f"cannot infer how {graph.describe(name, m)} reads the {old} units of "
-                    f"'{layer}' ({graph.in_width(m)} inputs); pass consumers=[...] explicitly"
-                )
-            return norms, [Consumer(name, 0, hw)]
-        elif not want_consumers:
-            return norms, []
-        else:
-            raise GrowthError(
-                f"cannot infer the consumers of '{layer}': {graph.describe(name, m)} follows it "
-                "in its Sequential; pass consumers=[...] (and norms=[...]) explicitly"
-            )
-    if want_consumers:
-        where = (
-            "the model's output" if end is None else graph.describe(end, model.get_submodule(end))
-        )
-        raise GrowthError(
-            f"cannot infer the consumers of '{layer}': its output leaves the nn.Sequential chain "
-            f"into {where}; pass consumers=[...] (and norms=[...]) explicitly"
-        )
-    return norms, []
-
-
 def _replace_param(
     module: nn.Module,
     prefix: str,
@@ -137,42 +84,6 @@ def _replace_param(
     new = nn.Parameter(data, requires_grad=old.requires_grad)
     setattr(module, attr, new)
     changes.append(ParamChange(f"{prefix}.{attr}", old, new, remap.state))
-
-
-def _consumer_remap(
-    layer: str, c: Consumer, m: nn.Module, mapping: UnitMapping
-) -> tuple[AxisRemap, int]:
-    """Input-axis remap of consumer ``m`` and its new input width."""
-    total = graph.in_width(m)
-    units = mapping.repeat_units(c.hw)
-    start, stop = c.offset * c.hw, c.offset * c.hw + units.old
-    if c.offset < 0 or stop > total:
-        raise GrowthError(
-            f"{graph.describe(c.name, m)} has {total} inputs, so it cannot read the {mapping.old}"
-            f" units of '{layer}' (x hw={c.hw}) at offset {c.offset}; check consumers/flatten_hw"
-        )
-    before, after = torch.arange(start), torch.arange(stop, total)
-    index = torch.cat([before, units.source + start, after])
-    scale = torch.cat(
-        [torch.ones(start).double(), units.outgoing_scale(), torch.ones(total - stop).double()]
-    )
-    g = graph.groups(m)
-    if g > 1:
-        if isinstance(m, _ConvTransposeNd):
-            raise GrowthError(f"cannot widen the input of grouped {graph.describe(c.name, m)}")
-        # Group k of the consumer reads inputs [k*old_g, (k+1)*old_g): every new input of group
-        # k must copy one of those, or the grouped conv would need channels it cannot see.
-        old_g, new_g = total // g, index.numel() // g
-        ok = index.numel() % g == 0 and all(
-            bool(((index[k * new_g : (k + 1) * new_g] // old_g) == k).all()) for k in range(g)
-        )
-        if not ok:
-            raise GrowthError(
-                f"cannot widen '{layer}' into grouped {graph.describe(c.name, m)} (groups={g}): "
-                "the copied channels would cross its groups; widen by a multiple of its groups "
-                "with a mapping made for them (a shared mapping or a consumer offset can break this)"
-            )
-    return AxisRemap(graph.in_axis(m), index, scale, scale, groups=g), index.numel()
 
 
 def _noise_fn(mapping: UnitMapping, axis: int, noise: float, generator):
@@ -236,38 +147,45 @@ def widen(
     producer = graph.get_module(model, layer)
     _check_widenable(layer, producer)
     old = graph.out_width(producer)
+    norms, found = find_readers(model, layer, old, consumers, norms, consumer_offset, flatten_hw)
+    consumer_mods, norm_mods = reader_modules(model, layer, norms, found)
+    mapping = _resolve_mapping(
+        layer, producer, new_width, mode, mapping, [m for _, m in consumer_mods], generator
+    )
+    # Every check is done before the first change: a refused call leaves the model untouched.
+    consumer_remaps = [(c, m, *consumer_remap(layer, c, m, mapping)) for c, m in consumer_mods]
 
-    if consumers is None:
-        inferred_norms, found = _infer(model, layer, old, want_consumers=True)
-    else:
-        inferred_norms, _ = _infer(model, layer, old, want_consumers=False)
-        hw = math.prod(flatten_hw) if isinstance(flatten_hw, tuple) else (flatten_hw or 1)
-        found = [
-            c if isinstance(c, Consumer) else Consumer(c, consumer_offset, hw) for c in consumers
-        ]
-    norms = inferred_norms if norms is None else list(norms)
-    names = [layer, *norms, *(c.name for c in found)]
-    if len(set(names)) != len(names):
-        raise GrowthError(f"'{layer}': a module is listed twice among layer/norms/consumers")
-    consumer_mods = [(c, graph.get_module(model, c.name)) for c in found]
-    for c, m in consumer_mods:
-        if not graph.is_producer(m) or parametrize.is_parametrized(m):
-            raise GrowthError(
-                f"cannot widen the input of {graph.describe(c.name, m)}: consumers must be plain "
-                "Linear or conv layers"
-            )
-    norm_mods = [(n, graph.get_module(model, n)) for n in norms]
-    for n, m in norm_mods:
-        if not graph.is_norm(m):
-            raise GrowthError(
-                f"cannot widen through {graph.describe(n, m)}: only per-channel norms "
-                "(BatchNorm, InstanceNorm, PReLU) keep copied channels identical (GroupNorm and "
-                "LayerNorm statistics mix channels)"
-            )
+    changes: list[ParamChange] = []
+    per_channel = _widen_producer(producer, layer, mapping, noise, generator, changes)
+    _widen_norms(norm_mods, per_channel, new_width, changes)
+    # Outgoing weights: columns copied, divided by the copy count (or zeroed for morphism).
+    for c, m, remap, width in consumer_remaps:
+        _replace_param(m, c.name, "weight", remap, changes)
+        if isinstance(m, nn.Linear):
+            m.in_features = width
+        else:
+            m.in_channels = width
 
+    if optimizer is not None:
+        remap_optimizer(optimizer, changes)
+    return GrowthRecord(layer, old, new_width, mapping, norms, found, changes)
+
+
+def _resolve_mapping(
+    layer: str,
+    producer: nn.Module,
+    new_width: int,
+    mode: Mode | None,
+    mapping: UnitMapping | None,
+    readers: list[nn.Module],
+    generator: torch.Generator | None,
+) -> UnitMapping:
+    """A new mapping for ``producer`` (copies inside its groups and every grouped reader's), or
+    the given one, checked against the layer's widths, ``mode`` and groups."""
+    old = graph.out_width(producer)
     if mapping is None:
         # Copies must stay inside the groups of the producer and of every grouped reader.
-        groups = math.lcm(graph.groups(producer), *(graph.groups(m) for _, m in consumer_mods))
+        groups = math.lcm(graph.groups(producer), *(graph.groups(m) for m in readers))
         mapping = make_mapping(
             old,
             new_width,
@@ -288,23 +206,39 @@ def widen(
             f"'{layer}' is a grouped conv (groups={graph.groups(producer)}); the given mapping "
             f"has groups={mapping.groups} and would copy channels across its groups"
         )
+    return mapping
 
-    # Every check is done before the first change: a refused call leaves the model untouched.
-    consumer_remaps = [(c, m, *_consumer_remap(layer, c, m, mapping)) for c, m in consumer_mods]
 
-    # Incoming weights: rows copied; morphism's added units start with zero optimizer state.
+def _widen_producer(
+    producer: nn.Module,
+    layer: str,
+    mapping: UnitMapping,
+    noise: float,
+    generator: torch.Generator | None,
+    changes: list[ParamChange],
+) -> AxisRemap:
+    """Copy ``producer``'s incoming weight rows and bias; returns the per-channel remap (axis 0)
+    its norms share. Morphism's added units start with zero optimizer state."""
     state_scale = (~mapping.fresh).double() if mapping.mode == "morphism" else None
     rows = AxisRemap(graph.out_axis(producer), mapping.source, None, state_scale)
     per_channel = AxisRemap(0, mapping.source, None, state_scale)
-    changes: list[ParamChange] = []
     noisy = _noise_fn(mapping, graph.out_axis(producer), noise, generator)
     _replace_param(producer, layer, "weight", rows, changes, noisy)
     _replace_param(producer, layer, "bias", per_channel, changes)
     if isinstance(producer, nn.Linear):
-        producer.out_features = new_width
+        producer.out_features = mapping.new
     else:
-        producer.out_channels = new_width
+        producer.out_channels = mapping.new
+    return per_channel
 
+
+def _widen_norms(
+    norm_mods: list[tuple[str, nn.Module]],
+    per_channel: AxisRemap,
+    new_width: int,
+    changes: list[ParamChange],
+) -> None:
+    """Per-channel parameters and running statistics copied like the producer's units."""
     for n, m in norm_mods:
         if isinstance(m, nn.PReLU):
             _replace_param(m, n, "weight", per_channel, changes)
@@ -316,18 +250,6 @@ def widen(
             if getattr(m, buf, None) is not None:
                 setattr(m, buf, per_channel.buffer(getattr(m, buf)))
         m.num_features = new_width
-
-    # Outgoing weights: columns copied, divided by the copy count (or zeroed for morphism).
-    for c, m, remap, width in consumer_remaps:
-        _replace_param(m, c.name, "weight", remap, changes)
-        if isinstance(m, nn.Linear):
-            m.in_features = width
-        else:
-            m.in_channels = width
-
-    if optimizer is not None:
-        remap_optimizer(optimizer, changes)
-    return GrowthRecord(layer, old, new_width, mapping, norms, found, changes)
 
 
 def widen_block(model: nn.Module, block: str, factor: float = 2.0, **kwargs) -> list[GrowthRecord]:
@@ -347,7 +269,7 @@ def widen_block(model: nn.Module, block: str, factor: float = 2.0, **kwargs) -> 
             continue
         old = graph.out_width(m)
         try:
-            norms, found = _infer(model, name, old, want_consumers=True, within=block)
+            norms, found = infer_readers(model, name, old, want_consumers=True, within=block)
         except GrowthError:
             continue  # its output leaves the block (or is not visible): part of the interface
         g = math.lcm(graph.groups(m), graph.groups(graph.get_module(model, found[0].name)))

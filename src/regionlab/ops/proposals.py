@@ -62,9 +62,30 @@ def _c_srand():
 _SRAND = _c_srand()
 
 
+def require_cv2(contrib: bool = False):
+    """The ``cv2`` module, imported on first use: OpenCV is the optional ``proposals`` extra.
+
+    ``contrib``: also require ``cv2.ximgproc`` (selective search), which only the contrib build
+    has. Raises ImportError naming the extra to install when either is missing."""
+    try:
+        import cv2
+    except ImportError as e:
+        raise ImportError(
+            "selective search needs OpenCV contrib, which is not installed: "
+            'pip install "regionlab[proposals]" (it provides opencv-contrib-python-headless)'
+        ) from e
+    if contrib and not hasattr(cv2, "ximgproc"):
+        raise ImportError(
+            f"selective search needs OpenCV contrib (cv2.ximgproc), but the OpenCV at "
+            f"{getattr(cv2, '__file__', '?')} is a build without it (opencv-python shadows the "
+            'contrib build): pip uninstall -y opencv-python, then pip install "regionlab[proposals]"'
+        )
+    return cv2
+
+
 def _resize_to(image, max_side: int | None):
     """``(H, W, 3)`` uint8 array shrunk (never enlarged) so its longer side is <= max_side."""
-    import cv2
+    cv2 = require_cv2()
 
     h, w = image.shape[:2]
     if max_side is None or max(h, w) <= max_side:
@@ -82,7 +103,7 @@ def selective_search(image: Tensor, mode: Mode = "fast", max_side: int | None = 
     four strategies; ~10k boxes, several times slower). ``max_side``: run on a copy shrunk so its
     longer side is at most this (time grows faster than the pixel count), boxes scaled back.
     Returns ``float32 (P, 4)`` ``xyxy`` pixels of ``image``, every box once."""
-    import cv2
+    cv2 = require_cv2(contrib=True)
 
     if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"image must be uint8 (3, H, W), got {image.dtype} {tuple(image.shape)}")
@@ -136,7 +157,7 @@ class ProposalCache:
         self.misses = 0
 
     def key(self, image: Tensor, mode: Mode = "fast", max_side: int | None = None) -> str:
-        import cv2
+        cv2 = require_cv2()
 
         h = hashlib.sha256()
         h.update(f"{CACHE_VERSION}|cv2={cv2.__version__}|{mode}|{max_side}|".encode())
