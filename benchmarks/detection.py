@@ -159,8 +159,7 @@ def run_torchvision(minutes: float, train: str, val: str, out: Path) -> dict:
     from regionlab.cli.specs import open_dataset
     from regionlab.engine.config import TrainConfig
     from regionlab.engine.trainer import fit
-    from regionlab.models.detection.builders import DetectorSpec
-    from regionlab.models.detection.grid import GridSpec
+    from regionlab.models.detection.specs import GridSpec
     from regionlab.tasks.detection import DetectionTask
 
     _threads(1)
@@ -171,7 +170,7 @@ def run_torchvision(minutes: float, train: str, val: str, out: Path) -> dict:
         def build_model(self):
             return TorchvisionPeer.build(len(self.classes) - 1)
 
-    task = PeerTask(DetectorSpec("grid", grid=GridSpec(len(classes) - 1)), 320, classes)
+    task = PeerTask(GridSpec(len(classes) - 1), 320, classes)
     cfg = TrainConfig(epochs=None, minutes=minutes, batch_size=8, lr=1e-3, eval_every=10**6,
                       threads=1, progress=False)  # fmt: skip
     res = fit(task, tr, va, cfg, out / "run", log=lambda *a: None)
@@ -325,14 +324,14 @@ def warm_proposals(setup: str, shard: int, shards: int) -> None:
     for proposals inside its training budget -- the papers, too, computed them beforehand. Their
     cost is reported apart (``proposal_s_per_img``)."""
     from regionlab.data.transforms import hflip
-    from regionlab.models.detection.rcnn import DEFAULT_CACHE
     from regionlab.ops.proposals import ProposalCache
+    from regionlab.tasks.common import PROPOSAL_CACHE as DEFAULT_CACHE
 
     _threads(1)
     task, tr, va = _detect_task(setup, "rcnn")
     plain = task.transform(False)
     cache = ProposalCache(DEFAULT_CACHE)
-    spec = task.spec.region
+    spec = task.spec
     jobs = [(tr, i, f) for i in range(len(tr)) for f in (False, True)]
     jobs += [(va, i, False) for i in range(len(va))]
     for ds, i, flip in jobs[shard::shards]:
@@ -347,13 +346,13 @@ def warm_proposals(setup: str, shard: int, shards: int) -> None:
 @functools.cache
 def proposal_seconds(setup: str) -> float:
     """Mean selective-search seconds per validation image (as stored by the cache)."""
-    from regionlab.models.detection.rcnn import DEFAULT_CACHE
     from regionlab.ops.proposals import ProposalCache
+    from regionlab.tasks.common import PROPOSAL_CACHE as DEFAULT_CACHE
 
     task, _, va = _detect_task(setup, "rcnn")
     plain = task.transform(False)
     cache = ProposalCache(DEFAULT_CACHE)
-    spec = task.spec.region
+    spec = task.spec
     secs = [cache.get_timed(plain(va[i]).image, spec.ss_mode, spec.ss_max_side)[1]
             for i in range(len(va))]  # fmt: skip
     return sum(secs) / max(len(secs), 1)
@@ -396,10 +395,9 @@ def time_inference(setup: str, detector: str, res: dict, n: int = 20) -> float:
             classes = list(getattr(va, "dataset", va).classes)
             model = TorchvisionPeer.build(len(classes) - 1)
             model.load_state_dict(load_checkpoint(res["checkpoint"])["model"])
-            from regionlab.models.detection.builders import DetectorSpec
-            from regionlab.models.detection.grid import GridSpec
+            from regionlab.models.detection.specs import GridSpec
 
-            task = DetectionTask(DetectorSpec("grid", grid=GridSpec(len(classes) - 1)), 320,
+            task = DetectionTask(GridSpec(len(classes) - 1), 320,
                                  classes)  # fmt: skip
         model.eval()
 
@@ -495,14 +493,14 @@ def main() -> None:
                 # test_s_per_img reads cached proposals; selective search itself costs this
                 r["proposal_s_per_img"] = proposal_seconds(s)
     if "scenes" in results and "sliding-window" in results["scenes"]:
-        from regionlab.models.detection.sliding_window import SlidingWindowDetector, WindowSpec
+        from regionlab.models.detection.specs import WindowSpec
 
         sw = results["scenes"]["sliding-window"]
         if "metrics" in sw:
             from regionlab.engine.checkpoint import load_checkpoint
 
             size = load_checkpoint(sw["checkpoint"])["spec"]["size"]
-            n = SlidingWindowDetector(WindowSpec(1)).num_windows(size)
+            n = len(WindowSpec(1).build().proposer.windows((size, size), "cpu"))
             sw["windows_per_image"] = n
             sw["note"] = f"{n} windows/image"
     md = table(results)

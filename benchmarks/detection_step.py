@@ -26,8 +26,7 @@ from _common import DATASETS, save  # noqa: E402
 from detection import OURS, PFI, TorchvisionPeer  # noqa: E402
 
 from regionlab.cli.specs import open_dataset  # noqa: E402
-from regionlab.models.detection.builders import DetectorSpec  # noqa: E402
-from regionlab.models.detection.rcnn import RegionSpec  # noqa: E402
+from regionlab.models.detection.region_spec import RegionSpec  # noqa: E402
 from regionlab.tasks.detection import DetectionTask  # noqa: E402
 
 
@@ -35,7 +34,7 @@ def batch(size: int, n: int):
     spec = f"{PFI}:start=0,stop={n}" if (DATASETS / "pennfudan").is_dir() else "scenes:n=8"
     data = open_dataset(spec)
     classes = list(getattr(data, "dataset", data).classes)
-    task = DetectionTask(DetectorSpec("faster-rcnn", region=RegionSpec("faster-rcnn", 1)), size,
+    task = DetectionTask(RegionSpec("faster-rcnn", 1), size,
                          classes)  # fmt: skip
     plain = task.transform(False)
     items = [plain(data[i]) for i in range(n)]

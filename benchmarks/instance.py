@@ -161,7 +161,7 @@ def build_torchvision(kind: str, num_classes: int):
 
 
 def _peer_task(kind: str, classes: list[str]):
-    from regionlab.models.instance.mask_rcnn import MaskSpec
+    from regionlab.models.detection.region_spec import RegionSpec
     from regionlab.tasks.instance import InstanceTask
 
     class PeerTask(InstanceTask):
@@ -169,7 +169,7 @@ def _peer_task(kind: str, classes: list[str]):
             return build_torchvision(kind, len(self.classes) - 1)
 
     size = 512 if kind == "r50" else 320
-    return PeerTask(MaskSpec("faster-rcnn", len(classes) - 1), size, classes)
+    return PeerTask(RegionSpec("mask-rcnn", len(classes) - 1), size, classes)
 
 
 def run_torchvision(kind: str, minutes: float, train: str, val: str, out: Path) -> dict:

@@ -90,6 +90,17 @@ class AnchorGenerator:
         """``A_l`` for each level: the number of anchors per cell (the head's box count)."""
         return [a.shape[0] for a in self.cell_anchors]
 
+    def shared_per_cell(self) -> int:
+        """The one number of anchors per cell of every level, for a head whose layers serve
+        every level (the RPN, the grid's anchor head); an error if levels differ."""
+        per_cell = self.num_anchors_per_location()
+        if len(set(per_cell)) != 1:
+            raise ValueError(
+                f"one head serves every level: give each level the same number of anchors per "
+                f"cell, got {per_cell}"
+            )
+        return per_cell[0]
+
     def level_anchors(
         self,
         level: int,

@@ -46,11 +46,8 @@ class AnchorHead(nn.Module):
         prior_prob: float = 0.01,
     ) -> None:
         super().__init__()
-        ks = set(anchors.num_anchors_per_location())
-        if len(ks) != 1:
-            raise ValueError(f"every level needs the same number of anchors per cell, got {ks}")
         regression_loss(torch.zeros(1), torch.zeros(1), box_loss)  # validates the name early
-        self.k = ks.pop()
+        self.k = anchors.shared_per_cell()
         self.anchors, self.matcher, self.coder = anchors, matcher, coder
         self.num_classes, self.box_loss, self.neg_ratio = num_classes, box_loss, int(neg_ratio)
         self.branches = GridBranches(

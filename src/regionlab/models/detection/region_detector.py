@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from regionlab.models.backbones import Normalize
 from regionlab.models.detection.box_head import BoxHead
+from regionlab.models.detection.inputs import DetectorInput
 from regionlab.models.detection.output import DetectionOutput
 from regionlab.models.detection.protocols import Cropper, Maps, Proposer, RegionHead
 from regionlab.models.detection.region_targets import RegionSampler, RegionTargets
@@ -71,14 +71,13 @@ class RegionDetector(nn.Module):
             raise ValueError(f"loss tasks {loss.names} do not match the parts' {names}")
         if heads and not hasattr(cropper, "spatial"):
             raise ValueError("region heads read RoI grids of feature maps: needs a FeatureCropper")
-        self.normalize = Normalize()
+        self.normalize = DetectorInput(channels_last)
         self.proposer, self.cropper, self.head = proposer, cropper, head
         self.sampler, self.loss = sampler, loss
         self.coder = coder or BoxCoder()
         self.heads = nn.ModuleDict({h.loss_name: h for h in heads})
         self.head_rois = head_rois
         self.score_thresh, self.nms_iou, self.max_det = score_thresh, nms_iou, max_det
-        self.channels_last = channels_last
         self._register_load_state_dict_pre_hook(_rename_old_keys)
 
     def forward(
@@ -87,13 +86,7 @@ class RegionDetector(nn.Module):
         targets: Sequence[Detections] | None = None,
         generator: torch.Generator | None = None,
     ) -> DetectionOutput:
-        if images.dim() != 4 or images.shape[1] != 3:
-            raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
-        if targets is not None and len(targets) != len(images):
-            raise ValueError(f"{len(images)} images but {len(targets)} targets")
-        x = self.normalize(images)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.normalize(images, targets)
         maps = self.cropper.features(x)
         targets = [t.to(images.device) for t in targets] if targets is not None else None
         gen = generator if generator is not None else torch.Generator().manual_seed(0)

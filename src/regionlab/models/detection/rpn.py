@@ -51,13 +51,7 @@ class RPN(nn.Module):
         nms_iou: float = 0.7,
     ) -> None:
         super().__init__()
-        per_cell = anchors.num_anchors_per_location()
-        if len(set(per_cell)) != 1:
-            raise ValueError(
-                f"one RPN head serves every level: give each level the same number of anchors "
-                f"per cell, got {per_cell}"
-            )
-        a = per_cell[0]
+        a = anchors.shared_per_cell()
         self.anchors, self.matcher, self.sampler, self.coder = anchors, matcher, sampler, coder
         self.conv = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(True))
         self.objectness = nn.Conv2d(channels, a, 1)
