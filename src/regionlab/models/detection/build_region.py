@@ -18,7 +18,6 @@ from regionlab.models.detection.csp import PANNeck
 from regionlab.models.detection.proposers import SelectiveSearchProposer, WindowProposer
 from regionlab.models.detection.region_detector import RegionDetector, region_loss_tasks
 from regionlab.models.detection.region_heads import KeypointHead, MaskHead
-from regionlab.models.detection.region_spec import RegionSpec
 from regionlab.models.detection.region_targets import RegionSampler
 from regionlab.models.detection.rpn import RPN
 from regionlab.models.localization.net import PooledNeck
@@ -29,7 +28,7 @@ from regionlab.ops.matcher import Matcher
 from regionlab.ops.sampler import BalancedSampler
 
 
-def feature_cropper(spec: RegionSpec) -> FeatureCropper:
+def feature_cropper(spec) -> FeatureCropper:
     """The backbone, and with ``spec.fpn`` the FPN + PAN neck, read by RoIAlign / RoIPool."""
     backbone = build_backbone(spec.backbone)
     strides = spec.fpn_strides if spec.fpn else [spec.stride]
@@ -55,7 +54,7 @@ def image_cropper(backbone, size: int, hidden: int, crop: str = "warp", context:
     return ImageCropper(encoder, neck, size, crop, context, chunk, out_features=hidden)
 
 
-def rpn(spec: RegionSpec, channels: int) -> RPN:
+def rpn(spec, channels: int) -> RPN:
     """Faster R-CNN's RPN: anchors of ``anchor_scales`` strides on every pyramid level (or
     ``anchor_sizes`` on the one map), IoU 0.7 / 0.3 with low-quality matches, 256 anchors per
     image, unit coder weights."""
@@ -70,7 +69,7 @@ def rpn(spec: RegionSpec, channels: int) -> RPN:
                spec.rpn_post_nms, spec.rpn_test_pre_nms, spec.rpn_test_post_nms)  # fmt: skip
 
 
-def region_heads(spec: RegionSpec, channels: int) -> list:
+def region_heads(spec, channels: int) -> list:
     heads = []
     if spec.mask is not None:
         m = spec.mask
@@ -81,8 +80,9 @@ def region_heads(spec: RegionSpec, channels: int) -> list:
     return heads
 
 
-def build_region_detector(spec: RegionSpec, proposal_cache=None) -> RegionDetector:
-    """The detector ``spec.model`` names (see the module docstring)."""
+def build_region_detector(spec, proposal_cache=None) -> RegionDetector:
+    """The detector a :class:`~.region_spec.RegionSpec` names (see the module docstring);
+    the spec module imports this one, so specs are duck-typed here."""
     if spec.model == "rcnn":
         cropper = image_cropper(spec.backbone, spec.crop_size, spec.hidden, spec.crop,
                                 spec.context)  # fmt: skip

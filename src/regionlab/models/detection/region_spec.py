@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from regionlab.models.detection.backbone import BackboneSpec
+from regionlab.models.detection.build_region import build_region_detector
 
 #: The region detectors, by their proposer and heads (see :mod:`regionlab.models.detection`).
 REGION_MODELS = ("rcnn", "fast-rcnn", "faster-rcnn", "mask-rcnn", "keypoint-rcnn")
@@ -168,6 +169,4 @@ class RegionSpec:
         """The :class:`~regionlab.models.detection.region_detector.RegionDetector` this spec
         describes; ``proposal_cache``: where selective search keeps its boxes (a
         :class:`~regionlab.ops.proposals.ProposalCache`; ``None``: computed every time)."""
-        from regionlab.models.detection.build_region import build_region_detector
-
         return build_region_detector(self, proposal_cache)

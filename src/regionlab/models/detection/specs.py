@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from regionlab.models.detection.backbone import BackboneSpec
+from regionlab.models.detection.build_grid import build_grid_detector
+from regionlab.models.detection.build_region import build_window_detector
 from regionlab.models.detection.legacy_specs import from_legacy, is_legacy, split_legacy_task_dict
 from regionlab.models.detection.region_spec import REGION_MODELS, RegionSpec
 
@@ -100,8 +102,6 @@ class GridSpec:
     def build(self, proposal_cache=None):
         """The :class:`~.grid.GridDetector` (``proposal_cache``: unused, every spec builds
         alike)."""
-        from regionlab.models.detection.build_grid import build_grid_detector
-
         return build_grid_detector(self)
 
 
@@ -144,8 +144,6 @@ class WindowSpec:
 
     def build(self, proposal_cache=None):
         """The :class:`~.region_detector.RegionDetector` of every window."""
-        from regionlab.models.detection.build_region import build_window_detector
-
         return build_window_detector(self)
 
 
