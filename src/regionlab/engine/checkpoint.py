@@ -6,13 +6,22 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-import torch
+import torch  # noqa: F401 - tests patch checkpoint.torch.save
 
+from regionlab.atomic import save_atomic, write_text_atomic
 from regionlab.safeload import safe_load
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "check_same_model",
+    "load_checkpoint",
+    "remove_stale_temporaries",
+    "save_atomic",
+    "write_text_atomic",
+]
 
 FORMAT_VERSION = 1
 
@@ -21,52 +30,12 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable or belongs to another task or model."""
 
 
-def save_atomic(obj: dict, path: str | Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
-
-    A crash at any moment leaves either the old file or the new one, never a torn file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
-
-
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     """Delete temporary files left by writers that were killed mid-write (never a real file)."""
     stale = [p for p in Path(folder).glob(".*.pt.*.tmp") if p.is_file()]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a small text file (summary JSON) so a reader never sees it half-written."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: str | Path, *, task: str | None = None) -> dict:
