@@ -157,3 +157,32 @@ def test_grown_checkpoint_loads_for_evaluation(tmp_path):
 def test_bad_growth_schedule_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match="growth schedule entry"):
         _cfg(grow="epoch=1:taller(encoder)").validate()
+
+
+def test_train_epoch_trains_one_epoch_and_moves_the_state_on(tmp_path):
+    from regionlab.engine.progress import ProgressBar
+    from regionlab.engine.run import Run
+    from regionlab.engine.trainer import train_epoch
+
+    tr, va = _data()
+    run = Run(_task(), tr, va, _cfg(), tmp_path, lambda *_: None, save=False)
+    run.prepare_folder(resume=False)
+    bar = ProgressBar(run.state, run.total_steps, run.budget, show=False)
+    assert run.steps_per_epoch == 3
+    assert train_epoch(run, bar)
+    assert (run.state.epoch, run.state.batch, run.state.step) == (1, 0, 3)
+    assert train_epoch(run, bar) and run.state.step == 6
+    assert run.state.epoch_progress == pytest.approx(1 / 3)  # set at the epoch's start
+    assert not (tmp_path / "last.pt").exists()  # save=False
+
+
+def test_fit_writes_a_typed_checkpoint(tmp_path):
+    from regionlab.engine.checkpoint import RunCheckpoint
+
+    tr, va = _data()
+    fit(_task(), tr, va, _cfg(epochs=1), tmp_path, log=lambda *_: None)
+    last = RunCheckpoint.load(tmp_path / "last.pt", task="segment")
+    assert last.resumable and last.state.step == 3 and last.state.epoch == 1
+    assert last.state.best == last.state.last_eval and "miou" in last.state.best
+    assert last.train_config() == _cfg(epochs=1)
+    assert not RunCheckpoint.load(tmp_path / "best.pt").resumable

@@ -1,18 +1,42 @@
-"""Checkpoints: written atomically, loaded without executing code.
+"""Checkpoints: one typed :class:`RunCheckpoint`, written atomically, loaded without running code.
 
-A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
-``torch.load(..., weights_only=True)`` reads it and a malicious file cannot run code.
+On disk a checkpoint is a plain dict of tensors, numbers, strings, lists and dicts, so
+``torch.load(..., weights_only=True)`` reads it and a malicious file cannot run code::
+
+    {"format": 1, "task": str, "spec": dict, "config": dict (TrainConfig.to_dict()),
+     "model": {name: Tensor}, "state": dict (RunState.to_dict()),
+     "optimizer": dict, "rng": dict}     # the last two in last.pt only (what a resume needs)
+
+:class:`RunCheckpoint` is that dict, typed and validated; :func:`load_checkpoint` returns the raw
+dict for code that still indexes it.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
+from regionlab.atomic import save_atomic, write_text_atomic
+from regionlab.engine.state import RunState
 from regionlab.safeload import safe_load
+
+if TYPE_CHECKING:
+    from regionlab.engine.config import TrainConfig
+
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "RunCheckpoint",
+    "RunState",
+    "check_same_model",
+    "load_checkpoint",
+    "remove_stale_temporaries",
+    "save_atomic",
+    "write_text_atomic",
+]
 
 FORMAT_VERSION = 1
 
@@ -21,31 +45,109 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable or belongs to another task or model."""
 
 
-def save_atomic(obj: dict, path: str | Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``.
+@dataclass
+class RunCheckpoint:
+    """One checkpoint: the model a task's ``spec`` builds, its weights, and how the run stood.
 
-    A crash at any moment leaves either the old file or the new one, never a torn file.
+    ``optimizer`` and ``rng`` are set in ``last.pt`` (what a resume needs) and ``None`` in
+    ``best.pt`` (the model alone).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dfd = os.open(path.parent, os.O_RDONLY)
+
+    task: str  # the task's name, e.g. "segment"
+    spec: dict  # Task.spec_dict(): enough to rebuild the task and its (ungrown) model
+    config: dict  # TrainConfig.to_dict() of the run (growth replay reads grow and seed)
+    model: dict[str, torch.Tensor]  # state_dict() of the model, grown as state.grown says
+    state: RunState = field(default_factory=RunState)
+    optimizer: dict | None = None  # optimizer.state_dict()
+    rng: dict | None = None  # runtime.rng_state()
+    format: int = FORMAT_VERSION
+
+    @property
+    def resumable(self) -> bool:
+        return self.optimizer is not None and self.rng is not None
+
+    def to_dict(self) -> dict:
+        """The plain dict written to disk (``optimizer`` and ``rng`` only when set)."""
+        d = {
+            "format": self.format,
+            "task": self.task,
+            "spec": self.spec,
+            "config": self.config,
+            "model": self.model,
+            "state": self.state.to_dict(),
+        }
+        if self.optimizer is not None:
+            d["optimizer"] = self.optimizer
+        if self.rng is not None:
+            d["rng"] = self.rng
+        return d
+
+    @classmethod
+    def from_dict(
+        cls, data: dict, *, source: str = "checkpoint", task: str | None = None
+    ) -> RunCheckpoint:
+        """Validate a checkpoint dict (as read from disk); errors name ``source``."""
+        _check_fields(data, source)
+        if task is not None and data["task"] != task:
+            raise CheckpointError(
+                f"{source}: checkpoint is for task {data['task']!r}, not {task!r}"
+            )
         try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+            state = RunState.from_dict(data["state"], source=source)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(str(e)) from None
+        return cls(**{**data, "state": state})
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically: a crash leaves the previous file or this one, never a torn file."""
+        save_atomic(self.to_dict(), path)
+
+    @classmethod
+    def load(cls, path: str | Path, *, task: str | None = None) -> RunCheckpoint:
+        """Read and validate ``path`` (``weights_only``: no code runs); refuse another task's."""
+        return cls.from_dict(load_checkpoint(path, task=task), source=str(path))
+
+    def check_same_model(self, spec: dict, path: str | Path) -> None:
+        check_same_model(self, spec, path)
+
+    def train_config(self, **overrides) -> TrainConfig:
+        """The run's :class:`TrainConfig`, with ``overrides`` (e.g. ``progress=False``)."""
+        from regionlab.engine.config import TrainConfig
+
+        return TrainConfig.from_dict({**self.config, **overrides}, source="checkpoint config")
+
+
+_REQUIRED = {"format": int, "task": str, "spec": dict, "config": dict, "model": dict, "state": dict}
+_OPTIONAL = {"optimizer": dict, "rng": dict}
+
+
+def _check_fields(data: dict, source: str) -> None:
+    """Every field present with its type, no unknown field, a format this code reads."""
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{source}: not a regionlab checkpoint (not a dict)")
+    missing = [k for k in _REQUIRED if k not in data]
+    if missing:
+        raise CheckpointError(f"{source}: checkpoint lacks field(s) {', '.join(missing)}")
+    known = {f.name for f in fields(RunCheckpoint)}
+    unknown = sorted(str(k) for k in set(data) - known)
+    if unknown:
+        raise CheckpointError(f"{source}: unknown checkpoint field(s) {', '.join(unknown)}")
+    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        if key in data and not isinstance(data[key], kind):
+            raise CheckpointError(
+                f"{source}: checkpoint field {key} must be a {kind.__name__}, "
+                f"got {type(data[key]).__name__}"
+            )
+    if not 1 <= data["format"] <= FORMAT_VERSION:
+        raise CheckpointError(
+            f"{source}: checkpoint format {data['format']} is not readable by this regionlab "
+            f"(reads formats 1..{FORMAT_VERSION}; a newer regionlab wrote it?)"
+        )
+    if ("optimizer" in data) != ("rng" in data):
+        raise CheckpointError(f"{source}: checkpoint has only one of optimizer and rng")
+    bad = [str(k) for k, v in data["model"].items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"{source}: model entries that are not tensors: {', '.join(bad[:4])}")
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
@@ -56,21 +158,9 @@ def remove_stale_temporaries(folder: str | Path) -> list[Path]:
     return stale
 
 
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write a small text file (summary JSON) so a reader never sees it half-written."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_checkpoint(path: str | Path, *, task: str | None = None) -> dict:
-    """Read a regionlab checkpoint; refuse files of another task (when ``task`` is given)."""
+    """The raw dict of a regionlab checkpoint (only ``format`` and ``task`` checked); refuse
+    files of another task (when ``task`` is given). Prefer :meth:`RunCheckpoint.load`."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file does not exist")
@@ -82,10 +172,11 @@ def load_checkpoint(path: str | Path, *, task: str | None = None) -> dict:
     return ckpt
 
 
-def check_same_model(ckpt: dict, spec: dict, path: str | Path) -> None:
+def check_same_model(ckpt: RunCheckpoint | dict, spec: dict, path: str | Path) -> None:
     """Refuse to resume a checkpoint whose model description differs from ``spec``."""
-    if ckpt.get("spec") != spec:
-        theirs, ours = ckpt.get("spec") or {}, spec
+    theirs = ckpt.spec if isinstance(ckpt, RunCheckpoint) else ckpt.get("spec")
+    if theirs != spec:
+        theirs, ours = theirs or {}, spec
         diff = sorted(k for k in set(theirs) | set(ours) if theirs.get(k) != ours.get(k))
         raise CheckpointError(
             f"{path}: checkpoint holds another model (differs in {', '.join(diff)}: "

@@ -1,4 +1,4 @@
-"""The training configuration: one small typed dataclass, from flags or a JSON/TOML file.
+"""The training configuration: one small typed dataclass, from flags or a JSON/TOML/YAML file.
 
 Unknown keys are an error (a typo must not silently fall back to a default).
 """
@@ -81,29 +81,18 @@ class TrainConfig:
         return cfg
 
 
+FORMATS = "JSON (.json), TOML (.toml) or YAML (.yaml, .yml)"
+_KINDS = {".json": "JSON", ".toml": "TOML", ".yaml": "YAML", ".yml": "YAML"}
+
+
 def load_config(
     path: str | Path, overrides: dict | None = None, *, base: dict | None = None
 ) -> TrainConfig:
-    """Read a JSON (``.json``) or TOML (``.toml``) file; ``overrides`` (e.g. from flags) win over
-    the file, and the file over ``base`` (e.g. a task's recipe)."""
+    """Read a JSON (``.json``), TOML (``.toml``) or YAML (``.yaml``/``.yml``) file of
+    :class:`TrainConfig` keys; ``overrides`` (e.g. from flags) win over the file, and the file
+    over ``base`` (e.g. a task's recipe). Errors name the file and the formats read."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read config ({e.strerror})") from e
-    try:
-        if path.suffix == ".toml":
-            import tomllib  # Python >= 3.11
-
-            data = tomllib.loads(text)
-        else:
-            data = json.loads(text)
-    except ModuleNotFoundError as e:
-        raise ValueError(f"{path}: TOML needs Python >= 3.11; use a .json config") from e
-    except ValueError as e:  # JSONDecodeError and TOMLDecodeError are ValueErrors
-        raise ValueError(f"{path}: malformed config: {e}") from e
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: config must be a table/object of keys")
+    data = read_config_file(path)
     known = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -114,3 +103,65 @@ def load_config(
     if "minutes" in data and "epochs" not in data and "epochs" not in (overrides or {}):
         merged["epochs"] = data.get("epochs")  # the file's time budget alone replaces epochs
     return TrainConfig.from_dict(merged, source=str(path))
+
+
+def read_config_file(path: Path) -> dict:
+    """The file's table of keys, parsed by its extension (see :data:`FORMATS`)."""
+    kind = _KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise ValueError(f"{path}: unknown config format {path.suffix!r}; reads {FORMATS}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read config ({e.strerror})") from e
+    try:
+        data = _parse(kind, text)
+    except ImportError as e:
+        need = "Python >= 3.11" if kind == "TOML" else "PyYAML (pip install pyyaml)"
+        raise ValueError(f"{path}: {kind} configs need {need}; {FORMATS} are read") from e
+    except Exception as e:  # noqa: BLE001 - each parser has its own error class
+        hint = _other_format_hint(kind, text)
+        raise ValueError(
+            f"{path}: malformed {kind} config{hint} ({FORMATS} are read): {e}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: config must be a table/object of keys")
+    return _yaml_floats(data) if kind == "YAML" else data
+
+
+def _parse(kind: str, text: str):
+    if kind == "JSON":
+        return json.loads(text)
+    if kind == "TOML":
+        import tomllib  # Python >= 3.11
+
+        return tomllib.loads(text)
+    import yaml
+
+    return yaml.safe_load(text)
+
+
+def _other_format_hint(kind: str, text: str) -> str:
+    """A file that another reader accepts was most likely just named wrongly."""
+    for other in ("YAML", "JSON", "TOML"):
+        if other == kind:
+            continue
+        try:
+            if text.strip() and isinstance(_parse(other, text), dict):
+                return f" (it reads as {other}: give it a {other.lower()} extension)"
+        except Exception:  # noqa: BLE001 - not that format either
+            continue
+    return ""
+
+
+def _yaml_floats(data: dict) -> dict:
+    # YAML 1.1 reads 1e-3 (no dot) as a string; a float key means the number.
+    floats = {f.name for f in fields(TrainConfig) if "float" in str(f.type)}
+    out = dict(data)
+    for k, v in data.items():
+        if k in floats and isinstance(v, str):
+            try:
+                out[k] = float(v)
+            except ValueError:
+                pass  # left as it is: TrainConfig reports it
+    return out

@@ -12,6 +12,7 @@ import copy
 import torch
 from torch import nn
 
+from regionlab.engine.checkpoint import RunCheckpoint
 from regionlab.growth import GrowthError, GrowthStep, apply_step, parse_schedule
 
 
@@ -56,12 +57,17 @@ def due(steps: list[GrowthStep], applied: int, epoch: int) -> int:
     return n
 
 
-def model_from_checkpoint(task, ckpt: dict) -> nn.Module:
-    """Build ``task``'s model, replay the growth the checkpoint records, load its weights."""
+def model_from_checkpoint(task, ckpt: RunCheckpoint | dict) -> nn.Module:
+    """Build ``task``'s model, replay the growth the checkpoint records, load its weights.
+
+    ``ckpt``: a :class:`RunCheckpoint`, or the raw dict of :func:`load_checkpoint` (validated
+    here, so a malformed one raises :class:`CheckpointError`)."""
+    if not isinstance(ckpt, RunCheckpoint):
+        ckpt = RunCheckpoint.from_dict(ckpt)
     model = task.build_model()
-    grown = ckpt.get("state", {}).get("grown", 0)
-    if grown:
-        cfg = ckpt.get("config", {})
-        apply_steps(model, schedule(cfg.get("grow")), 0, grown, seed=cfg.get("seed", 0))
-    model.load_state_dict(ckpt["model"])
+    if ckpt.state.grown:
+        cfg = ckpt.config
+        steps = schedule(cfg.get("grow"))
+        apply_steps(model, steps, 0, ckpt.state.grown, seed=cfg.get("seed", 0))
+    model.load_state_dict(ckpt.model)
     return model

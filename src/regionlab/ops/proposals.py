@@ -35,7 +35,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from regionlab.engine.checkpoint import save_atomic
+from regionlab.atomic import save_atomic
 
 __all__ = ["CACHE_VERSION", "ProposalCache", "selective_search"]
 

@@ -90,14 +90,14 @@ def region_source(name: str, top: int) -> Callable[[Sample], Tensor]:
 
 
 def _detector_source(path: Path, top: int) -> Callable[[Sample], Tensor]:
-    from regionlab.engine.checkpoint import load_checkpoint
+    from regionlab.engine.checkpoint import RunCheckpoint
     from regionlab.engine.growing import model_from_checkpoint
     from regionlab.tasks.detection import DetectionTask
 
-    ckpt = load_checkpoint(path)
-    if ckpt.get("task") != "detect":
-        raise ValueError(f"{path}: a region source needs a detect checkpoint, not {ckpt['task']!r}")
-    task = DetectionTask.from_spec_dict(ckpt["spec"])
+    ckpt = RunCheckpoint.load(path)
+    if ckpt.task != "detect":
+        raise ValueError(f"{path}: a region source needs a detect checkpoint, not {ckpt.task!r}")
+    task = DetectionTask.from_spec_dict(ckpt.spec)
     model = model_from_checkpoint(task, ckpt).eval()
     memo: dict = {}
 

@@ -1,0 +1,299 @@
+"""The state of one training run and the parts of the loop that change it.
+
+:func:`regionlab.engine.trainer.fit` reads top to bottom; each of its parts is a method of
+:class:`Run`: start or resume, grow at epoch starts, one optimisation step, agree on the clock
+across processes, evaluate and keep the best, checkpoint. Nothing here knows which task it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from regionlab.engine import growing, runtime
+from regionlab.engine.checkpoint import (
+    CheckpointError,
+    RunCheckpoint,
+    remove_stale_temporaries,
+)
+from regionlab.engine.config import TrainConfig
+from regionlab.engine.errors import NonFiniteLossError
+from regionlab.engine.evaluation import evaluate
+from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
+from regionlab.engine.optim import build_optimizer, lr_factor
+from regionlab.engine.state import RunState
+from regionlab.engine.task import Task
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside DDP (the one whose state dict checkpoints hold)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+class Run:
+    """One training run: the model, its optimiser, the data, and where the run stands."""
+
+    def __init__(
+        self, task: Task, train_set, val_set, cfg: TrainConfig, out_dir: Path, log, save: bool
+    ):
+        self.task, self.cfg, self.log, self.save = task, cfg, log, save
+        # Decoded once, kept for every epoch and evaluation (small sets; see SampleCache). Not
+        # with loader workers: they are new processes each epoch, and each would hold a copy.
+        cache_mb = cfg.cache_mb if cfg.num_workers == 0 else 0
+        self.val_set = SampleCache(val_set, cache_mb / 4) if val_set is not None else None
+        self.rt = runtime.setup(cfg.device, cfg.threads)
+        self.out_dir = out_dir
+        self.last_path, self.best_path = out_dir / "last.pt", out_dir / "best.pt"
+        self.metrics_path = out_dir / "metrics.jsonl"
+        runtime.seed_everything(cfg.seed)
+        self.model = task.build_model().to(self.rt.device)
+        self._layout()
+        self.optimizer = build_optimizer(self.model, cfg)
+        self.spec = task.spec_dict()
+        self.growth = growing.schedule(cfg.grow)
+        self.state = RunState()
+        self.train_size = len(train_set)
+        self.steps_per_epoch = len(
+            epoch_batches(len(train_set), cfg.batch_size, cfg.seed, 0, world=self.rt.world)
+        )
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"training set of {len(train_set)} samples is smaller than one global "
+                f"batch ({cfg.batch_size} x {self.rt.world} processes)"
+            )
+        self.total_steps = cfg.epochs * self.steps_per_epoch if cfg.epochs else None
+        self.budget = cfg.minutes * 60 if cfg.minutes else None
+        self.data = Augmented(
+            SampleCache(train_set, cache_mb), task.transform(train=True), cfg.seed
+        )
+        self.train_model = self.model
+        self.last_logs: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ setup
+
+    def say(self, msg: str) -> None:
+        if self.rt.is_main:
+            self.log(msg)
+
+    def _layout(self) -> None:
+        # New layers (after growth) are created in the default layout, so this runs again then.
+        if self.cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def prepare_folder(self, resume: bool) -> None:
+        if not resume and self.last_path.exists():
+            raise FileExistsError(
+                f"{self.last_path} exists: pass resume=True (--resume) to continue that "
+                "run, or choose another output folder"
+            )
+        if self.rt.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            for p in remove_stale_temporaries(self.out_dir):
+                self.log(f"removed {p.name}, a checkpoint write that was interrupted")
+
+    def check_growth(self) -> None:
+        """The whole schedule, before any training: every step applies to the model, and every
+        step's epoch lies inside the run (when the run's length is given in epochs)."""
+        if not self.growth:
+            return
+        if self.cfg.epochs is not None:
+            late = [str(s) for s in self.growth if s.epoch >= self.cfg.epochs]
+            if late:
+                raise ValueError(
+                    f"growth step(s) {', '.join(late)} would never run: the run has "
+                    f"{self.cfg.epochs} epochs (0..{self.cfg.epochs - 1}), growth happens at "
+                    "the start of the epoch it names"
+                )
+        growing.dry_run(self.model, self.growth, seed=self.cfg.seed, mode=self.cfg.grow_mode)
+
+    def resume(self) -> None:
+        if not self.last_path.exists():
+            raise CheckpointError(f"{self.last_path}: nothing to resume (no checkpoint yet)")
+        ckpt = RunCheckpoint.load(self.last_path, task=self.task.name)
+        ckpt.check_same_model(self.spec, self.last_path)
+        if ckpt.config.get("grow", "") != self.cfg.grow:
+            raise CheckpointError(
+                f"{self.last_path}: the run grew by {ckpt.config.get('grow')!r}, "
+                f"not {self.cfg.grow!r}"
+            )
+        if not ckpt.resumable:
+            raise CheckpointError(f"{self.last_path}: holds no optimizer state to resume from")
+        # Regrow first, so the parameters (and optimizer slots) exist before loading them.
+        growing.apply_steps(
+            self.model,
+            self.growth,
+            0,
+            ckpt.state.grown,
+            seed=self.cfg.seed,
+            optimizer=self.optimizer,
+        )
+        if ckpt.state.grown:
+            self._layout()
+        self.model.load_state_dict(ckpt.model)
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        self.state = ckpt.state
+        runtime.set_rng_state(ckpt.rng)
+        self.log(f"resumed {self.last_path} at epoch {self.state.epoch}, step {self.state.step}")
+
+    def wrap(self) -> None:
+        """The model the optimisation step calls: DDP around it when there are processes."""
+        m = self.model
+        if self.rt.world > 1:
+            if self.rt.device.type == "cuda":
+                # Batch statistics over the global batch, as in single-process training. (CPU
+                # SyncBatchNorm does not exist: on gloo each process normalises its own slice.)
+                m = nn.SyncBatchNorm.convert_sync_batchnorm(m)
+            m = nn.parallel.DistributedDataParallel(
+                m, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None
+            )
+        self.train_model = m
+
+    # ------------------------------------------------------------------ progress
+
+    def progress(self) -> float:
+        p = 0.0
+        if self.total_steps:
+            p = max(p, self.state.step / self.total_steps)
+        if self.budget:
+            p = max(p, self.state.elapsed / self.budget)
+        return min(p, 1.0)
+
+    def done(self) -> bool:
+        return self.progress() >= 1.0
+
+    def write_metrics(self, row: dict) -> None:
+        if self.rt.is_main:
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+
+    # ------------------------------------------------------------------ the parts of an epoch
+
+    def grow_if_due(self) -> None:
+        """At an epoch start, apply the schedule's steps for this epoch, one row each."""
+        st = self.state
+        if st.batch != 0:
+            return
+        target = growing.due(self.growth, st.grown, st.epoch)
+        grew = target > st.grown
+        while st.grown < target:
+            i = st.grown
+            growing.apply_steps(
+                self.model,
+                self.growth,
+                i,
+                i + 1,
+                seed=self.cfg.seed,
+                optimizer=self.optimizer,
+                mode=self.cfg.grow_mode,
+                noise=self.cfg.grow_noise,
+            )
+            st.grown = i + 1
+            params = _param_count(self.model)
+            self.write_metrics(
+                {
+                    "epoch": st.epoch,
+                    "step": st.step,
+                    "split": "grow",
+                    "event": str(self.growth[i]),
+                    "params": params,
+                }
+            )
+            self.say(f"grew: {self.growth[i]} ({params} parameters)")
+        if grew:
+            self._layout()
+            self.wrap()  # DDP registers parameters when it is built
+
+    def step(self, batch, b: int, batches: list[list[int]]) -> float:
+        """One optimisation step on ``batch`` (batch ``b`` of the epoch); returns the loss."""
+        cfg = self.cfg
+        for g in self.optimizer.param_groups:
+            g["lr"] = cfg.lr * lr_factor(self.progress(), cfg)
+        out = self.task.step(self.train_model, batch, self.rt.device)
+        loss_value = float(out.loss.detach())
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(
+                f"non-finite loss ({loss_value}) at step {self.state.step} (epoch "
+                f"{self.state.epoch}, batch {b}, samples {batches[b]}); last good "
+                f"checkpoint: {self.last_path}"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        out.loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.optimizer.step()
+        self.last_logs = out.logs
+        return loss_value
+
+    def agree_clock(self) -> None:
+        """Every process must stop at the same step, so they agree on the elapsed time."""
+        if self.rt.world > 1:
+            clock = torch.tensor([self.state.elapsed], dtype=torch.float64)
+            torch.distributed.all_reduce(clock, op=torch.distributed.ReduceOp.MAX)
+            self.state.elapsed = float(clock)
+
+    def log_step(self, loss_value: float) -> None:
+        st = self.state
+        if st.step % 10 == 0 or st.step == 1:
+            self.write_metrics(
+                {
+                    "epoch": st.epoch,
+                    "step": st.step,
+                    "split": "train",
+                    "loss": loss_value,
+                    "lr": self.optimizer.param_groups[0]["lr"],
+                    "time": round(st.elapsed, 2),
+                    **self.last_logs,
+                }
+            )
+        if self.cfg.checkpoint_every and st.step % self.cfg.checkpoint_every == 0:
+            self.checkpoint(self.last_path)
+
+    def evaluate(self) -> None:
+        """Score the validation set, log it, and keep ``best.pt`` when the main metric improves."""
+        if self.val_set is None:
+            return
+        task, st = self.task, self.state
+        metrics = evaluate(task, unwrap(self.model), self.val_set, self.cfg, self.rt.device)
+        st.last_eval = metrics
+        main = metrics.get(task.main_metric)
+        best = st.best
+        improved = main is not None and (best is None or main > best.get(task.main_metric, -1e30))
+        if improved:
+            st.best = metrics
+        self.write_metrics(
+            {
+                "epoch": st.epoch,
+                "step": st.step,
+                "split": "val",
+                "time": round(st.elapsed, 2),
+                **metrics,
+            }
+        )
+        self.say(
+            f"epoch {st.epoch}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        )
+        if improved:
+            self.checkpoint(self.best_path, optimizer=False)
+
+    def checkpoint(self, path: Path, *, optimizer: bool = True) -> None:
+        """Everything a resume needs (``optimizer=True``, ``last.pt``), or the model alone."""
+        if not (self.rt.is_main and self.save):
+            return
+        RunCheckpoint(
+            task=self.task.name,
+            spec=self.spec,
+            config=self.cfg.to_dict(),
+            model=unwrap(self.model).state_dict(),
+            state=self.state,
+            optimizer=self.optimizer.state_dict() if optimizer else None,
+            rng=runtime.rng_state() if optimizer else None,
+        ).save(path)

@@ -1,0 +1,58 @@
+"""Where a training run stands: the part of a checkpoint that a resume continues from.
+
+Stored in checkpoints as a plain dict (``to_dict``) so ``torch.load(weights_only=True)`` reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass
+class RunState:
+    """The counters and results of one run; everything else a resume needs is in the checkpoint.
+
+    ``batch`` is the next batch of epoch ``epoch`` (0: the epoch has not started), so a run killed
+    mid-epoch resumes at the same sample. ``epoch_progress`` is the schedule's progress (0..1) at
+    the start of the current epoch; augmentation strength reads it, so a resumed epoch augments
+    exactly as the uninterrupted one did.
+    """
+
+    epoch: int = 0
+    batch: int = 0  # batches of the current epoch already trained
+    step: int = 0  # optimisation steps over the whole run
+    elapsed: float = 0.0  # training seconds (evaluation excluded)
+    best: dict | None = None  # the best evaluation by the task's main metric
+    last_eval: dict | None = None
+    grown: int = 0  # steps of the growth schedule applied
+    epoch_progress: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str = "run state") -> RunState:
+        """The state a checkpoint stores; keys it lacks keep their defaults (older files)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: run state must be a dict, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"{source}: unknown run state key(s) {', '.join(unknown)}")
+        state = cls(**data)
+        for name, kinds, what in _CHECKS:
+            value = getattr(state, name)
+            if isinstance(value, bool) or not isinstance(value, kinds) or _negative(value):
+                raise ValueError(f"{source}: run state {name} must be {what}, got {value!r}")
+        return state
+
+
+_CHECKS = [
+    *((n, int, "an integer >= 0") for n in ("epoch", "batch", "step", "grown")),
+    *((n, (int, float), "a number >= 0") for n in ("elapsed", "epoch_progress")),
+    *((n, (dict, type(None)), "a dict of metrics or None") for n in ("best", "last_eval")),
+]
+
+
+def _negative(value) -> bool:
+    return isinstance(value, int | float) and value < 0
