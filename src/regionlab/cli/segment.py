@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from regionlab.cli.common import (
     auto_widths,
-    base_dataset,
-    classes_of,
-    default_size,
     ints_type,
     say,
     size_type,
 )
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.prepare import classes_of, default_size
+from regionlab.cli.taskcli import TaskCLI, base_dataset
 from regionlab.names import BACKBONES, SEG_ARCHS, UPSAMPLERS
 
 # The demo's recipe, measured on scenes and CamVid (closing notes of the foundation and
@@ -84,12 +82,14 @@ def build(args, train_set):
         kernel=args.kernel,
         skips=not args.no_skips,
         backbone=backbone,
-        widths=args.widths or auto_widths(size),
+        widths=args.widths if args.widths is not None else auto_widths(size),
         pretrained=args.pretrained,
         class_weights=weights,
         dice=args.dice,
     )
-    scale = tuple(args.scale) if args.scale else ((1.0, 1.0) if generated else (0.75, 1.5))
+    scale = (
+        tuple(args.scale) if args.scale is not None else ((1.0, 1.0) if generated else (0.75, 1.5))
+    )
     return SegmentationTask(spec, size, classes, scale=scale)
 
 
