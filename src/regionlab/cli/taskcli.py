@@ -98,9 +98,9 @@ def option_values(args, cli: TaskCLI, tasks: Iterable[TaskCLI], kind: str, what:
                           if any(x.flag == o.flag for x in getattr(c, f"{kind}_options"))]  # fmt: skip
                 raise ValueError(
                     f"{o.flag} is for {' and '.join(takers)} checkpoints; {what} is a "
-                    f"{cli.name} one"
+                    f"checkpoint of {cli.name}"
                 )
     for o in mine.values():
         if o.required and getattr(args, o.dest, None) is None:
-            raise ValueError(f"{what} is a {cli.name} checkpoint: give {o.flag} ({o.help})")
+            raise ValueError(f"{what} is a checkpoint of {cli.name}: give {o.flag} ({o.help})")
     return {dest: getattr(args, dest, None) for dest in mine}
