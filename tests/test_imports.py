@@ -72,3 +72,26 @@ def test_the_package_has_its_modules():
 @pytest.mark.parametrize("module", MODULES)
 def test_module_imports_on_its_own(module, fresh_imports):
     assert fresh_imports[module] == "", fresh_imports[module]
+
+
+def test_no_module_outside_the_cli_imports_it():
+    import ast
+
+    offenders = []
+    for path in ROOT.rglob("*.py"):
+        if path.parent.name == "cli" or path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names
+                          if n == "regionlab.cli" or n.startswith("regionlab.cli.")]  # fmt: skip
+    assert not offenders
+
+
+def test_the_package_doc_names_every_cli_module():
+    doc = (ROOT / "ARCHITECTURE.md").read_text()
+    missing = [p.name for p in (ROOT / "cli").glob("*.py")
+               if p.name != "__init__.py" and f"`{p.name}`" not in doc]  # fmt: skip
+    assert not missing, f"add them to the cli table of src/regionlab/ARCHITECTURE.md: {missing}"
