@@ -109,10 +109,10 @@ def require_class_maps(train_set, spec: str) -> None:
     # stops at the first map: one sample read on a set that has them
     if any(train_set[i].semantic is not None for i in range(n)):
         return
-    which = "its" if n == len(train_set) else f"the first {n} of its"
+    which = f"its {n}" if n == len(train_set) else f"the first {n} of its {len(train_set)}"
     raise ValueError(
-        f"{spec}: {which} {n} samples have no class map (semantic mask), so segmentation has "
-        f"nothing to learn; readers that give class maps: {READERS_WITH_MAPS}"
+        f"{spec}: {which} training samples have no class map (semantic mask), so segmentation "
+        f"has nothing to learn; readers that give class maps: {READERS_WITH_MAPS}"
     )
 
 
