@@ -4,8 +4,9 @@ region."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import add_backbone_flags, classes_of, default_size, say, size_type
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.common import add_backbone_flags, build_vocabulary, size_type
+from regionlab.cli.prepare import classes_of, default_size
+from regionlab.cli.taskcli import Option, TaskCLI
 
 RECIPE = {"batch_size": 32, "lr": 1e-3}
 
@@ -39,17 +40,14 @@ def add_flags(p) -> None:
 
 
 def build(args, train_set):
-    from regionlab.data.captions import Vocabulary
     from regionlab.models.alignment.model import AlignSpec
     from regionlab.tasks.alignment import AlignTask
 
-    captions = [c for i in range(len(train_set)) for c in train_set[i].captions]
-    vocab = Vocabulary.build(captions, args.min_count, source=args.data)
-    say(f"vocabulary: {len(vocab)} tokens from {len(captions)} captions")
+    vocab = build_vocabulary(train_set, args)
     spec = AlignSpec(
         vocab_size=len(vocab),
         backbone=args.backbone,
-        widths=args.widths or [16, 32, 64, 128],
+        widths=args.widths if args.widths is not None else [16, 32, 64, 128],
         pretrained=args.pretrained,
         stride=args.stride,
         roi=args.roi,
@@ -121,5 +119,6 @@ CLI = TaskCLI(
     draw=draw,
     recipe=RECIPE,
     records=records,
-    reads_text=True,
+    # draw and records take the sentence: ``predict --text``
+    predict_options=(Option("--text", "a sentence to align with each image", required=True),),
 )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from regionlab.cli.common import add_backbone_flags, default_size, say, size_type
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.common import add_backbone_flags, build_vocabulary, size_type
+from regionlab.cli.prepare import default_size
+from regionlab.cli.taskcli import Option, TaskCLI
 
 RECIPE = {"batch_size": 32, "lr": 2e-3}
 
@@ -36,20 +37,17 @@ def add_flags(p) -> None:
 
 
 def build(args, train_set):
-    from regionlab.data.captions import Vocabulary
     from regionlab.models.captioning.captioner import CaptionSpec
     from regionlab.tasks.captioning import CaptionTask
 
-    captions = [c for i in range(len(train_set)) for c in train_set[i].captions]
-    vocab = Vocabulary.build(captions, args.min_count, source=args.data)
-    say(f"vocabulary: {len(vocab)} tokens from {len(captions)} captions")
+    vocab = build_vocabulary(train_set, args)
     size = default_size(args, train_set, (128, 128))
     spec = CaptionSpec(
         vocab_size=len(vocab),
         cell=args.cell,
         image_input=args.image_input,
         backbone=args.backbone,
-        widths=args.widths or [16, 32, 64, 128],
+        widths=args.widths if args.widths is not None else [16, 32, 64, 128],
         pretrained=args.pretrained,
         embed=args.embed,
         hidden=args.hidden,
@@ -83,6 +81,17 @@ def records(task, model, image, image_id) -> list[dict]:
     return [{"image_id": image_id, "caption": task.predict(model, image[None].float() / 255)[0]}]
 
 
+def before_eval(task, options: dict) -> None:
+    """``eval --beam N``: the beam width of this evaluation (the checkpoint's otherwise)."""
+    beam = options["beam"]
+    if beam is not None:
+        if beam < 1:
+            raise ValueError(f"--beam must be >= 1, got {beam}")
+        task.beam = beam
+
+
+BEAM = Option("--beam", "beam width (1: greedy; default: the checkpoint's)", type=int)
+
 CLI = TaskCLI(
     name="caption",
     help="image captioning: a sentence for every image",
@@ -92,4 +101,6 @@ CLI = TaskCLI(
     draw=draw,
     recipe=RECIPE,
     records=records,
+    eval_options=(BEAM,),
+    before_eval=before_eval,
 )

@@ -1,5 +1,5 @@
-"""What every task's command line shares: argument types, flag groups, the training config from
-flags, validation splits and the data check before training.
+"""What several tasks' command lines share: argument types, flag groups (data, budget, growth,
+backbone, multi-task, detection), the COCO results export and the caption vocabulary.
 
 Importing this module must not import torch (``regionlab --help`` answers in well under a
 second); heavy imports happen inside the functions that need them.
@@ -11,7 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from regionlab.cli.specs import USAGE, parse_spec
+from regionlab.cli.specs import USAGE
+from regionlab.cli.taskcli import Option, base_dataset
 from regionlab.engine.config import TrainConfig
 from regionlab.names import BACKBONES, REGRESSION_LOSSES, WEIGHTINGS
 
@@ -34,20 +35,42 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 def size_type(text: str) -> tuple[int, int]:
     try:
-        if "x" in text:
-            h, w = text.lower().split("x")
-            return int(h), int(w)
-        return int(text), int(text)
+        h, w = text.lower().split("x") if "x" in text.lower() else (text, text)
+        size = int(h), int(w)
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be N or HxW, got {text!r}") from None
+    if min(size) < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return size
+
+
+def side_type(text: str) -> int:
+    """A square input side in pixels."""
+    try:
+        side = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a side in pixels, got {text!r}") from None
+    if side < 1:
+        raise argparse.ArgumentTypeError(f"the side must be positive, got {text!r}")
+    return side
 
 
 def ints_type(text: str) -> list[int]:
+    """``"16,32"`` -> ``[16, 32]``; ``""`` -> ``[]`` (passed on: the model says what it needs)."""
     try:
         return [int(x) for x in text.split(",") if x]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated integers, got {text!r}"
+        ) from None
+
+
+def floats_type(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, got {text!r}"
         ) from None
 
 
@@ -238,100 +261,133 @@ def auto_widths(size: tuple[int, int], first: int = 16, final: int = 4) -> list[
     return [first * 2**i for i in range(max(n, 1))]
 
 
-# --------------------------------------------------------------------------- config and data
+def given(**values) -> dict:
+    """The values the user gave: those not ``None`` (``0``, ``0.0`` and ``[]`` are given)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
-def train_config(args, defaults: dict) -> TrainConfig:
-    """Flags over ``--config`` over the task's recipe ``defaults`` over :class:`TrainConfig`."""
-    from regionlab.engine.config import load_config
-
-    flags = {k: getattr(args, k) for k in BUDGET_FLAGS if getattr(args, k, None) is not None}
-    for k in ("grow", "grow_mode", "grow_noise"):
-        if getattr(args, k, None) is not None:
-            flags[k] = getattr(args, k)
-    base = dict(defaults)
-    if flags.get("minutes") is not None and "epochs" not in flags:
-        base["epochs"] = None  # a time budget alone replaces the epoch count
-    if args.config:
-        return load_config(args.config, flags, base=base)
-    return TrainConfig.from_dict({**base, **flags}, source="command line")
+# --------------------------------------------------------------------------- detection
 
 
-def base_dataset(ds):
-    """The reader behind ``Subset`` wrappers (held-out splits, folds, skipped samples)."""
-    from torch.utils.data import Subset
+def add_detection_flags(p: argparse.ArgumentParser, backbone_group=None) -> None:
+    """Input size and augmentation of the detection family (``detect``, ``instance``), and the
+    detector backbone (in ``backbone_group`` if given, else in ``p``)."""
+    p.add_argument(
+        "--size",
+        type=side_type,
+        help="square input side (default: the scenes' size, 320 for photos)",
+    )
+    p.add_argument("--mosaic", type=float, default=1.0, help="probability of a 2x2 mosaic")
+    p.add_argument(
+        "--mosaic-off",
+        type=float,
+        default=0.85,
+        help="fraction of training after which mosaics stop (the last epochs see whole images)",
+    )
+    p.add_argument("--scale", type=float, nargs=2, default=[0.5, 1.5], help="random scale range")
+    p.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
+    g = backbone_group or p
+    g.add_argument(
+        "--backbone",
+        default="csp",
+        help="csp (ours, sized for a CPU) or a torchvision backbone: resnet18 | resnet50 | "
+        "resnext50_32x4d | mobilenet_v3_large | mobilenet_v3_small",
+    )
+    g.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
+    g.add_argument("--widths", type=ints_type, help="csp stem and stage widths")
+    g.add_argument("--depths", type=ints_type, help="csp bottlenecks per stage")
 
-    while isinstance(ds, Subset):
-        ds = ds.dataset
-    return ds
 
-
-def classes_of(ds) -> list[str]:
-    return list(base_dataset(ds).classes)
-
-
-def default_size(args, train_set, photos: tuple[int, int]) -> tuple[int, int]:
-    """``--size``, else the scenes' own size, else a CPU-friendly size for photos."""
-    if getattr(args, "size", None):
-        return args.size
-    scene_cfg = getattr(base_dataset(train_set), "config", None)
-    return (scene_cfg.size,) * 2 if scene_cfg else photos
-
-
-def split(train_set, args):
-    """Validation set: ``--val SPEC``, the scene generator's own val stream, or a held-out
-    fraction (reported, so no sample silently changes role)."""
-    import torch
-
-    from regionlab.cli.specs import open_dataset
-
-    if args.val:
-        return train_set, open_dataset(args.val, split="val")
-    if parse_spec(args.data)[0] == "scenes":
-        return train_set, open_dataset(args.data, split="val")
-    n = len(train_set)
-    k = max(1, int(round(n * args.val_fraction)))
-    if k >= n:
-        raise ValueError(f"--val-fraction {args.val_fraction} leaves no training samples of {n}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(args.seed or 0)).tolist()
-    say(f"no --val given: holding out {k} of {n} samples ({args.val_fraction:.0%}) for validation")
-    return (
-        torch.utils.data.Subset(train_set, order[k:]),
-        torch.utils.data.Subset(train_set, order[:k]),
+def add_scale_flags(p) -> None:
+    """``--fpn`` and ``--anchor-scales`` (Fast, Faster and Mask R-CNN)."""
+    p.add_argument(
+        "--fpn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="read regions from a feature pyramid (strides 8, 16, 32; the RPN on every level) "
+        "instead of one map (default: on with an RPN, off for fast-rcnn)",
+    )
+    p.add_argument(
+        "--anchor-scales",
+        type=floats_type,
+        help="with --fpn: RPN anchor sides as multiples of each level's stride "
+        "(default 4,8; 2,4 up to 160 px)",
     )
 
 
-def check_data(ds, spec: str, check=None, mode: str = "auto", what: str = "--data"):
-    """Decode every sample of ``ds`` (and run the task's per-sample ``check``) before training.
+def region_scale(args, size: int, learned: bool) -> dict:
+    """Fast / Faster / Mask R-CNN's map and anchor settings for a ``size`` px input: a feature
+    pyramid for ``learned`` proposals (an RPN) unless ``--no-fpn``; anchors of 4 and 8 strides
+    on each level (2 and 4 up to 160 px, where objects are a few cells wide); without a
+    pyramid, ``--stride`` (default 8 up to 160 px, else 16) and ``--anchor-sizes`` (default
+    16-64 px up to 160 px, else 32-256)."""
+    fpn = args.fpn if args.fpn is not None else learned
+    small = size <= 160
+    if fpn:
+        scales = args.anchor_scales
+        out = {"fpn": True, "anchor_scales": scales if scales is not None else
+               ([2.0, 4.0] if small else [4.0, 8.0])}  # fmt: skip
+        widths = getattr(args, "widths", None)
+        if getattr(args, "backbone", "csp") == "csp" and widths:
+            # the csp backbone has stride 2 ** (i + 1) after width i: its three coarsest
+            out["fpn_strides"] = [2 ** (i + 1) for i in range(len(widths))][-3:]
+        return out
+    stride, sizes = getattr(args, "stride", None), getattr(args, "anchor_sizes", None)
+    return {
+        "fpn": False,
+        "stride": stride if stride is not None else (8 if small else 16),
+        "anchor_sizes": sizes if sizes is not None else
+        ([16.0, 32.0, 64.0] if small else [32.0, 64.0, 128.0, 256.0]),
+    }  # fmt: skip
 
-    Problems are all listed at once; with ``:skip_bad=true`` in ``spec`` those samples are left
-    out (each reported, with the count); otherwise a :class:`DataProblems` error stops the
-    command. Generated data (scenes) has no files and is not scanned."""
-    from regionlab.data.errors import DataProblems
-    from regionlab.data.scan import scan, without
 
-    if mode == "off" or getattr(base_dataset(ds), "generated", False):
-        return ds
-    if mode == "auto" and len(ds) > SCAN_LIMIT:
-        say(
-            f"{what}: {len(ds)} samples, more than {SCAN_LIMIT}: not decoding them all before "
-            f"training (--data-check full does; so does `regionlab data check {spec}`)"
-        )
-        return ds
-    report = scan(ds, check)
-    if report.ok:
-        return ds
-    if parse_spec(spec)[2].get("skip_bad"):
-        say(f"{what}: skipped {len(report.bad)} bad sample(s) of {report.checked}:")
-        for e in report.problems:
-            say(f"  - {e}")
-        kept = without(ds, report.bad)
-        if len(kept) == 0:
-            raise DataProblems(report.problems, report.checked, f"{what} {spec}: none is left")
-        return kept
-    raise DataProblems(
-        report.problems,
-        report.checked,
-        f"(found before training; add :skip_bad=true to the data spec {spec!r} to leave "
-        "them out, or fix the files)",
-    )
+def coco_records(task, model, image, image_id) -> list[dict]:
+    """COCO results entries for one uint8 ``(3, H, W)`` image (category ids = labels 1..C;
+    with RLE masks and keypoints where the task predicts them)."""
+    from regionlab.eval.detection import to_coco_results
+
+    return to_coco_results(task.predict(model, image[None].float() / 255), [image_id])
+
+
+def coco_export(task, model, dataset, path) -> int:
+    """COCO results JSON of ``dataset`` at ``path`` (category ids as the dataset's own, for
+    COCO files); the number of entries."""
+    import json
+
+    from regionlab.engine.checkpoint import write_text_atomic
+    from regionlab.eval.detection import to_coco_results
+
+    cat_ids = getattr(base_dataset(dataset), "label_to_cat_id", None)
+    out = []
+    for i in range(len(dataset)):
+        s = dataset[i]
+        det = task.predict(model, s.image[None].float() / 255)
+        out += to_coco_results(det, [s.image_id], cat_ids)
+    write_text_atomic(path, json.dumps(out))
+    return len(out)
+
+
+# `eval --save-json PATH` of the detection family
+SAVE_JSON = Option(
+    "--save-json", "also write the predictions as COCO results JSON to PATH", metavar="PATH"
+)
+
+
+def save_json(task, model, dataset, options: dict) -> None:
+    """``after_eval`` of the detection family: ``--save-json PATH``."""
+    if options.get("save_json") is not None:
+        n = coco_export(task, model, dataset, options["save_json"])
+        say(f"wrote {n} results to {options['save_json']}")
+
+
+# --------------------------------------------------------------------------- captions
+
+
+def build_vocabulary(train_set, args):
+    """The caption vocabulary of ``train_set`` (words rarer than ``--min-count`` become UNK)."""
+    from regionlab.data.captions import Vocabulary
+
+    captions = [c for i in range(len(train_set)) for c in train_set[i].captions]
+    vocab = Vocabulary.build(captions, args.min_count, source=args.data)
+    say(f"vocabulary: {len(vocab)} tokens from {len(captions)} captions")
+    return vocab

@@ -3,10 +3,20 @@ R-CNN, Fast R-CNN, Faster R-CNN)."""
 
 from __future__ import annotations
 
-import argparse
-
-from regionlab.cli.common import base_dataset, classes_of, default_size, ints_type, say
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.common import (
+    SAVE_JSON,
+    add_detection_flags,
+    add_scale_flags,
+    coco_records,
+    floats_type,
+    given,
+    ints_type,
+    region_scale,
+    save_json,
+    say,
+)
+from regionlab.cli.prepare import classes_of, default_size
+from regionlab.cli.taskcli import TaskCLI
 
 # AdamW 2e-3 with warm-up and cosine decay, batch 16 (measured on Penn-Fudan and raccoon, see
 # the closing note of the detection issue). COCO evaluation every 5 epochs: the sliding window
@@ -15,10 +25,6 @@ RECIPE = {"batch_size": 16, "lr": 2e-3, "eval_every": 5, "eval_batch_size": 16}
 # Faster R-CNN: batch 8, measured on Penn-Fudan (15 min, 1 thread): AP 0.446 / AP50 0.871
 # against 0.381 / 0.860 at batch 16 (twice the steps; the second stage samples per image).
 MODEL_RECIPES = {"faster-rcnn": {"batch_size": 8}}
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x]
 
 
 def add_flags(p) -> None:
@@ -31,28 +37,8 @@ def add_flags(p) -> None:
         "rcnn: a CNN on every selective-search proposal cut from the image; fast-rcnn: the "
         "proposals cut from one feature map; faster-rcnn: proposals from a learned RPN",
     )
-    p.add_argument(
-        "--size", type=int, help="square input side (default: the scenes' size, 320 for photos)"
-    )
-    p.add_argument("--mosaic", type=float, default=1.0, help="probability of a 2x2 mosaic")
-    p.add_argument(
-        "--mosaic-off",
-        type=float,
-        default=0.85,
-        help="fraction of training after which mosaics stop (the last epochs see whole images)",
-    )
-    p.add_argument("--scale", type=float, nargs=2, default=[0.5, 1.5], help="random scale range")
-    p.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
     g = p.add_argument_group("grid detector")
-    g.add_argument(
-        "--backbone",
-        default="csp",
-        help="csp (ours, sized for a CPU) or a torchvision backbone: resnet18 | resnet50 | "
-        "resnext50_32x4d | mobilenet_v3_large | mobilenet_v3_small",
-    )
-    g.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
-    g.add_argument("--widths", type=ints_type, help="csp stem and stage widths")
-    g.add_argument("--depths", type=ints_type, help="csp bottlenecks per stage")
+    add_detection_flags(p, g)
     g.add_argument("--strides", type=ints_type, help="feature levels detected on (default 8,16,32)")
     g.add_argument(
         "--assigner",
@@ -66,9 +52,9 @@ def add_flags(p) -> None:
     w = p.add_argument_group("sliding-window detector")
     w.add_argument("--window", type=int, default=48, help="side each window is warped to")
     w.add_argument(
-        "--window-sizes", type=_floats, help="window sides as fractions of the input side"
+        "--window-sizes", type=floats_type, help="window sides as fractions of the input side"
     )
-    w.add_argument("--aspects", type=_floats, help="window aspect ratios (height / width)")
+    w.add_argument("--aspects", type=floats_type, help="window aspect ratios (height / width)")
     w.add_argument("--window-stride", type=float, help="step, as a fraction of the window side")
     r = p.add_argument_group("R-CNN family (rcnn, fast-rcnn, faster-rcnn)")
     r.add_argument(
@@ -107,48 +93,7 @@ def add_flags(p) -> None:
     )
 
 
-def region_scale(args, size: int, learned: bool) -> dict:
-    """Fast / Faster / Mask R-CNN's map and anchor settings for a ``size`` px input: a feature
-    pyramid for ``learned`` proposals (an RPN) unless ``--no-fpn``; anchors of 4 and 8 strides
-    on each level (2 and 4 up to 160 px, where objects are a few cells wide); without a
-    pyramid, ``--stride`` (default 8 up to 160 px, else 16) and ``--anchor-sizes`` (default
-    16-64 px up to 160 px, else 32-256)."""
-    fpn = args.fpn if args.fpn is not None else learned
-    small = size <= 160
-    if fpn:
-        scales = args.anchor_scales or ([2.0, 4.0] if small else [4.0, 8.0])
-        out = {"fpn": True, "anchor_scales": scales}
-        widths = getattr(args, "widths", None)
-        if getattr(args, "backbone", "csp") == "csp" and widths:
-            # the csp backbone has stride 2 ** (i + 1) after width i: its three coarsest
-            out["fpn_strides"] = [2 ** (i + 1) for i in range(len(widths))][-3:]
-        return out
-    sizes = [16.0, 32.0, 64.0] if small else [32.0, 64.0, 128.0, 256.0]
-    return {"fpn": False, "stride": getattr(args, "stride", None) or (8 if small else 16),
-            "anchor_sizes": getattr(args, "anchor_sizes", None) or sizes}  # fmt: skip
-
-
-def add_scale_flags(p) -> None:
-    """``--fpn`` and ``--anchor-scales`` (Faster R-CNN and Mask R-CNN)."""
-    p.add_argument(
-        "--fpn",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="read regions from a feature pyramid (strides 8, 16, 32; the RPN on every level) "
-        "instead of one map (default: on with an RPN, off for fast-rcnn)",
-    )
-    p.add_argument(
-        "--anchor-scales",
-        type=_floats,
-        help="with --fpn: RPN anchor sides as multiples of each level's stride "
-        "(default 4,8; 2,4 up to 160 px)",
-    )
-
-
 def build(args, train_set):
-    from regionlab.models.detection.builders import DetectorSpec
-    from regionlab.models.detection.grid import GridSpec
-    from regionlab.models.detection.sliding_window import WindowSpec
     from regionlab.tasks.detection import DetectionTask
 
     classes = classes_of(train_set)
@@ -157,58 +102,14 @@ def build(args, train_set):
             f"{args.data}: detection needs object classes after a background class, got "
             f"{classes} (a class-map dataset has no objects)"
         )
-    size = args.size or default_size(args, train_set, (320, 320))[0]
+    size = args.size if args.size is not None else default_size(args, train_set, (320, 320))[0]
     n = len(classes) - 1
     if args.model == "grid":
-        opts = {
-            "backbone": args.backbone,
-            "pretrained": args.pretrained,
-            "widths": args.widths,
-            "depths": args.depths,
-            "strides": args.strides,
-            "assigner": args.assigner,
-            "anchors_per_cell": args.anchors_per_cell,
-            "nms_iou": args.nms_iou,
-        }
-        spec = DetectorSpec("grid", grid=GridSpec(n, **{k: v for k, v in opts.items() if v}))
+        spec = _grid_spec(args, n)
     elif args.model in ("rcnn", "fast-rcnn", "faster-rcnn"):
-        from regionlab.models.detection.rcnn import RegionSpec
-
-        if args.model == "rcnn" and args.fpn:
-            raise ValueError("--fpn reads regions from feature maps: fast-rcnn or faster-rcnn "
-                             "(rcnn crops the image)")  # fmt: skip
-
-        opts = {
-            "backbone": args.backbone,
-            "pretrained": args.pretrained,
-            "widths": args.widths,
-            "depths": args.depths,
-            "nms_iou": args.nms_iou,
-        }
-        opts.update(region_scale(args, size, learned=args.model == "faster-rcnn"))
-        region = RegionSpec(
-            args.model,
-            n,
-            crop_size=args.crop_size,
-            crop=args.crop,
-            context=args.context,
-            roi=args.roi,
-            ss_mode=args.proposals,
-            ss_top=args.top_proposals,
-            cache=args.proposal_cache,
-            **{k: v for k, v in opts.items() if v},
-        )
-        spec = DetectorSpec(args.model, region=region)
+        spec = _region_spec(args, n, size)
     else:
-        opts = {
-            "window": args.window,
-            "sizes": args.window_sizes,
-            "aspects": args.aspects,
-            "stride": args.window_stride,
-        }
-        spec = DetectorSpec(
-            "sliding-window", window=WindowSpec(n, **{k: v for k, v in opts.items() if v})
-        )
+        spec = _window_spec(args, n)
     task = DetectionTask(
         spec, size, classes, args.mosaic, args.mosaic_off, tuple(args.scale), args.flip
     )
@@ -216,6 +117,70 @@ def build(args, train_set):
         model = task.build_model()
         say(f"sliding window: {model.num_windows(size)} windows per {size}x{size} image")
     return task
+
+
+# Each flag left unset (None) keeps the spec's default; any value given, 0 and [] included,
+# goes to the spec, whose own checks then say what is wrong with it.
+
+
+def _grid_spec(args, n: int):
+    from regionlab.models.detection.builders import DetectorSpec
+    from regionlab.models.detection.grid import GridSpec
+
+    opts = given(
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+        widths=args.widths,
+        depths=args.depths,
+        strides=args.strides,
+        assigner=args.assigner,
+        anchors_per_cell=args.anchors_per_cell,
+        nms_iou=args.nms_iou,
+    )
+    return DetectorSpec("grid", grid=GridSpec(n, **opts))
+
+
+def _region_spec(args, n: int, size: int):
+    from regionlab.models.detection.builders import DetectorSpec
+    from regionlab.models.detection.rcnn import RegionSpec
+
+    if args.model == "rcnn" and args.fpn:
+        raise ValueError("--fpn reads regions from feature maps: fast-rcnn or faster-rcnn "
+                         "(rcnn crops the image)")  # fmt: skip
+    opts = given(
+        backbone=args.backbone,
+        pretrained=args.pretrained,
+        widths=args.widths,
+        depths=args.depths,
+        nms_iou=args.nms_iou,
+    )
+    opts.update(region_scale(args, size, learned=args.model == "faster-rcnn"))
+    region = RegionSpec(
+        args.model,
+        n,
+        crop_size=args.crop_size,
+        crop=args.crop,
+        context=args.context,
+        roi=args.roi,
+        ss_mode=args.proposals,
+        ss_top=args.top_proposals,
+        cache=args.proposal_cache,
+        **opts,
+    )
+    return DetectorSpec(args.model, region=region)
+
+
+def _window_spec(args, n: int):
+    from regionlab.models.detection.builders import DetectorSpec
+    from regionlab.models.detection.sliding_window import WindowSpec
+
+    opts = given(
+        window=args.window,
+        sizes=args.window_sizes,
+        aspects=args.aspects,
+        stride=args.window_stride,
+    )
+    return DetectorSpec("sliding-window", window=WindowSpec(n, **opts))
 
 
 def task_class():
@@ -232,32 +197,6 @@ def draw(task, model, image, min_score: float = 0.3):
     return draw_detections(image, det.boxes, det.labels.tolist(), det.scores.tolist(), task.classes)
 
 
-def records(task, model, image, image_id) -> list[dict]:
-    """COCO results entries for one image (labels as category ids 1..C)."""
-    from regionlab.eval.detection import to_coco_results
-
-    det = task.predict(model, image[None].float() / 255)[0]
-    return to_coco_results([det], [image_id])
-
-
-def export(task, model, dataset, path) -> int:
-    """COCO results JSON of ``dataset`` (category ids as the dataset's own, for COCO files)."""
-    import json
-
-    from regionlab.eval.detection import to_coco_results
-
-    base = base_dataset(dataset)
-    cat_ids = getattr(base, "label_to_cat_id", None)
-    out = []
-    for i in range(len(dataset)):
-        s = dataset[i]
-        det = task.predict(model, s.image[None].float() / 255)[0]
-        out += to_coco_results([det], [s.image_id], cat_ids)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(out, f)
-    return len(out)
-
-
 CLI = TaskCLI(
     name="detect",
     help="object detection: a box, class and score for every object",
@@ -267,6 +206,7 @@ CLI = TaskCLI(
     draw=draw,
     recipe=RECIPE,
     model_recipes=MODEL_RECIPES,
-    records=records,
-    export=export,
+    records=coco_records,
+    eval_options=(SAVE_JSON,),
+    after_eval=save_json,
 )

@@ -3,34 +3,27 @@ mask for every object)."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import base_dataset, classes_of, default_size, ints_type, say
-from regionlab.cli.detect import add_scale_flags, region_scale
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.common import (
+    SAVE_JSON,
+    add_detection_flags,
+    add_scale_flags,
+    coco_records,
+    floats_type,
+    given,
+    region_scale,
+    save_json,
+    say,
+)
+from regionlab.cli.prepare import classes_of, default_size
+from regionlab.cli.taskcli import TaskCLI, base_dataset
 
 RECIPE = {"batch_size": 8, "lr": 2e-3, "eval_every": 5, "eval_batch_size": 8}
-
-
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x]
 
 
 def add_flags(p) -> None:
     p.add_argument("--model", choices=["mask-rcnn"], default="mask-rcnn",
                    help="Faster R-CNN with a mask head on its regions")  # fmt: skip
-    p.add_argument(
-        "--size", type=int, help="square input side (default: the scenes' size, 320 for photos)"
-    )
-    p.add_argument("--mosaic", type=float, default=1.0, help="probability of a 2x2 mosaic")
-    p.add_argument("--mosaic-off", type=float, default=0.85,
-                   help="fraction of training after which mosaics stop")  # fmt: skip
-    p.add_argument("--scale", type=float, nargs=2, default=[0.5, 1.5], help="random scale range")
-    p.add_argument("--flip", type=float, default=0.5, help="horizontal flip probability")
-    p.add_argument("--backbone", default="csp",
-                   help="csp (ours, sized for a CPU) or a torchvision backbone: resnet18 | "
-                   "resnet50 | resnext50_32x4d | mobilenet_v3_large")  # fmt: skip
-    p.add_argument("--pretrained", help="local torchvision state-dict file for the backbone")
-    p.add_argument("--widths", type=ints_type, help="csp stem and stage widths")
-    p.add_argument("--depths", type=ints_type, help="csp bottlenecks per stage")
+    add_detection_flags(p)
     add_scale_flags(p)
     p.add_argument(
         "--stride",
@@ -38,7 +31,7 @@ def add_flags(p) -> None:
         help="with --no-fpn: the one feature map of the RPN and the heads (default: 8 up to "
         "160 px, else 16)",
     )
-    p.add_argument("--anchor-sizes", type=_floats,
+    p.add_argument("--anchor-sizes", type=floats_type,
                    help="with --no-fpn: RPN anchor sides in pixels (default: 16,32,64 up to 160 "
                    "px, else 32,64,128,256)")  # fmt: skip
     p.add_argument(
@@ -75,10 +68,9 @@ def build(args, train_set):
     if classes[0] != "background":
         raise ValueError(f"{args.data}: instance segmentation needs object classes after a "
                          f"background class, got {classes}")  # fmt: skip
-    size = args.size or default_size(args, train_set, (320, 320))[0]
-    opts = {"backbone": args.backbone, "pretrained": args.pretrained, "widths": args.widths,
-            "depths": args.depths}  # fmt: skip
-    opts = {k: v for k, v in opts.items() if v} | region_scale(args, size, learned=True)
+    size = args.size if args.size is not None else default_size(args, train_set, (320, 320))[0]
+    opts = given(backbone=args.backbone, pretrained=args.pretrained, widths=args.widths,
+                 depths=args.depths) | region_scale(args, size, learned=True)  # fmt: skip
     kp = keypoint_options(args, train_set)
     spec = MaskSpec(
         "faster-rcnn",
@@ -150,29 +142,6 @@ def draw(task, model, image, min_score: float = 0.3):
     return draw_detections(pic, det.boxes, det.labels.tolist(), det.scores.tolist(), task.classes)
 
 
-def records(task, model, image, image_id) -> list[dict]:
-    """COCO results entries with RLE masks for one image."""
-    from regionlab.eval.detection import to_coco_results
-
-    return to_coco_results(task.predict(model, image[None].float() / 255), [image_id])
-
-
-def export(task, model, dataset, path) -> int:
-    import json
-
-    from regionlab.eval.detection import to_coco_results
-
-    cat_ids = getattr(base_dataset(dataset), "label_to_cat_id", None)
-    out = []
-    for i in range(len(dataset)):
-        s = dataset[i]
-        out += to_coco_results(task.predict(model, s.image[None].float() / 255), [s.image_id],
-                               cat_ids)  # fmt: skip
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(out, f)
-    return len(out)
-
-
 CLI = TaskCLI(
     name="instance",
     help="instance segmentation: a class, box, score and mask for every object (Mask R-CNN)",
@@ -181,6 +150,7 @@ CLI = TaskCLI(
     task_class=task_class,
     draw=draw,
     recipe=RECIPE,
-    records=records,
-    export=export,
+    records=coco_records,
+    eval_options=(SAVE_JSON,),
+    after_eval=save_json,
 )

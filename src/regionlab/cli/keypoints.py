@@ -7,12 +7,10 @@ from regionlab.cli.common import (
     add_multitask_flags,
     add_regression_flag,
     auto_widths,
-    base_dataset,
-    classes_of,
-    default_size,
     size_type,
 )
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.prepare import classes_of, default_size
+from regionlab.cli.taskcli import TaskCLI, base_dataset
 
 # Measured on LSPET (closing note of the keypoint issue): 128 px, 5 stages, rotations of 15
 # degrees and dropout 0.2 gave the best PCK@0.2 at a 10-minute budget.
@@ -65,7 +63,7 @@ def build(args, train_set):
     spec = KeypointSpec(
         num_keypoints=k,
         backbone=args.backbone,
-        widths=args.widths or auto_widths(size),
+        widths=args.widths if args.widths is not None else auto_widths(size),
         pretrained=args.pretrained,
         coord_loss=args.coord_loss,
         loss_weight=args.loss_weight,

@@ -7,11 +7,10 @@ from regionlab.cli.common import (
     add_multitask_flags,
     add_regression_flag,
     auto_widths,
-    classes_of,
-    default_size,
     size_type,
 )
-from regionlab.cli.tasks import TaskCLI
+from regionlab.cli.prepare import classes_of, default_size
+from regionlab.cli.taskcli import TaskCLI
 
 # Measured (closing note of the localization issue): lambda = 10 chosen by 3-fold
 # cross-validation of localization accuracy on scenes (0.930 vs 0.890 for lambda = 1); on
@@ -43,7 +42,7 @@ def build(args, train_set):
     spec = LocalizationSpec(
         num_classes=len(classes) - 1,
         backbone=args.backbone,
-        widths=args.widths or auto_widths(size),
+        widths=args.widths if args.widths is not None else auto_widths(size),
         pretrained=args.pretrained,
         class_specific=args.class_specific,
         box_loss=args.box_loss,

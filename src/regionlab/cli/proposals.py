@@ -14,7 +14,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from regionlab.cli.common import HelpFormatter, classes_of, ints_type
+from regionlab.cli.common import HelpFormatter, ints_type
+from regionlab.cli.prepare import classes_of
 from regionlab.cli.specs import USAGE, open_dataset
 
 DEFAULT_CACHE = "~/.cache/regionlab/proposals"
@@ -28,7 +29,7 @@ def _searcher(args):
 
     from regionlab.ops.proposals import ProposalCache, selective_search
 
-    if args.threads:
+    if args.threads is not None:
         cv2.setNumThreads(args.threads)
     if args.no_cache:
 

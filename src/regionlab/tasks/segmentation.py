@@ -116,16 +116,22 @@ class SegmentationTask:
 
 def median_frequency_weights(dataset, num_classes: int, limit: int = 200) -> list[float]:
     """SegNet's median-frequency balancing: ``w_c = median(f) / f_c`` with ``f_c`` the pixel
-    frequency of class ``c`` over the images that contain it (first ``limit`` samples)."""
+    frequency of class ``c`` over the images that contain it (first ``limit`` samples; those
+    without a class map count for nothing, as in training; with none at all, every weight
+    is 1)."""
     counts = torch.zeros(num_classes, dtype=torch.float64)
     image_px = torch.zeros(num_classes, dtype=torch.float64)
     for i in range(min(limit, len(dataset))):
         sem = dataset[i].semantic
+        if sem is None:
+            continue
         valid = sem[sem != IGNORE_INDEX]
         c = torch.bincount(valid, minlength=num_classes)[:num_classes].double()
         counts += c
         image_px += (c > 0).double() * valid.numel()
     freq = counts / image_px.clamp(min=1)
+    if not bool((freq > 0).any()):
+        return [1.0] * num_classes
     med = freq[freq > 0].median()
     w = torch.where(freq > 0, med / freq.clamp(min=1e-12), torch.ones_like(freq))
     return [round(float(x), 4) for x in w]
