@@ -324,8 +324,8 @@ def warm_proposals(setup: str, shard: int, shards: int) -> None:
     for proposals inside its training budget -- the papers, too, computed them beforehand. Their
     cost is reported apart (``proposal_s_per_img``)."""
     from regionlab.data.transforms import hflip
+    from regionlab.names import PROPOSAL_CACHE as DEFAULT_CACHE
     from regionlab.ops.proposals import ProposalCache
-    from regionlab.tasks.common import PROPOSAL_CACHE as DEFAULT_CACHE
 
     _threads(1)
     task, tr, va = _detect_task(setup, "rcnn")
@@ -346,8 +346,8 @@ def warm_proposals(setup: str, shard: int, shards: int) -> None:
 @functools.cache
 def proposal_seconds(setup: str) -> float:
     """Mean selective-search seconds per validation image (as stored by the cache)."""
+    from regionlab.names import PROPOSAL_CACHE as DEFAULT_CACHE
     from regionlab.ops.proposals import ProposalCache
-    from regionlab.tasks.common import PROPOSAL_CACHE as DEFAULT_CACHE
 
     task, _, va = _detect_task(setup, "rcnn")
     plain = task.transform(False)

@@ -16,3 +16,6 @@ TORCHVISION_BACKBONES = (
 BACKBONES = ("small", *TORCHVISION_BACKBONES)
 WEIGHTINGS = ("fixed", "uncertainty", "gradnorm")
 REGRESSION_LOSSES = ("l2", "l1", "smooth_l1")
+
+#: Where selective search keeps its boxes unless the user names a folder (``--proposal-cache``).
+PROPOSAL_CACHE = "~/.cache/regionlab/proposals"

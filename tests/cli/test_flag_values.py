@@ -23,18 +23,24 @@ def _build(scenes, *flags: str):
 
 
 def test_zero_context_and_nms_reach_the_region_detector(scenes):
-    region = _build(scenes, "detect", "--model", "rcnn", "--context", "0", "--nms-iou", "0").spec
-    assert region.region.context == 0 and region.region.nms_iou == 0.0
+    task = _build(scenes, "detect", "--model", "rcnn", "--context", "0", "--nms-iou", "0")
+    assert task.spec.context == 0 and task.spec.nms_iou == 0.0
+    model = task.spec.build()  # and on to the model itself
+    assert model.cropper.context == 0 and model.nms_iou == 0.0
 
 
 def test_zero_nms_reaches_the_grid_detector(scenes):
-    assert _build(scenes, "detect", "--nms-iou", "0").spec.grid.nms_iou == 0.0
+    assert _build(scenes, "detect", "--nms-iou", "0").spec.nms_iou == 0.0
 
 
 def test_empty_lists_reach_the_detector_specs(scenes):
-    assert _build(scenes, "detect", "--widths", "").spec.grid.widths == []
-    assert _build(scenes, "detect", "--model", "fast-rcnn", "--depths", "").spec.region.depths == []
-    assert _build(scenes, "instance", "--widths", "").spec.widths == []
+    assert _build(scenes, "detect", "--widths", "").spec.backbone.widths == []
+    spec = _build(scenes, "detect", "--model", "fast-rcnn", "--depths", "").spec
+    assert spec.backbone.depths == []
+    assert _build(scenes, "instance", "--widths", "").spec.backbone.widths == []
+    # R-CNN's --widths are those of the small CNN it runs on every crop
+    rcnn = _build(scenes, "detect", "--model", "rcnn", "--widths", "8,16").spec.backbone
+    assert (rcnn.name, rcnn.widths) == ("small", [8, 16])
     # the sliding window builds its model at once (to count the windows): its own check
     with pytest.raises(ValueError, match="aspect ratios .* must be non-empty"):
         _build(scenes, "detect", "--model", "sliding-window", "--aspects", "")
@@ -53,10 +59,10 @@ def test_empty_widths_reach_the_small_backbone(scenes, task):
 
 
 def test_unset_flags_keep_the_spec_defaults(scenes):
-    from regionlab.models.detection.grid import GridSpec
+    from regionlab.models.detection.specs import GridSpec
 
-    spec = _build(scenes, "detect").spec.grid
-    assert spec.widths == GridSpec(3).widths and spec.nms_iou == GridSpec(3).nms_iou
+    spec = _build(scenes, "detect").spec
+    assert spec == GridSpec(3)
 
 
 def test_empty_detector_widths_are_a_clear_error_before_training(tmp_path, capsys):

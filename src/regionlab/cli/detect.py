@@ -3,17 +3,15 @@ R-CNN, Fast R-CNN, Faster R-CNN)."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import (
+from regionlab.cli.common import floats_type, given, ints_type, say
+from regionlab.cli.detection_flags import (
     SAVE_JSON,
     add_detection_flags,
     add_scale_flags,
+    backbone_spec,
     coco_records,
-    floats_type,
-    given,
-    ints_type,
     region_scale,
     save_json,
-    say,
 )
 from regionlab.cli.prepare import classes_of, default_size
 from regionlab.cli.taskcli import TaskCLI
@@ -114,8 +112,8 @@ def build(args, train_set):
         spec, size, classes, args.mosaic, args.mosaic_off, tuple(args.scale), args.flip
     )
     if args.model == "sliding-window":
-        model = task.build_model()
-        say(f"sliding window: {model.num_windows(size)} windows per {size}x{size} image")
+        windows = task.build_model().proposer.windows((size, size), "cpu")
+        say(f"sliding window: {len(windows)} windows per {size}x{size} image")
     return task
 
 
@@ -124,40 +122,25 @@ def build(args, train_set):
 
 
 def _grid_spec(args, n: int):
-    from regionlab.models.detection.builders import DetectorSpec
-    from regionlab.models.detection.grid import GridSpec
+    from regionlab.models.detection.specs import GridSpec
 
-    opts = given(
-        backbone=args.backbone,
-        pretrained=args.pretrained,
-        widths=args.widths,
-        depths=args.depths,
-        strides=args.strides,
-        assigner=args.assigner,
-        anchors_per_cell=args.anchors_per_cell,
-        nms_iou=args.nms_iou,
-    )
-    return DetectorSpec("grid", grid=GridSpec(n, **opts))
+    opts = given(strides=args.strides, anchors_per_cell=args.anchors_per_cell,
+                 nms_iou=args.nms_iou)  # fmt: skip
+    return GridSpec(n, backbone=backbone_spec(args), assigner=args.assigner, **opts)
 
 
 def _region_spec(args, n: int, size: int):
-    from regionlab.models.detection.builders import DetectorSpec
-    from regionlab.models.detection.rcnn import RegionSpec
+    from regionlab.models.detection.region_spec import RegionSpec
 
     if args.model == "rcnn" and args.fpn:
         raise ValueError("--fpn reads regions from feature maps: fast-rcnn or faster-rcnn "
                          "(rcnn crops the image)")  # fmt: skip
-    opts = given(
-        backbone=args.backbone,
-        pretrained=args.pretrained,
-        widths=args.widths,
-        depths=args.depths,
-        nms_iou=args.nms_iou,
-    )
+    opts = given(nms_iou=args.nms_iou)
     opts.update(region_scale(args, size, learned=args.model == "faster-rcnn"))
-    region = RegionSpec(
+    return RegionSpec(
         args.model,
         n,
+        backbone=backbone_spec(args, "small" if args.model == "rcnn" else "csp"),
         crop_size=args.crop_size,
         crop=args.crop,
         context=args.context,
@@ -167,12 +150,10 @@ def _region_spec(args, n: int, size: int):
         cache=args.proposal_cache,
         **opts,
     )
-    return DetectorSpec(args.model, region=region)
 
 
 def _window_spec(args, n: int):
-    from regionlab.models.detection.builders import DetectorSpec
-    from regionlab.models.detection.sliding_window import WindowSpec
+    from regionlab.models.detection.specs import WindowSpec
 
     opts = given(
         window=args.window,
@@ -180,7 +161,7 @@ def _window_spec(args, n: int):
         aspects=args.aspects,
         stride=args.window_stride,
     )
-    return DetectorSpec("sliding-window", window=WindowSpec(n, **opts))
+    return WindowSpec(n, backbone=backbone_spec(args, "small"), **opts)
 
 
 def task_class():

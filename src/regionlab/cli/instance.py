@@ -3,16 +3,15 @@ mask for every object)."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import (
+from regionlab.cli.common import floats_type, say
+from regionlab.cli.detection_flags import (
     SAVE_JSON,
     add_detection_flags,
     add_scale_flags,
+    backbone_spec,
     coco_records,
-    floats_type,
-    given,
     region_scale,
     save_json,
-    say,
 )
 from regionlab.cli.prepare import classes_of, default_size
 from regionlab.cli.taskcli import TaskCLI, base_dataset
@@ -61,7 +60,11 @@ def add_flags(p) -> None:
 
 
 def build(args, train_set):
-    from regionlab.models.instance.mask_rcnn import MaskSpec
+    from regionlab.models.detection.region_spec import (
+        KeypointHeadSpec,
+        MaskHeadSpec,
+        RegionSpec,
+    )
     from regionlab.tasks.instance import InstanceTask
 
     classes = classes_of(train_set)
@@ -69,19 +72,17 @@ def build(args, train_set):
         raise ValueError(f"{args.data}: instance segmentation needs object classes after a "
                          f"background class, got {classes}")  # fmt: skip
     size = args.size if args.size is not None else default_size(args, train_set, (320, 320))[0]
-    opts = given(backbone=args.backbone, pretrained=args.pretrained, widths=args.widths,
-                 depths=args.depths) | region_scale(args, size, learned=True)  # fmt: skip
     kp = keypoint_options(args, train_set)
-    spec = MaskSpec(
-        "faster-rcnn",
+    k = kp.pop("keypoints", 0)
+    m = MaskHeadSpec(args.mask_size, args.mask_loss, args.mask_width, args.mask_convs)
+    spec = RegionSpec(
+        "mask-rcnn",
         len(classes) - 1,
+        backbone=backbone_spec(args),
         roi=args.roi,
-        mask_size=args.mask_size,
-        mask_loss=args.mask_loss,
-        mask_width=args.mask_width,
-        mask_convs=args.mask_convs,
-        keypoints=kp.pop("keypoints", 0),
-        **opts,
+        mask=m,
+        keypoint=KeypointHeadSpec(k, m.size, m.width, m.convs) if k else None,
+        **region_scale(args, size, learned=True),
     )
     return InstanceTask(spec, size, classes, mosaic=args.mosaic, mosaic_off=args.mosaic_off,
                         scale=tuple(args.scale), **kp)  # fmt: skip

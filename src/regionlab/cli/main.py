@@ -80,7 +80,6 @@ def cmd_train(args) -> int:
 
 def cmd_eval(args) -> int:
     from regionlab.engine.checkpoint import write_text_atomic
-    from regionlab.engine.config import TrainConfig
     from regionlab.engine.trainer import evaluate
 
     cli, task, model, ckpt = load(args.checkpoint)
@@ -94,9 +93,7 @@ def cmd_eval(args) -> int:
             f"{args.data} has {classes_of(data)}"
         )
     data = check_data(data, args.data, cli.task_class().check_sample, args.data_check)
-    cfg = TrainConfig.from_dict(
-        {**ckpt["config"], "eval_batch_size": args.batch_size, "progress": False}
-    )
+    cfg = ckpt.train_config(eval_batch_size=args.batch_size, progress=False)
     where = device(args.device)
     model = model.to(where)
     metrics = evaluate(task, model, data, cfg, where)
@@ -199,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
-    except (ValueError, FileExistsError, FileNotFoundError, NonFiniteLossError) as e:
-        # DataError, DataProblems, SpecError, CheckpointError and GrowthError are ValueErrors.
+    except (ValueError, FileExistsError, FileNotFoundError, NonFiniteLossError, ImportError) as e:
+        # DataError, DataProblems, SpecError, CheckpointError and GrowthError are ValueErrors;
+        # an ImportError is an optional extra not installed (its message names the extra).
         if is_main_process():
             print(f"regionlab: error: {e}", file=sys.stderr)
         return 2

@@ -17,17 +17,17 @@ from pathlib import Path
 from regionlab.cli.common import HelpFormatter, ints_type
 from regionlab.cli.prepare import classes_of
 from regionlab.cli.specs import USAGE, open_dataset
+from regionlab.names import PROPOSAL_CACHE
 
-DEFAULT_CACHE = "~/.cache/regionlab/proposals"
 DEFAULT_TOPS = [100, 300, 1000, 2000]
 IOU_THRESHOLDS = (0.5, 0.7)
 
 
 def _searcher(args):
     """``image -> (boxes, seconds)``, through the cache unless ``--no-cache``."""
-    import cv2
+    from regionlab.ops.proposals import ProposalCache, require_cv2, selective_search
 
-    from regionlab.ops.proposals import ProposalCache, selective_search
+    cv2 = require_cv2(contrib=True)
 
     if args.threads is not None:
         cv2.setNumThreads(args.threads)
@@ -216,7 +216,7 @@ def _search_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--cache",
-        default=DEFAULT_CACHE,
+        default=PROPOSAL_CACHE,
         help="folder of cached proposals (keyed by image content and settings)",
     )
     p.add_argument("--no-cache", action="store_true", help="always compute, store nothing")

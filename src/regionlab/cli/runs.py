@@ -11,7 +11,7 @@ from regionlab.cli.tasks import TASKS
 
 def summarise(out: Path, result, task, cfg, extra: dict | None = None) -> None:
     """``metrics.json`` and ``learning_curve.png`` of a finished run (rank 0 only)."""
-    from regionlab.engine.checkpoint import write_text_atomic
+    from regionlab.atomic import write_text_atomic
     from regionlab.engine.metrics_log import read_rows, series
     from regionlab.viz.plots import learning_curve
 
@@ -38,15 +38,15 @@ def summarise(out: Path, result, task, cfg, extra: dict | None = None) -> None:
 
 
 def load(ckpt_path: str):
-    """``(TaskCLI, task, model in eval mode, checkpoint dict)`` of a checkpoint file."""
-    from regionlab.engine.checkpoint import CheckpointError, load_checkpoint
+    """``(TaskCLI, task, model in eval mode, RunCheckpoint)`` of a checkpoint file."""
+    from regionlab.engine.checkpoint import CheckpointError, RunCheckpoint
     from regionlab.engine.growing import model_from_checkpoint
 
-    ckpt = load_checkpoint(ckpt_path)
-    cli = TASKS.get(ckpt["task"])
+    ckpt = RunCheckpoint.load(ckpt_path)
+    cli = TASKS.get(ckpt.task)
     if cli is None:
-        raise CheckpointError(f"{ckpt_path}: unknown task {ckpt['task']!r}")
-    task = cli.task_class().from_spec_dict(ckpt["spec"])
+        raise CheckpointError(f"{ckpt_path}: unknown task {ckpt.task!r}")
+    task = cli.task_class().from_spec_dict(ckpt.spec)
     model = model_from_checkpoint(task, ckpt)
     model.eval()
     return cli, task, model, ckpt

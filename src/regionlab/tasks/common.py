@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from regionlab.names import PROPOSAL_CACHE
+
 
 def spec_dict(spec, **task_fields) -> dict:
     """A checkpoint's ``spec``: the model spec's fields plus the task's own. A task field may
@@ -49,10 +51,6 @@ def like_model(images: torch.Tensor, model: nn.Module) -> torch.Tensor:
     if conv is not None and conv.is_contiguous(memory_format=torch.channels_last):
         return images.contiguous(memory_format=torch.channels_last)
     return images.contiguous()
-
-
-#: Where selective search keeps its boxes unless the user names a folder (``--proposal-cache``).
-PROPOSAL_CACHE = "~/.cache/regionlab/proposals"
 
 
 def proposal_cache(folder: str | None = None):
