@@ -22,10 +22,27 @@ def machine() -> dict:
     }
 
 
+def provenance() -> dict:
+    """The commit the numbers come from (``dirty``: with uncommitted changes) and the exact
+    command, so a result file says what produced it."""
+    import subprocess
+    import sys
+
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+        return out.stdout.strip()
+
+    return {
+        "commit": git("rev-parse", "HEAD"),
+        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "command": " ".join(["python", *sys.argv]),
+    }
+
+
 def save(name: str, data: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **data}, indent=2))
+    path.write_text(json.dumps({"machine": machine(), **provenance(), **data}, indent=2))
     print(f"saved {path}")
     return path
 

@@ -111,7 +111,9 @@ def test_rpn_labels_every_object_with_its_best_anchor():
     target = Detections(torch.tensor([[20.0, 20.0, 44.0, 44.0]]), torch.tensor([1]))
     matches = rpn.matcher(_iou(target, anchors))
     assert (matches >= 0).sum() >= 1 and (matches == -1).sum() > 0
-    props, losses = rpn(torch.zeros(1, 3, 64, 64), [maps], [target], torch.Generator().manual_seed(0))
+    props, losses = rpn(
+        torch.zeros(1, 3, 64, 64), [maps], [target], torch.Generator().manual_seed(0)
+    )
     assert set(losses) == {"rpn_cls", "rpn_box"} and all(torch.isfinite(v) for v in losses.values())
     assert props[0].shape[1] == 4 and len(props[0]) <= rpn.post_nms
 

@@ -124,3 +124,22 @@ def test_selective_search_detectors_overfit_a_few_scenes_from_cached_proposals(t
     # Flips only: each scene is seen as itself or its mirror, so at most 2 + 1 (evaluation)
     # proposal lists per image were ever computed.
     assert 0 < len(list((tmp_path / "ss").rglob("*.pt"))) <= 4 * 3
+
+
+def _every_spec():
+    from regionlab.models.detection.region_spec import KeypointHeadSpec, RegionSpec
+    from regionlab.models.detection.specs import GridSpec
+
+    yield GridSpec(3, assigner="iou")
+    yield WindowSpec(3, window=24)  # a field named like the old format's "window" key
+    for model in ("rcnn", "fast-rcnn", "faster-rcnn"):
+        yield RegionSpec(model, 3)
+    yield RegionSpec("mask-rcnn", 3, keypoint=KeypointHeadSpec(4), fpn=True)
+    yield RegionSpec("keypoint-rcnn", 3, keypoint=KeypointHeadSpec(4))
+
+
+@pytest.mark.parametrize("spec", list(_every_spec()), ids=lambda s: s.model)
+def test_every_detector_spec_survives_the_checkpoint_round_trip(spec):
+    task = DetectionTask(spec, 48, CLASSES)
+    again = DetectionTask.from_spec_dict(task.spec_dict())
+    assert again.spec == spec and again.spec_dict() == task.spec_dict()

@@ -100,8 +100,9 @@ def build_region_detector(spec, proposal_cache=None) -> RegionDetector:
         proposer,
         cropper,
         BoxHead(spec.hidden, spec.num_classes, box_loss=spec.box_loss),
-        RegionSampler(Matcher(spec.fg_iou, spec.bg_iou), BalancedSampler(spec.samples,
-                                                                         spec.positive)),
+        RegionSampler(
+            Matcher(spec.fg_iou, spec.bg_iou), BalancedSampler(spec.samples, spec.positive)
+        ),
         loss,
         BoxCoder(),
         spec.score_thresh,
@@ -120,8 +121,12 @@ def build_window_detector(spec) -> RegionDetector:
         WindowProposer(spec.sizes, spec.aspects, spec.stride),
         image_cropper(spec.backbone, spec.window, spec.hidden, chunk=spec.chunk),
         BoxHead(spec.hidden, spec.num_classes, class_specific=False),
-        RegionSampler(Matcher(0.5, 0.3), BalancedSampler(spec.samples, spec.positive),
-                      jitter=spec.jitter, add_gt=False),  # fmt: skip
+        RegionSampler(
+            Matcher(0.5, 0.3),
+            BalancedSampler(spec.samples, spec.positive),
+            jitter=spec.jitter,
+            add_gt=False,
+        ),  # fmt: skip
         MultiTaskLoss(BoxHead.loss_tasks, "fixed", {"box": spec.loss_weight}),
         BoxCoder(),
         spec.score_thresh,

@@ -119,7 +119,14 @@ class GridDetector(nn.Module):
         (:func:`~regionlab.ops.postprocess.select_detections`)."""
         boxes, scores = self.head.boxes_and_scores(raw)
         return [
-            select_detections(b, s, raw.image_size, self.score_thresh, self.nms_iou,
-                              self.max_det, self.pre_nms_topk)  # fmt: skip
+            select_detections(
+                b,
+                s,
+                raw.image_size,
+                self.score_thresh,
+                self.nms_iou,
+                self.max_det,
+                self.pre_nms_topk,
+            )  # fmt: skip
             for b, s in zip(boxes, scores)
         ]

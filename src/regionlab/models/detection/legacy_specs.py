@@ -29,11 +29,15 @@ _REGION_DEFAULTS = {"roi_sampling": 2}
 _MASK_DEFAULTS = {"mask_rois": 0}
 
 
+def _old_detector(d: dict) -> bool:
+    # every one of the three keys (today's sliding-window spec has a ``window`` field of its own)
+    return all(k in d for k in _DETECTOR_KEYS)
+
+
 def is_legacy(d: dict) -> bool:
     """Whether ``d`` is a detector spec in an earlier format."""
-    return any(k in d for k in _DETECTOR_KEYS) or any(k in d for k in _MASK_KEYS) or (
-        isinstance(d.get("backbone"), str)
-    )  # fmt: skip
+    flat_backbone = isinstance(d.get("backbone"), str)
+    return _old_detector(d) or any(k in d for k in _MASK_KEYS) or flat_backbone
 
 
 def _backbone(d: dict, small: bool = False) -> dict:
@@ -73,7 +77,7 @@ def from_legacy(d: dict) -> dict:
     """An earlier format's detector spec (model fields only) as today's dict."""
     if any(k in d for k in _MASK_KEYS):
         return _mask(dict(d))
-    if any(k in d for k in _DETECTOR_KEYS):
+    if _old_detector(d):
         model = d["model"]
         part = dict(d[{"grid": "grid", "sliding-window": "window"}.get(model, "region")])
         if model in ("grid", "sliding-window"):
@@ -92,7 +96,7 @@ def _dense(part: dict, model: str) -> dict:
 def split_legacy_task_dict(d: dict) -> tuple[dict, dict]:
     """A task checkpoint's spec of an earlier format -> (detector spec dict in today's format,
     the task's own fields)."""
-    if any(k in d for k in _DETECTOR_KEYS):
+    if _old_detector(d):
         keys = ("model", *_DETECTOR_KEYS)
     else:  # Mask R-CNN: its fields were flat among the task's
         keys = (*_REGION_KEYS, *_MASK_KEYS)
