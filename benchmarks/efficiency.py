@@ -1,0 +1,170 @@
+"""How close a training step comes to the machine: FLOPs per step, step time and the share of the
+matmul peak measured in the same run, for the default model of every task.
+
+Each model is built as ``regionlab train TASK --data DATA`` builds it (default flags, the
+task's recipe batch size), on a batch of the data a new user would train on (Penn-Fudan at
+320 px for the detectors and Mask R-CNN when ``../shared/datasets`` is there, else scenes).
+A step is the engine's: ``task.step`` (forward, losses) + backward + AdamW. FLOPs are counted by
+``torch.utils.flop_counter.FlopCounterMode`` over one whole step (forward and backward); the
+peak is the best of several large fp32 ``torch.matmul`` at the same threads, measured now
+(machines differ: never a constant).
+
+    python benchmarks/efficiency.py                  # 2 threads, every task
+    python benchmarks/efficiency.py --only detect,instance --steps 6
+
+Writes benchmarks/results/efficiency.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATASETS, RESULTS, save  # noqa: E402
+
+PENN_FUDAN = f"instances:{DATASETS}/pennfudan/PNGImages:{DATASETS}/pennfudan/PedMasks"
+
+# (name, task, extra flags, data spec on photos or None for scenes only)
+SETUPS = [
+    ("segment", "segment", [], None),
+    ("localize", "localize", [], None),
+    ("keypoints", "keypoints", [], None),
+    ("detect-grid", "detect", ["--size", "320"], PENN_FUDAN),
+    ("detect-faster-rcnn", "detect", ["--model", "faster-rcnn", "--size", "320"], PENN_FUDAN),
+    ("instance-mask-rcnn", "instance", ["--size", "320"], PENN_FUDAN),
+    ("caption", "caption", [], None),
+]
+
+
+def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """Best fp32 GFLOP/s of an ``n x n`` by ``n x n`` matmul at ``threads`` threads."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.matmul(a, b)  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        torch.matmul(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best / 1e9
+
+
+def build(task_name: str, flags: list[str], data_spec: str):
+    """The task, its model and one training batch, as ``regionlab train`` builds them."""
+    from regionlab.cli.main import build_parser
+    from regionlab.cli.specs import open_dataset
+    from regionlab.cli.tasks import TASKS
+
+    args = build_parser().parse_args(["train", task_name, "--data", data_spec, *flags])
+    data = open_dataset(data_spec)
+    cli = TASKS[task_name]
+    task = cli.build(args, data)
+    batch_size = cli.recipe_for(data, getattr(args, "model", None))["batch_size"]
+    plain = task.transform(False)
+    items = [plain(data[i % len(data)]) for i in range(batch_size)]
+    return task, task.build_model().train(), task.collate(items), batch_size
+
+
+def one_step(task, model, batch, opt) -> None:
+    out = task.step(model, batch, torch.device("cpu"))
+    opt.zero_grad(set_to_none=True)
+    out.loss.backward()
+    opt.step()
+
+
+def measure(name: str, task_name: str, flags: list[str], data_spec: str, steps: int) -> dict:
+    torch.manual_seed(0)
+    task, model, batch, batch_size = build(task_name, flags, data_spec)
+    opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    one_step(task, model, batch, opt)  # warm-up (allocations, oneDNN primitives)
+    with FlopCounterMode(display=False) as counter:
+        one_step(task, model, batch, opt)
+    flops = counter.get_total_flops()
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        one_step(task, model, batch, opt)
+        times.append(time.perf_counter() - t0)
+    step_s = statistics.median(times)
+    return {
+        "task": task_name,
+        "flags": flags,
+        "data": data_spec,
+        "batch_size": batch_size,
+        "params": sum(p.numel() for p in model.parameters()),
+        "gflop_per_step": flops / 1e9,
+        "step_s": step_s,
+        "step_s_all": times,
+        "gflop_per_s": flops / 1e9 / step_s,
+        "img_per_s": batch_size / step_s,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=5, help="timed steps per model (median)")
+    ap.add_argument("--only", help="comma-separated setup names")
+    ap.add_argument("--name", default="efficiency", help="results file name")
+    args = ap.parse_args()
+    photos = (DATASETS / "pennfudan").is_dir()
+    peak_before = matmul_peak(args.threads)
+    rows = {}
+    for name, task_name, flags, photo_spec in SETUPS:
+        if args.only and name not in args.only.split(","):
+            continue
+        spec = photo_spec if photos and photo_spec else "scenes:n=32"
+        torch.set_num_threads(args.threads)
+        rows[name] = measure(name, task_name, flags, spec, args.steps)
+        print(name, {k: rows[name][k] for k in ("gflop_per_step", "step_s", "gflop_per_s")})
+    peak_after = matmul_peak(args.threads)
+    peak = max(peak_before, peak_after)
+    for r in rows.values():
+        r["peak_share"] = r["gflop_per_s"] / peak
+    table = [
+        "| setup | batch | GFLOP/step | s/step | GFLOP/s | share of peak |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, r in rows.items():
+        table.append(f"| {name} | {r['batch_size']} | {r['gflop_per_step']:.1f} | "
+                     f"{r['step_s']:.3f} | {r['gflop_per_s']:.1f} | {r['peak_share']:.0%} |")  # fmt: skip
+    md = "\n".join(table)
+    print(f"matmul peak {peak:.1f} GFLOP/s at {args.threads} threads (before {peak_before:.1f}, "
+          f"after {peak_after:.1f})\n{md}")  # fmt: skip
+    save(args.name, {"threads": args.threads, "peak_gflop_s": peak, "peak_before": peak_before,
+                     "peak_after": peak_after, "results": rows, "table": md})  # fmt: skip
+    plot(rows, peak, args.threads, RESULTS / f"{args.name}.png")
+
+
+def plot(rows: dict, peak: float, threads: int, path: Path) -> None:
+    """One bar per setup: the share of the same-run matmul peak its training step reaches."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    shares = [rows[n]["peak_share"] * 100 for n in names]
+    fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.8))
+    ax.bar(range(len(names)), shares, color="#4c72b0")
+    for i, (n, v) in enumerate(zip(names, shares)):
+        ax.text(i, v + 1, f"{v:.0f}%\n{rows[n]['gflop_per_s']:.0f} GF/s", ha="center", fontsize=8)
+    ax.set_xticks(range(len(names)), names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("% of fp32 matmul peak")
+    ax.set_ylim(0, max(100, max(shares, default=0) + 15))
+    ax.set_title(f"training step vs the same-run matmul peak ({peak:.0f} GFLOP/s, {threads} threads)",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
