@@ -149,11 +149,11 @@ def _add_predict(sub) -> None:
         sub,
         "predict",
         help="predict images, folders, globs and videos with a checkpoint",
-        description="Writes a drawing of each image (<name>_pred.png; a video's as "
-        "<name>_pred.mp4), predictions.json (COCO results for detectors; captions, keypoints, "
-        "alignments), <name>_classes.png class maps (segment), <name>_masks.png instance maps "
-        "(instance) and, with --save-txt, YOLO labels/<name>.txt. Unreadable inputs are named "
-        "and skipped.",
+        description="Writes a drawing of each image (<name>_pred.png; a video's as\n"
+        "<name>_pred.mp4), predictions.json (COCO results for detectors; captions, keypoints,\n"
+        "alignments), <name>_classes.png class maps (segment), <name>_masks.png instance maps\n"
+        "(instance) and, with --save-txt, YOLO labels/<name>.txt. Unreadable inputs are named\n"
+        "and skipped, with their count.",
     )
     p.add_argument("checkpoint", help="a best.pt or last.pt of a run, or an exported model")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
