@@ -87,6 +87,7 @@ def test_a_detector_honours_conf_and_max_det_in_the_input_pixels(det_run):
     assert float(everything.boxes[:, 2].max()) <= 56 and float(everything.boxes[:, 3].max()) <= 64
     assert everything.scores.tolist() == sorted(everything.scores.tolist(), reverse=True)
     assert len(model.predict(arr, conf=0.0, max_det=3)[0]) == 3
+    assert len(model.predict(arr, conf=0.0)[0]) == len(everything)  # the next call: all again
     cut = float(everything.scores[len(everything) // 2])
     kept = model.predict(arr, conf=cut)[0]
     assert 0 < len(kept) < len(everything) and float(kept.scores.min()) >= cut
@@ -155,3 +156,11 @@ def test_an_image_without_detections_is_an_empty_predictions_json(det_run, tmp_p
     assert saved.images == 1 and not saved.skipped
     assert json.loads((tmp_path / "out" / "predictions.json").read_text()) == []
     assert (tmp_path / "out" / "image_00000_pred.png").exists()
+
+
+def test_detector_limits_on_a_segmentation_model_are_refused(seg_run):
+    with pytest.raises(ValueError, match="iou and max_det are for detect and instance"):
+        regionlab.load(seg_run[0] / "best.pt", iou=0.5)
+    model = regionlab.load(seg_run[0] / "best.pt")
+    with pytest.raises(ValueError, match="conf, iou and max_det are for detect"):
+        model.predict(_scene(0, 32), conf=0.5)
