@@ -16,7 +16,7 @@ from regionlab.cli.tasks import TASKS
 
 
 def _family(name: str, **kw) -> TaskCLI:
-    return TaskCLI(name, "a family", lambda p: None, None, None, None, **kw)
+    return TaskCLI(name, "a family", lambda p: None, None, None, **kw)
 
 
 SHOUT = Option("--shout", "how loud", type=int)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from regionlab.cli.common import add_backbone_flags, build_vocabulary, size_type
-from regionlab.cli.prepare import default_size
+from regionlab.api.builders import BUILDERS
+from regionlab.cli.common import add_backbone_flags, size_type
 from regionlab.cli.taskcli import Option, TaskCLI
 
-RECIPE = {"batch_size": 32, "lr": 2e-3}
+BUILD = BUILDERS["caption"]  # the task from these flags (regionlab.api.builders.language)
 
 
 def add_flags(p) -> None:
@@ -36,49 +36,10 @@ def add_flags(p) -> None:
     p.add_argument("--flip", type=float, default=0.0, help="flip probability (swaps left/right)")
 
 
-def build(args, train_set):
-    from regionlab.models.captioning.captioner import CaptionSpec
-    from regionlab.tasks.captioning import CaptionTask
-
-    vocab = build_vocabulary(train_set, args)
-    size = default_size(args, train_set, (128, 128))
-    spec = CaptionSpec(
-        vocab_size=len(vocab),
-        cell=args.cell,
-        image_input=args.image_input,
-        backbone=args.backbone,
-        widths=args.widths if args.widths is not None else [16, 32, 64, 128],
-        pretrained=args.pretrained,
-        embed=args.embed,
-        hidden=args.hidden,
-        dropout=args.dropout,
-        max_len=args.max_words,
-    )
-    return CaptionTask(spec, size, vocab.to_dict(), args.beam, args.flip, args.max_words)
-
-
 def task_class():
     from regionlab.tasks.captioning import CaptionTask
 
     return CaptionTask
-
-
-def draw(task, model, image):
-    """The image with its generated caption written under it."""
-    from PIL import Image, ImageDraw
-
-    text = task.predict(model, image[None].float() / 255)[0]
-    pic = Image.fromarray(image.permute(1, 2, 0).numpy())
-    scale = max(1, 256 // max(pic.size))
-    pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
-    out = Image.new("RGB", (max(pic.width, 8 * len(text) + 8), pic.height + 20), "white")
-    out.paste(pic, (0, 0))
-    ImageDraw.Draw(out).text((4, pic.height + 4), text, fill="black")
-    return out
-
-
-def records(task, model, image, image_id) -> list[dict]:
-    return [{"image_id": image_id, "caption": task.predict(model, image[None].float() / 255)[0]}]
 
 
 def before_eval(task, options: dict) -> None:
@@ -96,11 +57,9 @@ CLI = TaskCLI(
     name="caption",
     help="image captioning: a sentence for every image",
     add_flags=add_flags,
-    build=build,
+    build=BUILD.build,
     task_class=task_class,
-    draw=draw,
-    recipe=RECIPE,
-    records=records,
+    recipe=BUILD.recipe,
     eval_options=(BEAM,),
     before_eval=before_eval,
 )

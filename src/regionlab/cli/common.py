@@ -1,5 +1,5 @@
-"""What several tasks' command lines share: argument types, flag groups (data, budget, growth,
-backbone, multi-task) and the caption vocabulary (the detection family's: ``detection_flags``).
+"""What several tasks' command lines share: argument types and flag groups (data, budget,
+growth, backbone, multi-task); the detection family's are in ``detection_flags``.
 
 Importing this module must not import torch (``regionlab --help`` answers in well under a
 second); heavy imports happen inside the functions that need them.
@@ -8,16 +8,16 @@ second); heavy imports happen inside the functions that need them.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from regionlab.cli.specs import USAGE
+# shared with the Python API (regionlab.train), which owns them
+from regionlab.api.prepare import BUDGET_FLAGS as BUDGET_FLAGS
+from regionlab.api.prepare import SCAN_LIMIT as SCAN_LIMIT
+from regionlab.api.prepare import is_main_process as is_main_process
+from regionlab.api.prepare import say as say
+from regionlab.api.specs import USAGE
 from regionlab.engine.config import TrainConfig
 from regionlab.names import BACKBONES, REGRESSION_LOSSES, WEIGHTINGS
-
-# Above this many samples the decode pass before training is skipped (it would take minutes);
-# `regionlab data check SPEC` does it on demand.
-SCAN_LIMIT = 20_000
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -83,32 +83,7 @@ def free_dir(path: Path) -> Path:
     return path.with_name(f"{path.name}-{k}")
 
 
-def is_main_process() -> bool:
-    """Rank 0 of a ``torchrun`` job, or a plain process: the one that prints and writes."""
-    return int(os.environ.get("RANK", "0")) == 0
-
-
-def say(*args) -> None:
-    if is_main_process():
-        print(*args, flush=True)
-
-
 # --------------------------------------------------------------------------- flag groups
-
-BUDGET_FLAGS = (
-    "epochs",
-    "minutes",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "seed",
-    "eval_every",
-    "checkpoint_every",
-    "num_workers",
-    "cache_mb",
-    "threads",
-    "device",
-)
 
 
 def add_data_flags(p: argparse.ArgumentParser, task: str) -> None:
@@ -249,32 +224,3 @@ def add_multitask_flags(p: argparse.ArgumentParser, second: str, default: float)
 
 def add_regression_flag(p: argparse.ArgumentParser, name: str, what: str) -> None:
     p.add_argument(f"--{name}", choices=REGRESSION_LOSSES, default="smooth_l1", help=what)
-
-
-def auto_widths(size: tuple[int, int], first: int = 16, final: int = 4) -> list[int]:
-    """Stage widths ``first, 2 first, ...`` with as many stages as halve the shorter side down
-    to about ``final`` pixels: the pooled neck then reads a map near its own ``4 x 4`` grid
-    (the measured recipe: 4 stages at 64 px, 5 at 128 px)."""
-    side, n = min(size), 0
-    while side // 2 >= final and n < 6:
-        side //= 2
-        n += 1
-    return [first * 2**i for i in range(max(n, 1))]
-
-
-def given(**values) -> dict:
-    """The values the user gave: those not ``None`` (``0``, ``0.0`` and ``[]`` are given)."""
-    return {k: v for k, v in values.items() if v is not None}
-
-
-# --------------------------------------------------------------------------- captions
-
-
-def build_vocabulary(train_set, args):
-    """The caption vocabulary of ``train_set`` (words rarer than ``--min-count`` become UNK)."""
-    from regionlab.data.captions import Vocabulary
-
-    captions = [c for i in range(len(train_set)) for c in train_set[i].captions]
-    vocab = Vocabulary.build(captions, args.min_count, source=args.data)
-    say(f"vocabulary: {len(vocab)} tokens from {len(captions)} captions")
-    return vocab

@@ -3,26 +3,17 @@ R-CNN, Fast R-CNN, Faster R-CNN)."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import floats_type, given, ints_type, say
+from regionlab.api.builders import BUILDERS
+from regionlab.cli.common import floats_type, ints_type
 from regionlab.cli.detection_flags import (
     SAVE_JSON,
     add_detection_flags,
     add_scale_flags,
-    backbone_spec,
-    coco_records,
-    region_scale,
     save_json,
 )
-from regionlab.cli.prepare import classes_of, default_size
 from regionlab.cli.taskcli import TaskCLI
 
-# AdamW 2e-3 with warm-up and cosine decay, batch 16 (measured on Penn-Fudan and raccoon, see
-# the closing note of the detection issue). COCO evaluation every 5 epochs: the sliding window
-# costs seconds per image.
-RECIPE = {"batch_size": 16, "lr": 2e-3, "eval_every": 5, "eval_batch_size": 16}
-# Faster R-CNN: batch 8, measured on Penn-Fudan (15 min, 1 thread): AP 0.446 / AP50 0.871
-# against 0.381 / 0.860 at batch 16 (twice the steps; the second stage samples per image).
-MODEL_RECIPES = {"faster-rcnn": {"batch_size": 8}}
+BUILD = BUILDERS["detect"]  # the task from these flags (regionlab.api.builders.detection)
 
 
 def add_flags(p) -> None:
@@ -91,103 +82,20 @@ def add_flags(p) -> None:
     )
 
 
-def build(args, train_set):
-    from regionlab.tasks.detection import DetectionTask
-
-    classes = classes_of(train_set)
-    if classes[0] != "background":
-        raise ValueError(
-            f"{args.data}: detection needs object classes after a background class, got "
-            f"{classes} (a class-map dataset has no objects)"
-        )
-    size = args.size if args.size is not None else default_size(args, train_set, (320, 320))[0]
-    n = len(classes) - 1
-    if args.model == "grid":
-        spec = _grid_spec(args, n)
-    elif args.model in ("rcnn", "fast-rcnn", "faster-rcnn"):
-        spec = _region_spec(args, n, size)
-    else:
-        spec = _window_spec(args, n)
-    task = DetectionTask(
-        spec, size, classes, args.mosaic, args.mosaic_off, tuple(args.scale), args.flip
-    )
-    if args.model == "sliding-window":
-        windows = task.build_model().proposer.windows((size, size), "cpu")
-        say(f"sliding window: {len(windows)} windows per {size}x{size} image")
-    return task
-
-
-# Each flag left unset (None) keeps the spec's default; any value given, 0 and [] included,
-# goes to the spec, whose own checks then say what is wrong with it.
-
-
-def _grid_spec(args, n: int):
-    from regionlab.models.detection.specs import GridSpec
-
-    opts = given(strides=args.strides, anchors_per_cell=args.anchors_per_cell,
-                 nms_iou=args.nms_iou)  # fmt: skip
-    return GridSpec(n, backbone=backbone_spec(args), assigner=args.assigner, **opts)
-
-
-def _region_spec(args, n: int, size: int):
-    from regionlab.models.detection.region_spec import RegionSpec
-
-    if args.model == "rcnn" and args.fpn:
-        raise ValueError("--fpn reads regions from feature maps: fast-rcnn or faster-rcnn "
-                         "(rcnn crops the image)")  # fmt: skip
-    opts = given(nms_iou=args.nms_iou)
-    opts.update(region_scale(args, size, learned=args.model == "faster-rcnn"))
-    return RegionSpec(
-        args.model,
-        n,
-        backbone=backbone_spec(args, "small" if args.model == "rcnn" else "csp"),
-        crop_size=args.crop_size,
-        crop=args.crop,
-        context=args.context,
-        roi=args.roi,
-        ss_mode=args.proposals,
-        ss_top=args.top_proposals,
-        cache=args.proposal_cache,
-        **opts,
-    )
-
-
-def _window_spec(args, n: int):
-    from regionlab.models.detection.specs import WindowSpec
-
-    opts = given(
-        window=args.window,
-        sizes=args.window_sizes,
-        aspects=args.aspects,
-        stride=args.window_stride,
-    )
-    return WindowSpec(n, backbone=backbone_spec(args, "small"), **opts)
-
-
 def task_class():
     from regionlab.tasks.detection import DetectionTask
 
     return DetectionTask
 
 
-def draw(task, model, image, min_score: float = 0.3):
-    from regionlab.viz.draw import draw_detections
-
-    det = task.predict(model, image[None].float() / 255)[0]
-    det = det[det.scores >= min_score]
-    return draw_detections(image, det.boxes, det.labels.tolist(), det.scores.tolist(), task.classes)
-
-
 CLI = TaskCLI(
     name="detect",
     help="object detection: a box, class and score for every object",
     add_flags=add_flags,
-    build=build,
+    build=BUILD.build,
     task_class=task_class,
-    draw=draw,
-    recipe=RECIPE,
-    model_recipes=MODEL_RECIPES,
-    records=coco_records,
+    recipe=BUILD.recipe,
+    model_recipes=BUILD.model_recipes,
     eval_options=(SAVE_JSON,),
     after_eval=save_json,
 )

@@ -1,7 +1,7 @@
 """What the detection family's command lines (``detect``, ``instance``) share: input size,
-augmentation and backbone flags, the Fast / Faster / Mask R-CNN scale flags and their
-size-dependent defaults, and the COCO results export (``predict`` records, ``eval
---save-json``). No torch at import.
+augmentation and backbone flags, the Fast / Faster / Mask R-CNN scale flags (their
+size-dependent defaults are the builders', :mod:`regionlab.api.builders.detection`), and
+``eval --save-json`` (COCO results). No torch at import.
 """
 
 from __future__ import annotations
@@ -41,15 +41,6 @@ def add_detection_flags(p: argparse.ArgumentParser, backbone_group=None) -> None
     g.add_argument("--depths", type=ints_type, help="csp bottlenecks per stage")
 
 
-def backbone_spec(args, default: str = "csp"):
-    """The detector's :class:`~regionlab.models.detection.backbone.BackboneSpec` from
-    ``--backbone`` (else ``default``), ``--widths``, ``--depths`` and ``--pretrained``."""
-    from regionlab.models.detection.backbone import BackboneSpec
-
-    name = args.backbone if args.backbone is not None else default
-    return BackboneSpec(name, args.widths, args.depths, args.pretrained)
-
-
 def add_scale_flags(p) -> None:
     """``--fpn`` and ``--anchor-scales`` (Fast, Faster and Mask R-CNN)."""
     p.add_argument(
@@ -65,40 +56,6 @@ def add_scale_flags(p) -> None:
         help="with --fpn: RPN anchor sides as multiples of each level's stride "
         "(default 4,8; 2,4 up to 160 px)",
     )
-
-
-def region_scale(args, size: int, learned: bool) -> dict:
-    """Fast / Faster / Mask R-CNN's map and anchor settings for a ``size`` px input: a feature
-    pyramid for ``learned`` proposals (an RPN) unless ``--no-fpn``; anchors of 4 and 8 strides
-    on each level (2 and 4 up to 160 px, where objects are a few cells wide); without a
-    pyramid, ``--stride`` (default 8 up to 160 px, else 16) and ``--anchor-sizes`` (default
-    16-64 px up to 160 px, else 32-256)."""
-    fpn = args.fpn if args.fpn is not None else learned
-    small = size <= 160
-    if fpn:
-        scales = args.anchor_scales
-        out = {"fpn": True, "anchor_scales": scales if scales is not None else
-               ([2.0, 4.0] if small else [4.0, 8.0])}  # fmt: skip
-        widths = getattr(args, "widths", None)
-        if getattr(args, "backbone", None) in (None, "csp") and widths:
-            # the csp backbone has stride 2 ** (i + 1) after width i: its three coarsest
-            out["fpn_strides"] = [2 ** (i + 1) for i in range(len(widths))][-3:]
-        return out
-    stride, sizes = getattr(args, "stride", None), getattr(args, "anchor_sizes", None)
-    return {
-        "fpn": False,
-        "stride": stride if stride is not None else (8 if small else 16),
-        "anchor_sizes": sizes if sizes is not None else
-        ([16.0, 32.0, 64.0] if small else [32.0, 64.0, 128.0, 256.0]),
-    }  # fmt: skip
-
-
-def coco_records(task, model, image, image_id) -> list[dict]:
-    """COCO results entries for one uint8 ``(3, H, W)`` image (category ids = labels 1..C;
-    with RLE masks and keypoints where the task predicts them)."""
-    from regionlab.eval.detection import to_coco_results
-
-    return to_coco_results(task.predict(model, image[None].float() / 255), [image_id])
 
 
 def coco_export(task, model, dataset, path) -> int:

@@ -3,20 +3,17 @@ mask for every object)."""
 
 from __future__ import annotations
 
-from regionlab.cli.common import floats_type, say
+from regionlab.api.builders import BUILDERS
+from regionlab.cli.common import floats_type
 from regionlab.cli.detection_flags import (
     SAVE_JSON,
     add_detection_flags,
     add_scale_flags,
-    backbone_spec,
-    coco_records,
-    region_scale,
     save_json,
 )
-from regionlab.cli.prepare import classes_of, default_size
-from regionlab.cli.taskcli import TaskCLI, base_dataset
+from regionlab.cli.taskcli import TaskCLI
 
-RECIPE = {"batch_size": 8, "lr": 2e-3, "eval_every": 5, "eval_batch_size": 8}
+BUILD = BUILDERS["instance"]  # the task from these flags (regionlab.api.builders.detection)
 
 
 def add_flags(p) -> None:
@@ -59,99 +56,19 @@ def add_flags(p) -> None:
     )
 
 
-def build(args, train_set):
-    from regionlab.models.detection.region_spec import (
-        KeypointHeadSpec,
-        MaskHeadSpec,
-        RegionSpec,
-    )
-    from regionlab.tasks.instance import InstanceTask
-
-    classes = classes_of(train_set)
-    if classes[0] != "background":
-        raise ValueError(f"{args.data}: instance segmentation needs object classes after a "
-                         f"background class, got {classes}")  # fmt: skip
-    size = args.size if args.size is not None else default_size(args, train_set, (320, 320))[0]
-    kp = keypoint_options(args, train_set)
-    k = kp.pop("keypoints", 0)
-    m = MaskHeadSpec(args.mask_size, args.mask_loss, args.mask_width, args.mask_convs)
-    spec = RegionSpec(
-        "mask-rcnn",
-        len(classes) - 1,
-        backbone=backbone_spec(args),
-        roi=args.roi,
-        mask=m,
-        keypoint=KeypointHeadSpec(k, m.size, m.width, m.convs) if k else None,
-        **region_scale(args, size, learned=True),
-    )
-    return InstanceTask(spec, size, classes, mosaic=args.mosaic, mosaic_off=args.mosaic_off,
-                        scale=tuple(args.scale), **kp)  # fmt: skip
-
-
-def keypoint_options(args, train_set) -> dict:
-    """``keypoints`` (K), ``flip``, ``flip_perm``, ``oks_sigmas`` and ``skeleton`` for
-    :class:`InstanceTask` from the data: mirrors rename left and right keypoints, and a set
-    whose keypoint names have no sides is not mirrored at all (which outline point of a
-    mirrored triangle is "outline 2" is not a renaming)."""
-    from regionlab.data.transforms import flip_permutation
-
-    if not args.keypoints:
-        return {"flip": args.flip}
-    base = base_dataset(train_set)
-    k = getattr(base, "num_keypoints", 0)
-    if not k:
-        raise ValueError(f"{args.data} has no keypoints (for COCO, use person_keypoints_*.json "
-                         f"and add :keypoints=true)")  # fmt: skip
-    names = list(getattr(base, "keypoint_names", []) or [])
-    sided = any("left" in n or "right" in n for n in names)
-    perm = flip_permutation(names) if sided else None
-    if perm is None and args.flip:
-        why = "a left/right name without its partner" if sided else "no left/right names"
-        say(f"--keypoints: {args.data}'s keypoints have {why}, so no flips")
-    return {
-        "keypoints": k,
-        "flip": args.flip if perm is not None else 0.0,
-        "flip_perm": perm,
-        "oks_sigmas": None,  # COCO's for 17 keypoints, else InstanceTask's default
-        "skeleton": [list(p) for p in getattr(base, "skeleton", [])],
-    }
-
-
 def task_class():
     from regionlab.tasks.instance import InstanceTask
 
     return InstanceTask
 
 
-def draw(task, model, image, min_score: float = 0.3):
-    """Each instance painted in its own colour, with its box, class and score."""
-    import numpy as np
-    from PIL import Image
-
-    from regionlab.viz.draw import draw_detections, draw_skeleton, palette
-
-    det = task.predict(model, image[None].float() / 255)[0]
-    det = det[det.scores >= min_score]
-    rgb = image.permute(1, 2, 0).numpy().astype(np.float32)
-    cols = palette(len(det) + 1)[1:].astype(np.float32)
-    for m, c in zip(det.masks.numpy() >= 0.5, cols):
-        rgb[m] = 0.45 * rgb[m] + 0.55 * c
-    pic = Image.fromarray(rgb.round().clip(0, 255).astype(np.uint8))
-    if det.keypoints is not None:
-        for kps in det.keypoints:
-            pic = draw_skeleton(pic, kps[:, :2], task.skeleton, kps[:, 2] >= 0.05)
-    return draw_detections(pic, det.boxes, det.labels.tolist(), det.scores.tolist(), task.classes)
-
-
 CLI = TaskCLI(
     name="instance",
     help="instance segmentation: a class, box, score and mask for every object (Mask R-CNN)",
     add_flags=add_flags,
-    build=build,
+    build=BUILD.build,
     task_class=task_class,
-    draw=draw,
-    recipe=RECIPE,
-    records=coco_records,
+    recipe=BUILD.recipe,
     eval_options=(SAVE_JSON,),
     after_eval=save_json,
 )

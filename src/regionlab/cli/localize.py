@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+from regionlab.api.builders import BUILDERS
 from regionlab.cli.common import (
     add_backbone_flags,
     add_multitask_flags,
     add_regression_flag,
-    auto_widths,
     size_type,
 )
-from regionlab.cli.prepare import classes_of, default_size
 from regionlab.cli.taskcli import TaskCLI
 
-# Measured (closing note of the localization issue): lambda = 10 chosen by 3-fold
-# cross-validation of localization accuracy on scenes (0.930 vs 0.890 for lambda = 1); on
-# raccoon any lambda scores alike (one class: the class loss is 0).
-RECIPE = {"batch_size": 16, "lr": 2e-3}
+BUILD = BUILDERS["localize"]  # the task from these flags (regionlab.api.builders.dense)
 
 
 def add_flags(p) -> None:
@@ -33,47 +29,18 @@ def add_flags(p) -> None:
     )
 
 
-def build(args, train_set):
-    from regionlab.models.localization.builders import LocalizationSpec
-    from regionlab.tasks.localization import LocalizationTask
-
-    classes = classes_of(train_set)
-    size = default_size(args, train_set, (128, 128))
-    spec = LocalizationSpec(
-        num_classes=len(classes) - 1,
-        backbone=args.backbone,
-        widths=args.widths if args.widths is not None else auto_widths(size),
-        pretrained=args.pretrained,
-        class_specific=args.class_specific,
-        box_loss=args.box_loss,
-        loss_weight=args.loss_weight,
-        weighting=args.loss_weighting,
-        alpha=args.gradnorm_alpha,
-    )
-    return LocalizationTask(spec, size, classes, crop=tuple(args.crop))
-
-
 def task_class():
     from regionlab.tasks.localization import LocalizationTask
 
     return LocalizationTask
 
 
-def draw(task, model, image):
-    from regionlab.viz.draw import draw_detections
-
-    p = task.predict(model, image[None].float() / 255)
-    label, score = int(p["labels"][0]), float(p["scores"][0])
-    return draw_detections(image, p["boxes"], [label], [score], task.classes)
-
-
 CLI = TaskCLI(
     name="localize",
     help="classification + localization: the class and box of one object per image",
     add_flags=add_flags,
-    build=build,
+    build=BUILD.build,
     task_class=task_class,
-    draw=draw,
-    recipe=RECIPE,
+    recipe=BUILD.recipe,
     tunable=True,
 )

@@ -1,4 +1,5 @@
-"""The ``regionlab`` command: the only place that turns user input into objects.
+"""The ``regionlab`` command: parses flags and calls the Python API (:mod:`regionlab.api`),
+which turns them into runs and predictors.
 
 Nothing heavy is imported at module level, so ``regionlab --help`` and argument errors answer
 at once; each command imports torch and the models it needs when it runs.
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 from regionlab import __version__
+from regionlab.api import DEFAULT_CONF
+from regionlab.api.builders import BUILDERS
 from regionlab.cli import datasets, demo, proposals, tune
 from regionlab.cli.common import (
     HelpFormatter,
@@ -20,10 +23,8 @@ from regionlab.cli.common import (
     add_growth_flags,
     is_main_process,
 )
-from regionlab.cli.prepare import check_data, classes_of, split, train_config
-from regionlab.cli.runs import device, load, summarise
-from regionlab.cli.specs import USAGE, open_dataset
-from regionlab.cli.taskcli import TaskCLI, add_options, option_values
+from regionlab.cli.specs import USAGE
+from regionlab.cli.taskcli import add_options, option_values
 from regionlab.cli.tasks import TASKS
 
 DESCRIPTION = """\
@@ -37,7 +38,7 @@ mask-PNG data.
   regionlab train segment --data scenes --minutes 5
   regionlab train detect --data voc:my_voc_folder --minutes 15
   regionlab eval runs/segment/best.pt --data scenes
-  regionlab predict runs/segment/best.pt photo.jpg --out runs/pred
+  regionlab predict runs/segment/best.pt photo.jpg photos/ clip.mp4 --out runs/pred
   regionlab data check voc:my_voc_folder           find every bad file at once
   regionlab proposals eval --data voc:my_voc_folder selective search: recall, MABO, cost
 
@@ -47,31 +48,15 @@ Each command has its own --help."""
 # --------------------------------------------------------------------------- train
 
 
-def _open_training_data(args, cli: TaskCLI):
-    """Training and validation sets, decoded and checked for this task before any training
-    (the whole of --data before a validation fraction is held out, so every problem shows)."""
-    check = cli.task_class().check_sample
-    data = open_dataset(args.data, split="train")
-    data = check_data(data, args.data, check, args.data_check, "--data")
-    train_set, val_set = split(data, args)
-    if args.val is not None:
-        val_set = check_data(val_set, args.val, check, args.data_check, "--val")
-    return train_set, val_set
-
-
 def cmd_train(args) -> int:
-    from regionlab.engine.trainer import fit
+    from regionlab.api.builders import builder
+    from regionlab.api.training import run_training, train_options
 
-    cli = TASKS[args.task]
-    train_config(args, cli.recipe)  # a bad flag or config file fails before data is read
-    train_set, val_set = _open_training_data(args, cli)
-    cfg = train_config(args, cli.recipe_for(train_set, getattr(args, "model", None)))
-    task = cli.build(args, train_set)
-    out = Path(args.out)
-    result = fit(task, train_set, val_set, cfg, out, resume=args.resume)
-    if result.is_main:
-        summarise(out, result, task, cfg)
-        print(f"done: {result.steps} steps in {result.seconds:.0f} s; outputs in {out}/")
+    flags = {k: v for k, v in vars(args).items() if k not in ("func", "command", "task", "data")}
+    summary = run_training(builder(args.task), train_options(args.task, args.data, **flags))
+    if is_main_process():
+        print(f"done: {summary['steps']} steps in {summary['train_seconds']:.0f} s; "
+              f"outputs in {args.out}/")  # fmt: skip
     return 0
 
 
@@ -79,52 +64,44 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from regionlab.engine.checkpoint import write_text_atomic
-    from regionlab.engine.trainer import evaluate
+    from regionlab.api.training import evaluate
 
-    cli, task, model, ckpt = load(args.checkpoint)
-    options = option_values(args, cli, TASKS.values(), "eval", args.checkpoint)
-    if cli.before_eval is not None:
-        cli.before_eval(task, options)
-    data = open_dataset(args.data, split="val")
-    if task.classes and classes_of(data) != task.classes:  # captioning has no classes
-        raise ValueError(
-            f"{args.checkpoint} was trained on classes {task.classes}, but "
-            f"{args.data} has {classes_of(data)}"
-        )
-    data = check_data(data, args.data, cli.task_class().check_sample, args.data_check)
-    cfg = ckpt.train_config(eval_batch_size=args.batch_size, progress=False)
-    where = device(args.device)
-    model = model.to(where)
-    metrics = evaluate(task, model, data, cfg, where)
-    text = json.dumps(metrics, indent=2)
-    print(text)
-    if args.out is not None:
-        write_text_atomic(args.out, text + "\n")
-    if cli.after_eval is not None:
-        cli.after_eval(task, model, data, options)
+    chosen = {}
+
+    def before(task) -> None:  # the checkpoint's family takes these options, or none
+        cli = TASKS[task.name]
+        chosen.update(cli=cli, options=option_values(args, cli, TASKS.values(), "eval",
+                                                     args.checkpoint))  # fmt: skip
+        if cli.before_eval is not None:
+            cli.before_eval(task, chosen["options"])
+
+    def after(task, model, data, metrics) -> None:
+        print(json.dumps(metrics, indent=2))
+        if chosen["cli"].after_eval is not None:
+            chosen["cli"].after_eval(task, model, data, chosen["options"])
+
+    evaluate(args.checkpoint, args.data, batch_size=args.batch_size, device=args.device,
+             data_check=args.data_check, out=args.out, before=before, after=after)  # fmt: skip
     return 0
 
 
 def cmd_predict(args) -> int:
-    from regionlab.data.io import load_image
-    from regionlab.engine.checkpoint import write_text_atomic
+    import regionlab
+    from regionlab.api.outputs import save_predictions
 
-    cli, task, model, _ = load(args.checkpoint)
+    predictor = regionlab.load(args.checkpoint, device=args.device, conf=args.conf,
+                               iou=args.iou, max_det=args.max_det,
+                               batch_size=args.batch_size)  # fmt: skip
+    cli = TASKS[predictor.task_name]
     options = option_values(args, cli, TASKS.values(), "predict", args.checkpoint)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for path in args.images:
-        img = load_image(path)
-        dest = out / (Path(path).stem + "_pred.png")
-        cli.draw(task, model, img, **options).save(dest)
-        print(dest)
-        if cli.records is not None:
-            records += cli.records(task, model, img, Path(path).name, **options)
-    if cli.records is not None:
-        write_text_atomic(out / "predictions.json", json.dumps(records, indent=1))
-        print(out / "predictions.json")
+    saved = save_predictions(predictor, args.sources, args.out, save_txt=args.save_txt,
+                             progress=not args.quiet, **options)  # fmt: skip
+    if (Path(args.out) / "predictions.json") in saved.files:
+        print(Path(args.out) / "predictions.json")
+    skipped = (
+        f"; skipped {len(saved.skipped)} unreadable input(s), listed above" if saved.skipped else ""
+    )
+    print(f"predicted {saved.images} image(s) into {args.out}/{skipped}")
     return 0
 
 
@@ -145,7 +122,9 @@ def _add_train(sub) -> None:
         add_budget_flags(p, cli.recipe, cli.photo_recipe, cli.model_recipes)
         add_growth_flags(p)
         cli.add_flags(p)
-        p.set_defaults(func=cmd_train, task=cli.name)
+        # the Python API's defaults are the flags' (regionlab.train(task, **same names))
+        api_defaults = BUILDERS[cli.name].defaults if cli.name in BUILDERS else {}
+        p.set_defaults(func=cmd_train, task=cli.name, **api_defaults)
 
 
 def _add_eval(sub) -> None:
@@ -166,10 +145,30 @@ def _add_eval(sub) -> None:
 
 
 def _add_predict(sub) -> None:
-    p = _sub(sub, "predict", help="draw a checkpoint's predictions for image files")
-    p.add_argument("checkpoint", help="a best.pt or last.pt of a run")
-    p.add_argument("images", nargs="+", help="image files")
-    p.add_argument("--out", required=True, help="folder for the PNGs")
+    p = _sub(
+        sub,
+        "predict",
+        help="predict images, folders, globs and videos with a checkpoint",
+        description="Writes a drawing of each image (<name>_pred.png; a video's as\n"
+        "<name>_pred.mp4), predictions.json (COCO results for detectors; captions, keypoints,\n"
+        "alignments), <name>_classes.png class maps (segment), <name>_masks.png instance maps\n"
+        "(instance) and, with --save-txt, YOLO labels/<name>.txt. Unreadable inputs are named\n"
+        "and skipped, with their count.",
+    )
+    p.add_argument("checkpoint", help="a best.pt or last.pt of a run, or an exported model")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="image or video files, folders of them, or globs ('photos/*.jpg')")  # fmt: skip
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--conf", type=float, default=DEFAULT_CONF,
+                   help="detectors: the lowest score shown and saved")  # fmt: skip
+    p.add_argument("--iou", type=float, help="detectors: NMS IoU (default: the checkpoint's)")
+    p.add_argument("--max-det", type=int,
+                   help="detectors: objects per image (default: the checkpoint's)")  # fmt: skip
+    p.add_argument("--save-txt", action="store_true",
+                   help="detectors: also write YOLO labels/<name>.txt (class cx cy w h score)")  # fmt: skip
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_options(p, TASKS.values(), "predict")
     p.set_defaults(func=cmd_predict)
 

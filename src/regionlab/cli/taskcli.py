@@ -10,13 +10,7 @@ import argparse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-
-def base_dataset(ds):
-    """The reader behind ``Subset`` wrappers (held-out splits, folds, skipped samples)."""
-    # duck-typed rather than isinstance(Subset): importing torch here would slow `--help`
-    while hasattr(ds, "dataset") and hasattr(ds, "indices"):
-        ds = ds.dataset
-    return ds
+from regionlab.api.prepare import base_dataset as base_dataset  # the API owns it
 
 
 @dataclass(frozen=True)
@@ -42,26 +36,23 @@ class Option:
 class TaskCLI:
     """Everything ``train``, ``tune``, ``eval`` and ``predict`` need of one task family: its
     flags, how to build its task from the flags and the training set, how to rebuild it from a
-    checkpoint, how to draw a prediction, and its training recipe."""
+    checkpoint, and its training recipe (its builder and recipe are the Python API's,
+    :mod:`regionlab.api.builders`; its predictions are :mod:`regionlab.api.families`)."""
 
     name: str  # on the command line and in checkpoints
     help: str
     add_flags: Callable[[argparse.ArgumentParser], None]
     build: Callable[[argparse.Namespace, object], object]  # (flags, training set) -> Task
     task_class: Callable[[], type]  # imported lazily: from_spec_dict, check_sample
-    # (task, model, uint8 (3, H, W) image, **predict options) -> PIL image
-    draw: Callable[..., object]
     recipe: dict = field(default_factory=dict)  # TrainConfig defaults of this task
     photo_recipe: dict = field(default_factory=dict)  # over ``recipe`` on real photos
     # over both for one ``--model`` (e.g. a detector that trains better on smaller batches)
     model_recipes: dict = field(default_factory=dict)
     tunable: bool = False  # has a loss weight for `tune loss-weight`
     description: str = ""
-    # (task, model, uint8 image, image file name, **predict options) -> JSON records of the
-    # prediction (``predict`` writes them to predictions.json), e.g. COCO results entries
-    records: Callable[..., list[dict]] | None = None
     eval_options: tuple[Option, ...] = ()
-    predict_options: tuple[Option, ...] = ()  # passed to draw and records by name
+    # passed to the predictor by name (regionlab.api.families: e.g. align's text)
+    predict_options: tuple[Option, ...] = ()
     # (task, eval options) -> None, before evaluation: e.g. set a caption task's beam width
     before_eval: Callable[[object, dict], None] | None = None
     # (task, model, dataset, eval options) -> None, after evaluation: e.g. write results files

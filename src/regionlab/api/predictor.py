@@ -1,0 +1,238 @@
+"""``regionlab.load(path)`` -> a :class:`Predictor`: a checkpoint (or an exported model) that
+predicts images from wherever the user has them, in batches, as typed results."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+
+from regionlab.api import DEFAULT_CONF
+from regionlab.api.families import Family, family, set_detector_limits
+from regionlab.api.inputs import Frame, Frames, Skipped
+from regionlab.api.results import Result
+
+EXPORTED_SUFFIXES = {".onnx", ".ts", ".torchscript"}
+
+
+class Predictor:
+    """A trained model that predicts images: ``predictor.predict(source)`` -> one
+    :class:`~regionlab.api.results.Result` per image, in that image's own pixels.
+
+    ``source``: a path, a folder, a glob, a video file, a PIL image, an ``HxWx3`` ``uint8``
+    array, a ``(3, H, W)`` / ``(N, 3, H, W)`` tensor, or a list of these (see
+    :mod:`regionlab.api.inputs`). Detectors (``detect``, ``instance``) take ``conf`` (the
+    lowest score kept), ``iou`` (NMS IoU) and ``max_det`` (objects per image); each call may
+    override the predictor's own. Build one with :func:`regionlab.load`.
+    """
+
+    def __init__(self, task, model, fam: Family, *, device=None, conf: float = DEFAULT_CONF,
+                 iou: float | None = None, max_det: int | None = None,
+                 batch_size: int = 8, source: str | None = None) -> None:  # fmt: skip
+        self.task, self.family, self.source = task, fam, source
+        self.device = _device(device)
+        self.model = model.to(self.device).eval() if model is not None else None
+        self.conf, self.iou, self.max_det, self.batch_size = conf, iou, max_det, batch_size
+        self.skipped: list[Skipped] = []  # inputs the last call could not read
+        if not fam.detector and (iou is not None or max_det is not None):
+            raise ValueError(f"iou and max_det are for detect and instance models; "
+                             f"{source or 'this'} is a {fam.name} model")  # fmt: skip
+        # a call that leaves iou or max_det out gets the checkpoint's own, not the last call's
+        self._native = {a: getattr(self.model, a, None) for a in ("nms_iou", "max_det")}
+
+    @property
+    def task_name(self) -> str:
+        return self.family.name
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.task.classes)
+
+    @property
+    def size(self) -> tuple[int, int] | int:
+        """The input size the model was trained at."""
+        return self.task.size
+
+    def __repr__(self) -> str:
+        return f"Predictor({self.task_name}, {self.source or 'in memory'}, classes={self.classes})"
+
+    def predict(self, source, **kw) -> list[Result]:
+        """Every result of ``source`` as a list (see :meth:`stream` for the arguments)."""
+        return list(self.stream(source, **kw))
+
+    __call__ = predict
+
+    def frames(self, source, on_skip: Callable[[Skipped], None] = print) -> Frames:
+        """The frames of ``source`` (``len()`` counts them before reading); pass them to
+        :meth:`stream` to see how far a long input has got."""
+        frames = Frames(source, on_skip)
+        self.skipped = frames.skipped
+        return frames
+
+    def stream(self, source, *, conf: float | None = None, iou: float | None = None,
+               max_det: int | None = None, batch_size: int | None = None,
+               on_skip: Callable[[Skipped], None] = print, **options) -> Iterator[Result]:  # fmt: skip
+        """Results one by one as the frames of ``source`` are read (a long video is never held
+        in memory). ``options`` are the family's own: ``text`` (align: the sentence to align),
+        ``beam`` (caption). Unreadable inputs are reported through ``on_skip`` (printed by
+        default), skipped, and listed in :attr:`skipped`; none at all readable is an error."""
+        kw, max_det = self._options(options, conf, iou, max_det)
+        frames = source if isinstance(source, Frames) else self.frames(source, on_skip)
+        self.skipped = frames.skipped
+        n = 0
+        for group in _batches(frames, batch_size or self.batch_size):
+            batch = torch.stack([f.image for f in group]).float().div(255)
+            # no_grad rather than inference_mode: results stay ordinary tensors for the caller;
+            # and not around the yield, so the caller's code keeps its own grad mode
+            with torch.no_grad():
+                results = self.family.predict(self.task, self.model, batch, group, **kw)
+            for r in results:
+                n += 1
+                yield _top(r, max_det)
+        if n == 0:
+            why = f" ({len(frames.skipped)} skipped as unreadable)" if frames.skipped else ""
+            raise ValueError(f"nothing to predict in {_name(source)}{why}")
+
+    def _options(self, options: dict, conf, iou, max_det) -> tuple[dict, int | None]:
+        """The family's keyword options, and the detections kept per image (detectors)."""
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = [k for k in given if k not in self.family.options or k == "conf"]
+        if unknown:
+            takes = [o for o in self.family.options if o != "conf"]
+            raise ValueError(f"{', '.join(unknown)}: not an option of {self.task_name} "
+                             f"predictions (it takes {', '.join(takes) or 'none'})")  # fmt: skip
+        if not self.family.detector:
+            if (conf, iou, max_det) != (None, None, None):
+                raise ValueError(f"conf, iou and max_det are for detect and instance models; "
+                                 f"this is a {self.task_name} model")  # fmt: skip
+            return given, None
+        conf = self.conf if conf is None else conf
+        iou = self.iou if iou is None else iou
+        max_det = self.max_det if max_det is None else max_det
+        _check_limits(conf, iou, max_det)
+        if isinstance(self.model, torch.nn.Module):
+            set_detector_limits(self.model, conf, self._native["nms_iou"] if iou is None else iou,
+                                self._native["max_det"] if max_det is None else max_det)  # fmt: skip
+        elif iou is not None:
+            raise ValueError("an exported detector's NMS IoU is fixed when it is exported")
+        return {**given, "conf": conf}, max_det
+
+
+def load(path: str | Path, *, device=None, conf: float = DEFAULT_CONF, iou: float | None = None,
+         max_det: int | None = None, batch_size: int = 8) -> Predictor:  # fmt: skip
+    """A :class:`Predictor` for a checkpoint (``best.pt`` / ``last.pt`` of a run) or an exported
+    model (``.onnx``, TorchScript ``.ts`` / ``.pt``). ``device``: ``"cpu"``, ``"cuda"``,
+    ``"cuda:1"`` or ``None``/``"auto"`` (CUDA when there is one); ``conf``, ``iou``,
+    ``max_det``: a detector's defaults for every prediction (see :meth:`Predictor.stream`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such checkpoint or exported model")
+    opts = {"device": device, "conf": conf, "iou": iou, "max_det": max_det,
+            "batch_size": batch_size, "source": str(path)}  # fmt: skip
+    if path.suffix.lower() in EXPORTED_SUFFIXES or _is_torchscript(path):
+        return _load_exported(path, opts)
+    task, model, _ = load_run(path)
+    return Predictor(task, model, family(task.name, str(path)), **opts)
+
+
+def load_run(path: str | Path):
+    """``(task, model in eval mode, RunCheckpoint)`` of a checkpoint file."""
+    from regionlab.engine.checkpoint import RunCheckpoint
+    from regionlab.engine.growing import model_from_checkpoint
+
+    ckpt = RunCheckpoint.load(path)
+    task = family(ckpt.task, str(path)).task_class().from_spec_dict(ckpt.spec)
+    model = model_from_checkpoint(task, ckpt)
+    model.eval()
+    return task, model, ckpt
+
+
+def device(name: str | torch.device | None) -> torch.device:
+    """``auto`` (or none) is CUDA when there is one, else the CPU."""
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"device {name!r}: {e}") from None
+
+
+_device = device
+
+
+class _ExportedTask:
+    """An exported model seen as a task: ``predict(model, images)`` runs the exported graph
+    (``model`` is unused) and returns what the task's own ``predict`` would."""
+
+    def __init__(self, exported) -> None:
+        self.exported, self.name = exported, exported.task_name
+        self.classes, self.size = list(exported.classes), exported.size
+        self.skeleton = list(getattr(exported, "skeleton", None) or [])
+
+    @property
+    def background(self) -> bool:
+        return bool(self.classes) and self.classes[0] == "background"
+
+    def predict(self, model, images: torch.Tensor, **kw):
+        # a family passes its options (beam, sentence) even when unset
+        return self.exported.predict_tensor(
+            images, **{k: v for k, v in kw.items() if v is not None}
+        )
+
+
+def _load_exported(path: Path, opts: dict) -> Predictor:
+    try:
+        from regionlab.export import load_exported
+    except ImportError as e:
+        raise ImportError(f"{path} is an exported model, and this regionlab cannot read exported "
+                          f"models (regionlab.export: {e})") from e  # fmt: skip
+    task = _ExportedTask(load_exported(path))
+    return Predictor(task, None, family(task.name, str(path)), **opts)
+
+
+def _is_torchscript(path: Path) -> bool:
+    # a TorchScript archive carries its code; a checkpoint of torch.save has data.pkl only
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        return any(n.endswith("constants.pkl") or "/code/" in n for n in z.namelist())
+
+
+def _batches(frames, size: int) -> Iterator[list[Frame]]:
+    """Consecutive frames of one image size, at most ``size`` at a time."""
+    if size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {size}")
+    group: list[Frame] = []
+    for f in frames:
+        if group and (len(group) == size or f.image.shape != group[0].image.shape):
+            yield group
+            group = []
+        group.append(f)
+    if group:
+        yield group
+
+
+def _top(r: Result, max_det: int | None) -> Result:
+    if max_det is None or not hasattr(r, "boxes") or len(r.boxes) <= max_det:
+        return r
+    from dataclasses import replace
+
+    keep = slice(0, max_det)  # results are sorted by score
+    return replace(r, boxes=r.boxes[keep], labels=r.labels[keep], scores=r.scores[keep],
+                   masks=None if r.masks is None else r.masks[keep],
+                   keypoints=None if r.keypoints is None else r.keypoints[keep])  # fmt: skip
+
+
+def _check_limits(conf, iou, max_det) -> None:
+    if not 0 <= conf <= 1:
+        raise ValueError(f"conf must be in [0, 1], got {conf}")
+    if iou is not None and not 0 < iou <= 1:
+        raise ValueError(f"iou must be in (0, 1], got {iou}")
+    if max_det is not None and max_det < 1:
+        raise ValueError(f"max_det must be >= 1, got {max_det}")
+
+
+def _name(source) -> str:
+    return str(source) if isinstance(source, (str, Path)) else type(source).__name__
