@@ -5,7 +5,7 @@ sample before the first step."""
 from __future__ import annotations
 
 from regionlab.cli.common import BUDGET_FLAGS, SCAN_LIMIT, say
-from regionlab.cli.specs import parse_spec
+from regionlab.cli.specs import has_own_val, parse_spec
 from regionlab.cli.taskcli import base_dataset
 from regionlab.engine.config import TrainConfig
 
@@ -39,7 +39,7 @@ def default_size(args, train_set, photos: tuple[int, int]) -> tuple[int, int]:
 
 
 def split(train_set, args):
-    """Validation set: ``--val SPEC``, the scene generator's own val stream, or a held-out
+    """Validation set: ``--val SPEC``, the data's own val split (:func:`has_own_val`), or a held-out
     fraction (reported, so no sample silently changes role)."""
     import torch
 
@@ -47,7 +47,7 @@ def split(train_set, args):
 
     if args.val is not None:
         return train_set, open_dataset(args.val, split="val")
-    if parse_spec(args.data)[0] == "scenes":
+    if has_own_val(args.data):  # the scenes' val stream, a data.yaml's val split
         return train_set, open_dataset(args.data, split="val")
     n = len(train_set)
     k = max(1, int(round(n * args.val_fraction)))
