@@ -25,7 +25,8 @@ STORE = {
 
 
 def write_phone_photo(path: Path, orientation: int) -> None:
-    """A JPEG of a white rectangle at ``BOX`` on black, stored turned, with its EXIF tag."""
+    """A JPEG (or PNG, by ``path``'s suffix) of a white rectangle at ``BOX`` on black, stored
+    turned, with its EXIF tag."""
     shown = np.zeros((H, W, 3), dtype=np.uint8)
     x1, y1, x2, y2 = BOX
     shown[y1:y2, x1:x2] = 255
@@ -97,3 +98,28 @@ def test_photo_without_orientation_is_unchanged(tmp_path):
     path = tmp_path / "plain.jpg"
     Image.fromarray(np.full((H, W, 3), 128, np.uint8)).save(path, quality=95)
     assert load_image(path).shape == (3, H, W) and image_size(path) == (H, W)
+
+
+def test_png_with_an_exif_header_is_turned_too(tmp_path):
+    path = tmp_path / "turned.png"
+    write_phone_photo(path, 6)
+    assert load_image(path).shape == (3, H, W) and image_size(path) == (H, W)
+    assert_box_on_object(load_image(path), BOX)
+
+
+def test_image_size_decodes_no_pixels(tmp_path, monkeypatch):
+    """Looking for EXIF must not decode a PNG (Pillow's PNG getexif() would load every pixel)."""
+    from PIL import PngImagePlugin
+
+    path = tmp_path / "plain.png"
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(path)
+
+    decoded = []
+    real_load = PngImagePlugin.PngImageFile.load
+
+    def load(self):
+        decoded.append(self)
+        return real_load(self)
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", load)
+    assert image_size(path) == (H, W) and decoded == []

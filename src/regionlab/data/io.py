@@ -38,7 +38,8 @@ def resolve_inside(
     return path
 
 
-def _open(path: Path, source: str | Path | None, where: str) -> Image.Image:
+def _open(path: Path, source: str | Path | None, where: str) -> tuple[Image.Image, int]:
+    """The decoded image, and its EXIF orientation as the header gives it (:func:`_orientation`)."""
     src = source if source is not None else path
     if not path.is_file():
         raise DataError(src, f"image file {path} does not exist", where)
@@ -56,6 +57,7 @@ def _open(path: Path, source: str | Path | None, where: str) -> Image.Image:
                     f"{MAX_PIXELS} (possible decompression bomb)",
                     where,
                 )
+            orientation = _orientation(img)
             img.load()
     except DataError:
         raise
@@ -63,7 +65,7 @@ def _open(path: Path, source: str | Path | None, where: str) -> Image.Image:
         raise DataError(path, f"refused as a possible decompression bomb: {e}", where) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(path, f"cannot decode image: {e}", where) from e
-    return img
+    return img, orientation
 
 
 def load_image(
@@ -77,7 +79,9 @@ def load_image(
     corrupt file raises :class:`DataError` (Pillow's lenient truncated-image mode stays off).
     """
     path = Path(path)
-    img = _upright(_open(path, source, where))
+    img, orientation = _open(path, source, where)
+    if orientation != 1:
+        img = _upright(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = arr.max() if arr.size and arr.max() > 255 else 255.0
@@ -96,7 +100,7 @@ def load_index_png(
     Refuses RGB masks: their colours are not indices, and guessing a palette would be silent.
     """
     path = Path(path)
-    img = _open(path, source, where)
+    img, _ = _open(path, source, where)  # read as stored: mask tools write no orientation tag
     if img.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
         raise DataError(
             path, f"mask must be a single-channel index image, got mode {img.mode}", where
@@ -136,8 +140,12 @@ def image_size(
 
 
 def _orientation(img: Image.Image) -> int:
-    """The EXIF Orientation tag (1 = upright); an unreadable EXIF block counts as upright, as
-    viewers treat it."""
+    """The EXIF Orientation tag (1 = upright) of an opened, not yet decoded image; an unreadable
+    EXIF block counts as upright, as viewers treat it. A PNG's EXIF counts only when its header
+    carries it: Pillow would decode every pixel to look further, and the header-only
+    :func:`image_size` must agree with :func:`load_image`."""
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1
     try:
         return int(img.getexif().get(0x0112, 1))  # 0x0112: Orientation
     except Exception:  # noqa: BLE001 - Pillow raises many types on broken EXIF; none is fatal
@@ -145,9 +153,7 @@ def _orientation(img: Image.Image) -> int:
 
 
 def _upright(img: Image.Image) -> Image.Image:
-    """``img`` turned/flipped to its displayed orientation (a no-op without an EXIF tag)."""
-    if _orientation(img) == 1:
-        return img
+    """``img`` turned/flipped to its displayed orientation."""
     try:
         return ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - see _orientation: broken EXIF is shown unturned
