@@ -213,3 +213,55 @@ def make_yolo(root: Path) -> Path:
     (root / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.5 0.5\n\n1 0.25 0.25 0.5 0.5\n")
     (root / "classes.txt").write_text("cat\ndog\n")
     return root
+
+
+def make_ultralytics(root: Path, yaml_text: str | None = None) -> Path:
+    """``images/{train,val}`` + ``labels/{train,val}`` and a ``data.yaml`` at ``root``.
+
+    train: ``t0`` (20x40, one box of class 1), ``t1`` (16x16, no label file); val: ``v0``
+    (16x16, one box of class 0).
+    """
+    write_image(root / "images" / "train" / "t0.png", 20, 40, seed=1)
+    write_image(root / "images" / "train" / "t1.png", 16, 16, seed=2)
+    write_image(root / "images" / "val" / "v0.png", 16, 16, seed=3)
+    (root / "labels" / "train").mkdir(parents=True)
+    (root / "labels" / "val").mkdir(parents=True)
+    (root / "labels" / "train" / "t0.txt").write_text("1 0.5 0.5 0.5 0.5\n")
+    (root / "labels" / "val" / "v0.txt").write_text("0 0.25 0.25 0.5 0.5\n")
+    yaml = root / "data.yaml"
+    yaml.write_text(
+        yaml_text
+        or "# Ultralytics layout\npath: .\ntrain: images/train\nval: images/val\n"
+        "nc: 2\nnames:\n  0: cat\n  1: hot dog\n"
+    )
+    return yaml
+
+
+# ---------------------------------------------------------------------------- COCO captions
+
+
+def captions_only() -> dict:
+    """As COCO ships ``captions_train2017.json``: info, licenses, images, caption annotations."""
+    return {
+        "info": {"description": "tiny"},
+        "licenses": [],
+        "images": [
+            {"id": 3, "file_name": "a.png", "height": 24, "width": 32},
+            {"id": 1, "file_name": "b.png", "height": 16, "width": 16},
+            {"id": 2, "file_name": "c.png"},
+        ],
+        "annotations": [
+            {"id": 10, "image_id": 1, "caption": "A square of noise. "},
+            {"id": 11, "image_id": 3, "caption": "Wide noise."},
+            {"id": 12, "image_id": 1, "caption": "More noise."},
+        ],
+    }
+
+
+def make_caption_set(root, data=None):
+    images = root / "train2017"
+    write_image(images / "a.png", 24, 32, seed=1)
+    write_image(images / "b.png", 16, 16, seed=2)
+    write_image(images / "c.png", 8, 8, seed=3)
+    caps = write_json(root / "annotations" / "captions_train2017.json", data or captions_only())
+    return caps, images

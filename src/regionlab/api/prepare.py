@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from regionlab.api.specs import parse_spec
+from regionlab.api.specs import has_own_val, parse_spec
 from regionlab.engine.config import TrainConfig
 
 # Above this many samples the decode pass before training is skipped (it would take minutes);
@@ -81,15 +81,18 @@ def default_size(args, train_set, photos: tuple[int, int]) -> tuple[int, int]:
 
 
 def split(train_set, args):
-    """Validation set: ``--val SPEC``, the scene generator's own val stream, or a held-out
-    fraction (reported, so no sample silently changes role)."""
+    """Validation set: ``--val SPEC``, the data's own val split (the scenes' val stream, a
+    ``data.yaml``'s ``val``: :func:`~regionlab.api.specs.has_own_val`), or a held-out fraction
+    (reported, so no sample silently changes role)."""
     import torch
 
     from regionlab.api.specs import open_dataset
 
     if args.val is not None:
         return train_set, open_dataset(args.val, split="val")
-    if parse_spec(args.data)[0] == "scenes":
+    if has_own_val(args.data):
+        if parse_spec(args.data)[0] != "scenes":  # the scenes' val stream goes without saying
+            say(f"validation: the val split of {args.data}")
         return train_set, open_dataset(args.data, split="val")
     n = len(train_set)
     k = max(1, int(round(n * args.val_fraction)))

@@ -3,12 +3,16 @@ of readers.
 
 A spec is ``KIND[:PATH...][:key=value,...]``: ``scenes`` | ``scenes:size=128,n=2000,seed=0`` |
 ``coco:ANN.json:IMAGES_DIR`` | ``voc:DIR`` | ``masks:LIST.txt`` | ``camvid:LIST.txt`` |
-``instances:IMAGES_DIR:MASKS_DIR`` | ``yolo:DIR`` | ``lsp:DIR``. The trailing options go to the
-reader (e.g. ``voc:DIR:images=images,annotations=annotations`` or
-``masks:LIST.txt:num_classes=5,ignore_index=0``); every file reader takes ``skip_bad=true``,
-``allow_outside_root=true`` and ``start=``/``stop=`` (a slice of its samples in their listed
-order, e.g. Penn-Fudan's sorted file names: ``start=0,stop=120`` and ``start=120``). Readers are imported only when a spec is opened, so ``--help``
-stays fast.
+``instances:IMAGES_DIR:MASKS_DIR`` | ``yolo:DIR`` | ``yolo:data.yaml`` (or ``data.yaml`` alone) |
+``lsp:DIR``. ``ANN.json`` is an instances or keypoints file, or a captions file alone (a caption
+set for ``train caption`` and ``train align``). A YOLO ``data.yaml`` gives its ``train`` split to
+training, its ``val`` split to ``eval`` and, without ``--val``, to validation
+(:func:`has_own_val`); ``:split=test`` picks one. The trailing options go to the reader (e.g.
+``voc:DIR:images=images,annotations=annotations`` or ``masks:LIST.txt:num_classes=5,ignore_index=0``);
+every file reader takes ``skip_bad=true``, ``allow_outside_root=true`` and ``start=``/``stop=``
+(a slice of its samples in their listed order, e.g. Penn-Fudan's sorted file names:
+``start=0,stop=120`` and ``start=120``). Readers are imported only when a spec is opened, so
+``--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -83,7 +87,12 @@ def _instances(paths, opts, split, spec):
 
 def _yolo(paths, opts, split, spec):
     from regionlab.data.yolo import YoloDataset
+    from regionlab.data.yolo_yaml import is_yaml
 
+    if is_yaml(paths[0]):
+        opts = {"split": split, **opts}  # the command's split, unless the spec names one
+    elif "split" in opts:
+        raise SpecError(f"data spec {spec!r}: split= takes a data.yaml (yolo:data.yaml:split=val)")
     return YoloDataset(paths[0], **opts)
 
 
@@ -104,7 +113,7 @@ READERS: dict[str, Reader] = {
     "masks": Reader(("LIST.txt",), "masks:LIST.txt:num_classes=N", _masks),
     "camvid": Reader(("LIST.txt",), "camvid:LIST.txt", _camvid),
     "instances": Reader(("IMAGES_DIR", "MASKS_DIR"), "instances:IMAGES_DIR:MASKS_DIR", _instances),
-    "yolo": Reader(("DIR",), "yolo:DIR", _yolo),
+    "yolo": Reader(("DIR",), "yolo:DIR|data.yaml", _yolo),
     "lsp": Reader(("DIR",), "lsp:DIR[:start=0,stop=300]", _lsp),
 }
 USAGE = " | ".join(r.usage for r in READERS.values()) + "  (optionally :key=value,...)"
@@ -136,6 +145,8 @@ def _options(text: str, spec: str) -> dict:
 def parse_spec(spec: str) -> tuple[str, list[str], dict]:
     """``"coco:a.json:imgs:skip_bad=true"`` -> ``("coco", ["a.json", "imgs"], {"skip_bad": True})``."""
     kind, _, rest = spec.partition(":")
+    if kind not in READERS and kind.lower().endswith((".yaml", ".yml")):
+        kind, rest = "yolo", spec  # a bare data.yaml, as Ultralytics' data=data.yaml
     if kind not in READERS:
         raise SpecError(f"unknown data spec {spec!r}; expected {USAGE}")
     parts = rest.split(":") if rest else []
@@ -175,3 +186,17 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
         why = f"; {skipped.summary()}" if skipped is not None and skipped.count else ""
         raise DataError(getattr(ds, "source", spec), f"has 0 samples (data spec {spec!r}){why}")
     return ds
+
+
+def has_own_val(spec: str) -> bool:
+    """Whether the data ``spec`` names brings its own validation split, which validation uses
+    when no ``--val`` is given (``open_dataset(spec, split="val")``): the scene generator's val
+    stream, or the ``val`` of a YOLO ``data.yaml`` (unless the spec picks a ``split=``)."""
+    kind, paths, opts = parse_spec(spec)
+    if kind == "scenes":
+        return True
+    if kind != "yolo" or "split" in opts:
+        return False
+    from regionlab.data.yolo_yaml import is_yaml, read_data_yaml
+
+    return is_yaml(paths[0]) and read_data_yaml(paths[0]).has("val")

@@ -4,6 +4,14 @@ the CLI modules."""
 
 from __future__ import annotations
 
-from regionlab.api.specs import READERS, USAGE, Reader, SpecError, open_dataset, parse_spec
+from regionlab.api.specs import (
+    READERS,
+    USAGE,
+    Reader,
+    SpecError,
+    has_own_val,
+    open_dataset,
+    parse_spec,
+)
 
-__all__ = ["READERS", "USAGE", "Reader", "SpecError", "open_dataset", "parse_spec"]
+__all__ = ["READERS", "USAGE", "Reader", "SpecError", "has_own_val", "open_dataset", "parse_spec"]

@@ -1,4 +1,5 @@
-"""COCO JSON reader: instances (boxes, polygon/RLE masks, crowd), keypoints and captions."""
+"""COCO JSON reader: instances (boxes, polygon/RLE masks, crowd), keypoints and captions (with
+an instances file, or a captions file alone)."""
 
 from __future__ import annotations
 
@@ -55,7 +56,9 @@ class CocoDataset(Dataset):
     - ``iscrowd`` ``bool (N,)`` from the JSON;
     - ``keypoints`` ``float32 (N, K, 3)`` when a category lists keypoint names (``K`` =
       ``num_keypoints``) and ``keypoints=True``; annotations without keypoints get zeros;
-    - ``captions`` from ``captions_file``, joined by image id.
+    - ``captions`` from ``captions_file``, joined by image id. A ``captions_*.json`` given as
+      ``ann_file`` on its own (no ``categories``; ``captions_only``) is a caption set: every
+      image with its captions, no objects (``classes == ["background"]``, no masks).
 
     Everything is validated here (image headers read, no pixels decoded); pixels and masks are
     decoded in ``__getitem__``. With ``skip_bad=True`` an image with any bad annotation is left
@@ -83,6 +86,9 @@ class CocoDataset(Dataset):
 
         data = load_json(ann_file)
         self.coco_json: dict = data
+        self.captions_only = _captions_only(data)
+        if self.captions_only:  # a captions_*.json alone: its annotations are captions, not objects
+            data = {**data, "annotations": [], "categories": []}
         images, anns, cats = self._top_level(data)
         self._categories(cats, keypoints)
 
@@ -115,9 +121,12 @@ class CocoDataset(Dataset):
             except DataError as err:
                 self._bad(err)
         self.image_ids: list[int] = [r.image_id for r in self._images]
-        self.has_masks = all(a.segm is not None for r in self._images for a in r.anns)
-
+        self.has_masks = not self.captions_only and all(
+            a.segm is not None for r in self._images for a in r.anns
+        )
         self._captions: dict[int, list[str]] = {}
+        if self.captions_only:
+            self._read_captions(Path(ann_file), set(by_id), self.coco_json)
         if captions_file is not None:
             self._read_captions(Path(captions_file), set(by_id))
 
@@ -282,8 +291,8 @@ class CocoDataset(Dataset):
         _decode_segm({"size": [h, w], "counts": counts}, h, w, source=self.source, where=where)
         return {"size": [h, w], "counts": counts}
 
-    def _read_captions(self, path: Path, image_ids: set[int]) -> None:
-        data = load_json(path)
+    def _read_captions(self, path: Path, image_ids: set[int], data: Any = None) -> None:
+        data = load_json(path) if data is None else data
         caps = data.get("annotations") if isinstance(data, dict) else None
         if not isinstance(caps, list):
             raise DataError(path, "missing or non-list 'annotations'")
@@ -350,6 +359,16 @@ class CocoDataset(Dataset):
 
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _captions_only(data: Any) -> bool:
+    """A COCO ``captions_*.json`` on its own: no ``categories``, and its annotations captions."""
+    anns = data.get("annotations") if isinstance(data, dict) else None
+    return (
+        isinstance(anns, list)
+        and "categories" not in data
+        and any(isinstance(a, dict) and "caption" in a for a in anns)
+    )
 
 
 def _decode_segm(segm: Any, h: int, w: int, *, source: str | Path, where: str) -> np.ndarray:

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from regionlab.data.errors import DataError
 
 # Pillow's own bomb guard warns at ~89 Mpx and errors at twice that; we refuse anything above this
 # before decoding a single pixel, so a header claiming a huge size cannot exhaust memory.
 MAX_PIXELS = 64_000_000
+# EXIF orientations 5..8 turn the picture by a quarter: its displayed width is the stored height.
+_QUARTER_TURNS = {5, 6, 7, 8}
 
 
 def resolve_inside(
@@ -36,7 +38,8 @@ def resolve_inside(
     return path
 
 
-def _open(path: Path, source: str | Path | None, where: str) -> Image.Image:
+def _open(path: Path, source: str | Path | None, where: str) -> tuple[Image.Image, int]:
+    """The decoded image, and its EXIF orientation as the header gives it (:func:`_orientation`)."""
     src = source if source is not None else path
     if not path.is_file():
         raise DataError(src, f"image file {path} does not exist", where)
@@ -54,6 +57,7 @@ def _open(path: Path, source: str | Path | None, where: str) -> Image.Image:
                     f"{MAX_PIXELS} (possible decompression bomb)",
                     where,
                 )
+            orientation = _orientation(img)
             img.load()
     except DataError:
         raise
@@ -61,19 +65,23 @@ def _open(path: Path, source: str | Path | None, where: str) -> Image.Image:
         raise DataError(path, f"refused as a possible decompression bomb: {e}", where) from e
     except (OSError, SyntaxError, ValueError) as e:
         raise DataError(path, f"cannot decode image: {e}", where) from e
-    return img
+    return img, orientation
 
 
 def load_image(
     path: str | Path, *, source: str | Path | None = None, where: str = ""
 ) -> torch.Tensor:
-    """Read an image file as ``uint8 (3, H, W)`` RGB.
+    """Read an image file as ``uint8 (3, H, W)`` RGB, turned as its EXIF orientation says.
 
-    Greyscale, palette, RGBA (alpha dropped) and 16-bit images are converted; a truncated or
+    A phone stores a portrait photo's pixels sideways with an EXIF Orientation tag; every viewer
+    (and every annotation tool) shows it upright, so boxes are drawn in that displayed frame and
+    the pixels are turned to it here. Greyscale, palette, RGBA (alpha dropped) and 16-bit images are converted; a truncated or
     corrupt file raises :class:`DataError` (Pillow's lenient truncated-image mode stays off).
     """
     path = Path(path)
-    img = _open(path, source, where)
+    img, orientation = _open(path, source, where)
+    if orientation != 1:
+        img = _upright(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
         top = arr.max() if arr.size and arr.max() > 255 else 255.0
@@ -92,7 +100,7 @@ def load_index_png(
     Refuses RGB masks: their colours are not indices, and guessing a palette would be silent.
     """
     path = Path(path)
-    img = _open(path, source, where)
+    img, _ = _open(path, source, where)  # read as stored: mask tools write no orientation tag
     if img.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
         raise DataError(
             path, f"mask must be a single-channel index image, got mode {img.mode}", where
@@ -104,7 +112,8 @@ def load_index_png(
 def image_size(
     path: str | Path, *, source: str | Path | None = None, where: str = ""
 ) -> tuple[int, int]:
-    """``(H, W)`` from the header only (no decode)."""
+    """``(H, W)`` as displayed (EXIF orientation applied, as :func:`load_image`), from the header
+    only (no decode)."""
     path = Path(path)
     src = source if source is not None else path
     if not path.is_file():
@@ -114,6 +123,8 @@ def image_size(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 w, h = img.size
+                if _orientation(img) in _QUARTER_TURNS:
+                    w, h = h, w
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise DataError(path, f"refused as a possible decompression bomb: {e}", where) from e
     except (OSError, SyntaxError, ValueError) as e:
@@ -126,3 +137,24 @@ def image_size(
             where,
         )
     return h, w
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF Orientation tag (1 = upright) of an opened, not yet decoded image; an unreadable
+    EXIF block counts as upright, as viewers treat it. A PNG's EXIF counts only when its header
+    carries it: Pillow would decode every pixel to look further, and the header-only
+    :func:`image_size` must agree with :func:`load_image`."""
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1
+    try:
+        return int(img.getexif().get(0x0112, 1))  # 0x0112: Orientation
+    except Exception:  # noqa: BLE001 - Pillow raises many types on broken EXIF; none is fatal
+        return 1
+
+
+def _upright(img: Image.Image) -> Image.Image:
+    """``img`` turned/flipped to its displayed orientation."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - see _orientation: broken EXIF is shown unturned
+        return img

@@ -1,4 +1,5 @@
-"""YOLO text labels: ``root/images/**/<name>.jpg`` with ``root/labels/**/<name>.txt``.
+"""YOLO text labels: ``root/images/**/<name>.jpg`` with ``root/labels/**/<name>.txt``, or the
+splits an Ultralytics ``data.yaml`` lists (:mod:`regionlab.data.yolo_yaml`).
 
 Each label line is ``class cx cy w h``: a 0-based class id and a box centre and size normalised
 by the image width/height to ``0..1``.
@@ -7,7 +8,6 @@ by the image width/height to ``0..1``.
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,19 +18,27 @@ from regionlab.data.checks import check_box
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, resolve_inside
 from regionlab.data.sample import Dataset, Sample
+from regionlab.data.yolo_yaml import (
+    IMAGE_EXTENSIONS,
+    is_yaml,
+    label_path,
+    load_yaml,
+    parse_names,
+    read_data_yaml,
+    split_images,
+)
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp"}
 # Normalised values may stray this far outside 0..1 (float rounding in exporters).
 COORD_TOLERANCE = 1e-3
 
 
 def read_class_names(root: str | Path) -> list[str] | None:
-    """Class names from ``root/classes.txt`` (one per line) or ``names:`` in ``root/data.yaml``.
+    """Class names from ``root/classes.txt`` (one per line) or ``names:``/``nc:`` in
+    ``root/data.yaml`` (read as YAML, see :func:`~regionlab.data.yolo_yaml.parse_names`).
 
-    ``data.yaml`` is read without a YAML library, so only the simple forms are understood:
-    ``names: [a, b]`` on one line, or a block of ``  0: a`` (or ``  - a``) lines under ``names:``.
-    Returns ``None`` when neither file gives names; warns if ``data.yaml`` has a ``names:`` key
-    in another form.
+    Returns ``None`` when neither file gives names; warns (and returns ``None``) if
+    ``data.yaml``'s ``names`` is neither a list nor an ``{index: name}`` mapping. A malformed
+    ``data.yaml`` raises :class:`DataError`.
     """
     root = Path(root)
     classes_txt = root / "classes.txt"
@@ -41,53 +49,29 @@ def read_class_names(root: str | Path) -> list[str] | None:
     data_yaml = root / "data.yaml"
     if not data_yaml.is_file():
         return None
-    lines = data_yaml.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        m = re.match(r"names\s*:\s*(.*)$", line)
-        if not m:
-            continue
-        value = m.group(1).split(" #")[0].strip()
-        if value.startswith("[") and value.endswith("]"):
-            return [_unquote(s) for s in value[1:-1].split(",") if s.strip()]
-        if not value:
-            names = _names_block(lines[i + 1 :])
-            if names:
-                return names
+    data = load_yaml(data_yaml)
+    if data.get("names") is None and data.get("nc") is None:
+        return None
+    try:
+        return parse_names(data.get("names"), data.get("nc"), data_yaml)
+    except DataError as err:
         warnings.warn(
-            f"{data_yaml}: 'names:' is not in a simple form this reader understands; "
-            "using class0, class1, ...",
+            f"{err}; 'names:' is not in a simple form this reader understands (a list, or a "
+            "mapping of 0..n-1 to names); using class0, class1, ...",
             stacklevel=3,
         )
         return None
-    return None
 
 
-def _names_block(lines: list[str]) -> list[str]:
-    """``  0: a`` / ``  - a`` lines (indented) following ``names:``, in id order."""
-    by_id: dict[int, str] = {}
-    items: list[str] = []
-    for line in lines:
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        if not line[0].isspace():  # block ended at the next top-level key
-            break
-        m = re.match(r"\s+(\d+)\s*:\s*(.+)$", line)
-        if m:
-            by_id[int(m.group(1))] = _unquote(m.group(2))
-            continue
-        m = re.match(r"\s+-\s*(.+)$", line)
-        if m:
-            items.append(_unquote(m.group(1)))
-            continue
-        return []
-    if by_id and sorted(by_id) == list(range(len(by_id))):
-        return [by_id[i] for i in range(len(by_id))]
-    return items if not by_id else []
+@dataclass
+class _Entry:
+    """One image to read: its file, its label file, its id, and the folders each must stay in."""
 
-
-def _unquote(s: str) -> str:
-    s = s.split(" #")[0].strip()
-    return s[1:-1] if len(s) >= 2 and s[0] == s[-1] and s[0] in "'\"" else s
+    image: Path
+    label: Path
+    image_id: str
+    image_base: Path
+    label_base: Path
 
 
 @dataclass
@@ -101,20 +85,23 @@ class _Record:
 
 
 class YoloDataset(Dataset):
-    """YOLO detection: images under ``root/images``, label files under ``root/labels``.
+    """YOLO detection from a folder (``root/images``, ``root/labels``) or an Ultralytics
+    ``data.yaml`` (``root`` ends in ``.yaml``/``.yml``; its ``split``: ``train`` (default),
+    ``val`` or ``test``; see :mod:`regionlab.data.yolo_yaml`).
 
     Items are :class:`Sample` with ``boxes`` ``float32 (N, 4)`` ``xyxy`` pixels (from normalised
-    ``cx cy w h``) and ``labels`` ``int64 (N,)`` = YOLO class + 1, indexing
-    ``classes = ["background", *names]``. Names come from ``classes``, else
-    ``root/classes.txt``, else ``names:`` in ``root/data.yaml`` (see :func:`read_class_names`),
-    else ``class0, class1, ...`` up to the largest id used. ``image_id`` is the image path
-    relative to ``images`` without extension (e.g. ``"train/0001"``).
+    ``cx cy w h``, in the image as displayed: EXIF orientation applied) and ``labels``
+    ``int64 (N,)`` = YOLO class + 1, indexing ``classes = ["background", *names]``. Names come
+    from ``classes``, else the yaml's ``names``/``nc``, else (a folder) ``root/classes.txt``,
+    else ``names:`` in ``root/data.yaml`` (see :func:`read_class_names`), else
+    ``class0, class1, ...`` up to the largest id used. ``image_id`` is the image path relative to
+    ``images`` (a folder) or to the yaml's dataset root, without extension (e.g. ``"train/0001"``).
 
     An image without a label file has no objects (this is how YOLO marks negatives; not an
-    error); a label file without an image is an error. Label lines with a wrong field count, non-numbers, values outside ``0..1`` (beyond
-    1e-3), non-positive size or a class id ``>=`` the number of classes raise
-    :class:`DataError` naming the label file and line; with ``skip_bad=True`` such images are left
-    out and listed in ``self.skipped``.
+    error); a label file in a scanned label folder without its image is an error. Label lines with
+    a wrong field count, non-numbers, values outside ``0..1`` (beyond 1e-3), non-positive size or
+    a class id ``>=`` the number of classes raise :class:`DataError` naming the label file and
+    line; with ``skip_bad=True`` such images are left out and listed in ``self.skipped``.
     """
 
     def __init__(
@@ -124,73 +111,111 @@ class YoloDataset(Dataset):
         images: str = "images",
         labels: str = "labels",
         classes: list[str] | None = None,
+        split: str | None = None,
         skip_bad: bool = False,
         allow_outside_root: bool = False,
     ) -> None:
         self.root = Path(root)
-        self.images_dir = self.root / images
-        self.labels_dir = self.root / labels
-        self.source = str(self.labels_dir)
         self.skipped = SkipReport()
-        for d, what in ((self.images_dir, "image"), (self.labels_dir, "label")):
-            # A mistyped label folder would otherwise turn every image into a negative.
-            if not d.is_dir():
-                raise DataError(d, f"{what} folder does not exist")
-        names = list(classes) if classes is not None else read_class_names(self.root)
-        if names and names[0] == "background" and classes is not None:
-            names = names[1:]  # accept a list that already starts with background
+        #: the data.yaml split read (``None`` for a folder, which has no splits)
+        self.split = (split or "train") if is_yaml(self.root) else split
+        if is_yaml(self.root):
+            entries, orphans, names = self._from_yaml(self.split, allow_outside_root)
+        else:
+            if split is not None:
+                raise DataError(
+                    self.root, f"split={split!r} needs an Ultralytics data.yaml, not a folder"
+                )
+            entries, orphans, names = self._from_folder(images, labels)
+        if classes is not None:
+            names = list(classes)
+            if names and names[0] == "background":
+                names = names[1:]  # accept a list that already starts with background
 
         records: list[_Record] = []
-        files = sorted(
-            p for p in self.images_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-        )
-        for file in files:
+        for entry in entries:
             try:
-                records.append(self._read(file, allow_outside_root))
+                records.append(self._read(entry, allow_outside_root))
             except DataError as err:
-                if not skip_bad:
-                    raise
-                self.skipped.add(err)
-        # A label file whose image is missing would otherwise be ignored without a word.
-        stems = {f.relative_to(self.images_dir).with_suffix("") for f in files}
-        for label_file in sorted(self.labels_dir.rglob("*.txt")):
-            # LabelImg keeps its classes.txt among the labels: that one is not a label file.
-            orphan = label_file.relative_to(self.labels_dir).with_suffix("") not in stems
-            if orphan and label_file.name != "classes.txt":
-                err = DataError(label_file, f"no image for this label file in {self.images_dir}")
-                if not skip_bad:
-                    raise err
-                self.skipped.add(err)
-
+                self._bad(err, skip_bad)
+        for err in orphans:
+            self._bad(err, skip_bad)
         if names is None:
             top = max((c for r in records for c in r.labels), default=-1)
             names = [f"class{i}" for i in range(top + 1)]
         self.classes = ["background", *names]
-        self._records = []
-        for r in records:
-            bad = [(c, n) for c, n in zip(r.labels, r.lines, strict=True) if c >= len(names)]
-            if bad:
-                err = DataError(
-                    r.label_file,
-                    f"class id {bad[0][0]} is not below the number of classes {len(names)}",
-                    f"line {bad[0][1]}",
-                )
-                if not skip_bad:
-                    raise err
-                self.skipped.add(err)
-                continue
-            self._records.append(r)
+        self._records = [r for r in records if self._known_classes(r, len(names), skip_bad)]
         if self.skipped.count:
             warnings.warn(self.skipped.summary(), stacklevel=2)
 
-    def _read(self, file: Path, allow_outside: bool) -> _Record:
-        rel = file.relative_to(self.images_dir)
-        image_id = rel.with_suffix("").as_posix()
-        # Listed from a folder, so only a symlink can lead outside the dataset root.
-        image = resolve_inside(self.images_dir, str(rel), source=file, allow_outside=allow_outside)
-        label_file = resolve_inside(
-            self.labels_dir, str(rel.with_suffix(".txt")), source=file, allow_outside=allow_outside
+    def _bad(self, err: DataError, skip_bad: bool) -> None:
+        if not skip_bad:
+            raise err
+        self.skipped.add(err)
+
+    def _known_classes(self, r: _Record, n: int, skip_bad: bool) -> bool:
+        bad = [(c, line) for c, line in zip(r.labels, r.lines, strict=True) if c >= n]
+        if bad:
+            problem = f"class id {bad[0][0]} is not below the number of classes {n}"
+            self._bad(DataError(r.label_file, problem, f"line {bad[0][1]}"), skip_bad)
+        return not bad
+
+    def _from_folder(self, images: str, labels: str):
+        self.images_dir = self.root / images
+        self.labels_dir = self.root / labels
+        self.source = str(self.labels_dir)
+        for d, what in ((self.images_dir, "image"), (self.labels_dir, "label")):
+            # A mistyped label folder would otherwise turn every image into a negative.
+            if not d.is_dir():
+                hint = ""
+                if (self.root / "data.yaml").is_file():
+                    hint = (
+                        f"; {self.root / 'data.yaml'} may list the splits: give that file instead"
+                    )
+                raise DataError(d, f"{what} folder does not exist{hint}")
+        files = sorted(
+            p for p in self.images_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
         )
+        entries = []
+        for f in files:
+            rel = f.relative_to(self.images_dir)
+            entries.append(_Entry(rel, rel.with_suffix(".txt"), rel.with_suffix("").as_posix(),
+                                  self.images_dir, self.labels_dir))  # fmt: skip
+        orphans = _orphans(self.labels_dir, self.images_dir, files)
+        return entries, orphans, read_class_names(self.root)
+
+    def _from_yaml(self, split: str, allow_outside: bool):
+        cfg = read_data_yaml(self.root)
+        self.source = str(self.root)
+        self.images_dir = self.labels_dir = cfg.root
+        found = split_images(cfg, split, allow_outside=allow_outside)
+        entries = []
+        for image in found.images:
+            try:
+                image_id = image.relative_to(cfg.root).with_suffix("").as_posix()
+            except ValueError:  # listed from outside the root (allowed): the full path names it
+                image_id = image.with_suffix("").as_posix()
+            entries.append(_Entry(image, label_path(image), image_id, cfg.root, cfg.root))
+        orphans = []
+        for folder in found.folders:
+            labels_dir = label_path(folder / "x.jpg").parent
+            if labels_dir == folder:
+                continue  # labels beside the images: no label folder of their own
+            if not labels_dir.is_dir():
+                where = f"{split}: {folder}"
+                raise DataError(cfg.file, f"label folder {labels_dir} does not exist", where)
+            orphans += _orphans(labels_dir, folder, found.images)
+        return entries, orphans, cfg.names
+
+    def _read(self, entry: _Entry, allow_outside: bool) -> _Record:
+        # From a folder only a symlink can lead outside the dataset root; a list file can name
+        # any path, which was checked when it was read.
+        image = resolve_inside(entry.image_base, str(entry.image),
+                               source=entry.image_base / entry.image,
+                               allow_outside=allow_outside)  # fmt: skip
+        label_file = resolve_inside(entry.label_base, str(entry.label), source=image,
+                                    allow_outside=allow_outside)  # fmt: skip
+        image_id = entry.image_id
         if not label_file.is_file():
             return _Record(image_id, image, None, [], [], [])
         h, w = image_size(image, source=label_file)
@@ -248,3 +273,21 @@ class YoloDataset(Dataset):
             image_id=r.image_id,
             path=str(r.image),
         )
+
+
+def _orphans(labels_dir: Path, images_dir: Path, images: list[Path]) -> list[DataError]:
+    """Label files under ``labels_dir`` whose image is not under ``images_dir`` (a label file
+    whose image is missing would otherwise be ignored without a word)."""
+    stems = set()
+    for f in images:
+        try:
+            stems.add(f.relative_to(images_dir).with_suffix(""))
+        except ValueError:
+            continue
+    out = []
+    for label_file in sorted(labels_dir.rglob("*.txt")):
+        # LabelImg keeps its classes.txt among the labels: that one is not a label file.
+        orphan = label_file.relative_to(labels_dir).with_suffix("") not in stems
+        if orphan and label_file.name != "classes.txt":
+            out.append(DataError(label_file, f"no image for this label file in {images_dir}"))
+    return out
