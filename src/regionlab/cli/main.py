@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from regionlab import __version__
-from regionlab.cli import datasets, demo, proposals, tune
+from regionlab.cli import datasets, demo, export, proposals, tune
 from regionlab.cli.common import (
     HelpFormatter,
     add_budget_flags,
@@ -110,7 +110,7 @@ def cmd_predict(args) -> int:
     from regionlab.data.io import load_image
     from regionlab.engine.checkpoint import write_text_atomic
 
-    cli, task, model, _ = load(args.checkpoint)
+    cli, task, model, _ = load(args.checkpoint, exported=True)
     options = option_values(args, cli, TASKS.values(), "predict", args.checkpoint)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def _add_eval(sub) -> None:
 
 def _add_predict(sub) -> None:
     p = _sub(sub, "predict", help="draw a checkpoint's predictions for image files")
-    p.add_argument("checkpoint", help="a best.pt or last.pt of a run")
+    p.add_argument("checkpoint", help="a best.pt or last.pt of a run, or its export")
     p.add_argument("images", nargs="+", help="image files")
     p.add_argument("--out", required=True, help="folder for the PNGs")
     add_options(p, TASKS.values(), "predict")
@@ -187,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     datasets.add_parser(sub)
     proposals.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 

@@ -37,10 +37,20 @@ def summarise(out: Path, result, task, cfg, extra: dict | None = None) -> None:
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2))
 
 
-def load(ckpt_path: str):
-    """``(TaskCLI, task, model in eval mode, RunCheckpoint)`` of a checkpoint file."""
+def load(ckpt_path: str, exported: bool = False):
+    """``(TaskCLI, task, model in eval mode, RunCheckpoint)`` of a checkpoint file; with
+    ``exported``, an ``.onnx`` / TorchScript export loads too (its model an
+    :class:`~regionlab.export.runtime.GraphModel`, no checkpoint: ``None``)."""
     from regionlab.engine.checkpoint import CheckpointError, RunCheckpoint
     from regionlab.engine.growing import model_from_checkpoint
+    from regionlab.export.runtime import is_exported, load_exported
+
+    if is_exported(ckpt_path):
+        if not exported:
+            raise ValueError(f"{ckpt_path} is an exported model: it only predicts "
+                             "(regionlab predict); this command needs the run's checkpoint")  # fmt: skip
+        ex = load_exported(ckpt_path)
+        return TASKS[ex.task_name], ex.task, ex.model, None
 
     ckpt = RunCheckpoint.load(ckpt_path)
     cli = TASKS.get(ckpt.task)
