@@ -79,6 +79,13 @@ TASKS = {
     ),  # fmt: skip
     "faster-rcnn": lambda: _detect(RegionSpec("faster-rcnn", 3, **PYRAMID)),
     "faster-rcnn-1map": lambda: _detect(RegionSpec("faster-rcnn", 3, roi="pool", **ONE_MAP)),
+    "keypoint-rcnn": lambda: _detect(
+        RegionSpec("keypoint-rcnn", 3, **ONE_MAP, keypoint=KeypointHeadSpec(5, size=12, width=16))
+    ),
+    "mask-rcnn-softmax": lambda: _detect(
+        RegionSpec("mask-rcnn", 3, **ONE_MAP, mask=MaskHeadSpec(size=12, width=16, loss="softmax")),
+        instance=True,
+    ),
     "mask-rcnn": lambda: _detect(
         RegionSpec(
             "mask-rcnn",
@@ -128,6 +135,7 @@ def _close(a, b, what: str) -> None:
             _close(x, y, f"{what}[{i}]")
     elif hasattr(a, "boxes"):  # Detections
         assert len(a) > 0, f"{what}: nothing detected, the comparison would mean nothing"
+        b = b[_matching(a, b, what)]
         for field in ("boxes", "labels", "scores", "masks", "keypoints"):
             x, y = getattr(a, field), getattr(b, field)
             assert (x is None) == (y is None), f"{what}.{field}"
@@ -135,6 +143,25 @@ def _close(a, b, what: str) -> None:
                 _close(x, y, f"{what}.{field}")
     else:
         assert a == b, what
+
+
+def _matching(a, b, what: str) -> list[int]:
+    """For each detection of ``a``, the one of ``b`` with its label, box and score: the same
+    set after NMS, in any order among scores equal to within rounding (which of two such
+    detections sorts first is arbitrary in any runtime)."""
+    assert len(a) == len(b), f"{what}: {len(a)} vs {len(b)} detections"
+    close = (
+        ((a.boxes[:, None] - b.boxes[None]).abs().amax(-1) < 1e-3)
+        & (a.labels[:, None] == b.labels[None])
+        & ((a.scores[:, None] - b.scores[None]).abs() < 1e-4)
+    )
+    order, used = [], set()
+    for i, row in enumerate(close):
+        j = next((int(j) for j in row.nonzero().flatten() if int(j) not in used), None)
+        assert j is not None, f"{what}: detection {i} {a.boxes[i].tolist()} has no match"
+        order.append(j)
+        used.add(j)
+    return order
 
 
 def _params():
@@ -217,3 +244,18 @@ def test_not_an_export_is_a_clear_error(tmp_path):
     torch.save({"model": {}}, ckpt)
     with pytest.raises(ExportError, match="not an exported regionlab model"):
         load_exported(ckpt)
+
+
+def test_a_free_batch_size_is_refused_for_detectors(tmp_path):
+    task = TASKS["grid"]()
+    with pytest.raises(ExportError, match="one image at a time"):
+        export_model(task, _model(task), tmp_path / "grid.onnx", dynamic=True)
+
+
+def test_export_leaves_the_model_as_it_was(tmp_path):
+    task = TASKS["sliding-window"]()  # its PooledNeck is swapped in the exported copy only
+    model = _model(task)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_model(task, model, tmp_path / "window.onnx")
+    assert type(model.cropper.neck).__name__ == "PooledNeck"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -66,7 +66,7 @@ def _write_onnx(wrapper, example, meta: ExportMeta, path: Path, opset: int,
     except ImportError:
         raise ImportError("ONNX export needs onnx: pip install 'regionlab[export]'") from None
     axes = None
-    if dynamic and wrapper.batch_dynamic:
+    if dynamic:
         axes = {name: {0: "batch"} for name in [*wrapper.inputs, *wrapper.outputs]}
     tmp = _temp(path)
     try:
@@ -95,8 +95,10 @@ def export_model(task, model, out: str | Path, fmt: str = "onnx",
         raise ExportError(f"format must be onnx or torchscript, got {fmt!r}")
     if size is not None:
         task = resized_task(task, size)
-    model = model.float().cpu().eval()
     wrapper = wrap(task, model)
+    if dynamic and not wrapper.batch_dynamic:
+        raise ExportError(f"{task.name}: the detector graph takes one image at a time; "
+                          "--dynamic (a free batch size) does not apply")  # fmt: skip
     notes = {"beam": "greedy"} if task.name == "caption" else {}
     meta = _meta(task, wrapper, fmt, notes)
     path = Path(out)

@@ -10,6 +10,7 @@ letterboxing, cropping and mapping back to each input's pixels are the eager cod
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -60,7 +61,9 @@ class _TorchScriptGraph:
     def __init__(self, path: Path) -> None:
         extra = {EXTRA_FILE: ""}
         try:
-            self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation
+                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
         except (RuntimeError, ValueError) as e:
             raise ExportError(f"{path}: not a readable TorchScript model ({e})") from None
         if not extra[EXTRA_FILE]:

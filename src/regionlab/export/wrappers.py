@@ -128,11 +128,11 @@ class MatmulPooledNeck(nn.Module):
 
 
 def exportable(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` in eval mode with every ``PooledNeck`` as a
+    """A float32 CPU copy of ``model`` in eval mode with every ``PooledNeck`` as a
     :class:`MatmulPooledNeck` (the model itself is left as it is)."""
     from regionlab.models.localization.net import PooledNeck
 
-    model = copy.deepcopy(model).eval()
+    model = copy.deepcopy(model).float().cpu().eval()
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, PooledNeck):
