@@ -30,11 +30,11 @@ SCORE_LAYERS = {"head.branches.cls": 4.0, "head.cls.": 60.0, "proposer.objectnes
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 
 
-def _segment():
+def _segment(**kw):
     from regionlab.models.segmentation.builders import SegmentationSpec
     from regionlab.tasks.segmentation import SegmentationTask
 
-    return SegmentationTask(SegmentationSpec(4, widths=[8, 16, 32]), (32, 40), CLASSES)
+    return SegmentationTask(SegmentationSpec(4, widths=[8, 16, 32], **kw), (32, 40), CLASSES)
 
 
 def _localize():
@@ -69,6 +69,9 @@ def _detect(spec, size: int = 64, instance: bool = False):
 
 TASKS = {
     "segment": _segment,
+    # max-unpooling is exported as a scatter (PyTorch has no ONNX max_unpool2d)
+    "segment-max-unpool": lambda: _segment(upsampler="max_unpool"),
+    "segment-patch": lambda: _segment(arch="patch", patch=9),
     "localize": _localize,
     "keypoints": _keypoints,
     "caption": _caption,
@@ -209,15 +212,17 @@ def test_onnx_file_carries_task_classes_and_size_for_other_tools(tmp_path):
     assert props["size"] == "32x40"
 
 
-def test_dynamic_batch_and_another_size(tmp_path):
-    task = _segment()
+@pytest.mark.parametrize("name", ["segment", "localize"])
+def test_dynamic_batch_and_another_size(tmp_path, name):
+    # localize at 40 x 40: a 5 x 5 map pooled to 4 x 4, which ONNX's pooling cannot express
+    task = TASKS[name]()
     model = _model(task)
-    path = export_model(task, model, tmp_path / "seg.onnx", size=(48, 48), dynamic=True)
+    path = export_model(task, model, tmp_path / "model.onnx", size=(40, 40), dynamic=True)
     exported = load_exported(path)
-    assert exported.size == (48, 48)
+    assert exported.size == (40, 40)
     images = _images(3)  # the graph was traced with 2 images
-    resized = type(task).from_spec_dict({**task.spec_dict(), "size": [48, 48]})
-    _close(resized.predict(model, images), exported.predict_tensor(images), "segment")
+    resized = type(task).from_spec_dict({**task.spec_dict(), "size": [40, 40]})
+    _close(resized.predict(model, images), exported.predict_tensor(images), name)
 
 
 def test_selective_search_detector_and_alignment_are_refused_by_name(tmp_path):

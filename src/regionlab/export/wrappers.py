@@ -127,16 +127,37 @@ class MatmulPooledNeck(nn.Module):
         return self.dropout(F.relu(self.fc(x)))
 
 
-def exportable(model: nn.Module) -> nn.Module:
-    """A float32 CPU copy of ``model`` in eval mode with every ``PooledNeck`` as a
-    :class:`MatmulPooledNeck` (the model itself is left as it is)."""
-    from regionlab.models.localization.net import PooledNeck
+class ScatterMaxUnpool(nn.Module):
+    """:class:`~regionlab.ops.upsample.MaxUnpool` as a scatter of each value to its arg-max
+    index (the same numbers; PyTorch exports no ``max_unpool2d`` to ONNX)."""
 
+    def __init__(self, unpool: nn.Module) -> None:
+        super().__init__()
+        self.scale = unpool.scale
+
+    def forward(self, x: Tensor, indices: Tensor | None = None, output_size=None) -> Tensor:
+        if output_size is not None:
+            h, w = int(output_size[-2]), int(output_size[-1])
+        else:
+            h, w = int(x.shape[-2]) * self.scale, int(x.shape[-1]) * self.scale
+        flat = x.flatten(2)
+        out = flat.new_zeros(flat.shape[0], flat.shape[1], h * w)
+        return out.scatter(2, indices.flatten(2), flat).reshape(-1, int(x.shape[1]), h, w)
+
+
+def exportable(model: nn.Module) -> nn.Module:
+    """A float32 CPU copy of ``model`` in eval mode whose parts ONNX cannot hold are swapped for
+    the same arithmetic in other ops: every ``PooledNeck`` a :class:`MatmulPooledNeck`, every
+    ``MaxUnpool`` a :class:`ScatterMaxUnpool` (the model itself is left as it is)."""
+    from regionlab.models.localization.net import PooledNeck
+    from regionlab.ops.upsample import MaxUnpool
+
+    swaps = {PooledNeck: MatmulPooledNeck, MaxUnpool: ScatterMaxUnpool}
     model = copy.deepcopy(model).float().cpu().eval()
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
-            if isinstance(child, PooledNeck):
-                setattr(module, name, MatmulPooledNeck(child))
+            if type(child) in swaps:
+                setattr(module, name, swaps[type(child)](child))
     return model
 
 
