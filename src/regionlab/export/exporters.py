@@ -36,9 +36,10 @@ def resized_task(task, size: tuple[int, int]):
     return task_classes()[task.name].from_spec_dict(d)
 
 
-def _meta(task, wrapper, fmt: str, notes: dict) -> ExportMeta:
+def _meta(task, wrapper, fmt: str, batch: int | None, notes: dict) -> ExportMeta:
     return ExportMeta(task.name, task.spec_dict(), list(task.classes), list(input_size(task)),
-                      list(wrapper.inputs), list(wrapper.outputs), fmt, notes=notes)  # fmt: skip
+                      list(wrapper.inputs), list(wrapper.outputs), fmt, batch,
+                      notes=notes)  # fmt: skip
 
 
 def _temp(path: Path) -> Path:
@@ -90,7 +91,8 @@ def export_model(task, model, out: str | Path, fmt: str = "onnx",
                  opset: int = DEFAULT_OPSET) -> Path:  # fmt: skip
     """Write ``task``'s ``model`` to ``out`` as ``fmt`` (``onnx | torchscript``) at the task's
     input size (or ``size``, ``(H, W)``); ``dynamic``: a free batch dimension (not for the
-    detectors, which take one image at a time). Returns the path written."""
+    detectors, which take one image at a time; without it the graph takes one image per
+    call). Returns the path written."""
     if fmt not in FORMATS:
         raise ExportError(f"format must be onnx or torchscript, got {fmt!r}")
     if size is not None:
@@ -100,10 +102,12 @@ def export_model(task, model, out: str | Path, fmt: str = "onnx",
         raise ExportError(f"{task.name}: the detector graph takes one image at a time; "
                           "--dynamic (a free batch size) does not apply")  # fmt: skip
     notes = {"beam": "greedy"} if task.name == "caption" else {}
-    meta = _meta(task, wrapper, fmt, notes)
+    # A free batch is traced with 2 images (so no size-1 dimension is taken for a constant);
+    # a fixed one takes one image per call and the runner feeds them one by one.
+    meta = _meta(task, wrapper, fmt, None if dynamic else 1, notes)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = example_input(task)
+    example = example_input(task, 2 if dynamic else 1)
     try:
         if fmt == "torchscript":
             _write_torchscript(wrapper, example, meta, path)

@@ -25,7 +25,8 @@ class ExportMeta:
     """``task``: the task's name (``segment``, ``detect``, ...); ``spec``: ``task.spec_dict()``
     (rebuilds the task without the weights); ``classes``: names (``[]`` for captions);
     ``size``: ``[H, W]`` of the graph's input; ``inputs`` / ``outputs``: the graph's tensor
-    names in order; ``format``: ``onnx | torchscript``."""
+    names in order; ``format``: ``onnx | torchscript``; ``batch``: the images the graph takes
+    per call (``None``: any number)."""
 
     task: str
     spec: dict
@@ -34,6 +35,7 @@ class ExportMeta:
     inputs: list[str]
     outputs: list[str]
     format: str
+    batch: int | None = 1
     version: int = FORMAT_VERSION
     notes: dict = field(default_factory=dict)
 

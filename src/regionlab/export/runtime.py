@@ -87,7 +87,15 @@ class GraphModel(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)
 
     def _named(self, images: Tensor) -> dict[str, Tensor]:
-        return dict(zip(self.meta.outputs, self.graph(images)))
+        """Each output by name, for a batch the graph takes whole (``meta.batch`` free) or a
+        fixed number of images at a time."""
+        b = self.meta.batch
+        if b is None or len(images) == b:
+            return dict(zip(self.meta.outputs, self.graph(images)))
+        if len(images) % b:
+            raise ValueError(f"this export takes {b} images per call, got {len(images)}")
+        parts = [self.graph(chunk) for chunk in images.split(b)]
+        return {k: torch.cat(v) for k, v in zip(self.meta.outputs, zip(*parts))}
 
     def forward(self, images: Tensor, *args, **kwargs):
         if self.meta.task not in ("detect", "instance"):

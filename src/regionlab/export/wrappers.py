@@ -190,9 +190,7 @@ def input_size(task) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
-def example_input(task, batch: int = 2) -> Tensor:
-    """A seeded random batch to trace with (one image for detectors, which run one at a
-    time)."""
+def example_input(task, batch: int = 1) -> Tensor:
+    """A seeded random batch of ``batch`` images to trace with."""
     h, w = input_size(task)
-    n = 1 if task.name in ("detect", "instance") else batch
-    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(0))
+    return torch.rand(batch, 3, h, w, generator=torch.Generator().manual_seed(0))
