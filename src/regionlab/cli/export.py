@@ -8,6 +8,14 @@ import argparse
 
 from regionlab.cli.common import HelpFormatter
 
+DESCRIPTION = """\
+Write a training checkpoint as a file that runs without regionlab's training code: ONNX
+(onnxruntime; the `export` extra) or TorchScript (torch.jit.load). The file carries its task,
+spec, class names and input size; `regionlab predict FILE images...` runs it back.
+
+  regionlab export runs/det/best.pt                     -> runs/det/best.onnx
+  regionlab export runs/seg/best.pt --format torchscript --size 240x320"""
+
 
 def size_type(text: str) -> tuple[int, int]:
     """``HxW`` (or one number for a square) -> ``(H, W)``."""
@@ -37,11 +45,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "export",
         help="write a checkpoint as ONNX or TorchScript",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=HelpFormatter,
     )
     p.add_argument("checkpoint", help="a best.pt or last.pt of a run")
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx",
+                   help="onnx: onnxruntime and other runtimes; torchscript: torch.jit.load")  # fmt: skip
     p.add_argument("--out", help="output file (default: next to the checkpoint, "
                    "NAME.onnx or NAME.torchscript.pt)")  # fmt: skip
     p.add_argument("--size", type=size_type,
