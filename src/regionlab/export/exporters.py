@@ -54,7 +54,9 @@ def _write_torchscript(wrapper, example, meta: ExportMeta, path: Path) -> None:
         traced = torch.jit.trace(wrapper, (example,), check_trace=False, strict=False)
     tmp = _temp(path)
     try:
-        torch.jit.save(traced, str(tmp), _extra_files={EXTRA_FILE: meta.to_json()})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript's deprecation
+            torch.jit.save(traced, str(tmp), _extra_files={EXTRA_FILE: meta.to_json()})
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -43,8 +43,11 @@ class _OnnxGraph:
             raise ImportError(
                 f"{path}: running an ONNX model needs onnxruntime: pip install 'regionlab[export]'"
             ) from None
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # as many as torch uses
         try:
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=["CPUExecutionProvider"])  # fmt: skip
         except Exception as e:  # onnxruntime raises its own types for unreadable files
             raise ExportError(f"{path}: not a readable ONNX model ({e})") from None
         props = self.session.get_modelmeta().custom_metadata_map
