@@ -264,3 +264,11 @@ def test_export_leaves_the_model_as_it_was(tmp_path):
     export_model(task, model, tmp_path / "window.onnx")
     assert type(model.cropper.neck).__name__ == "PooledNeck"
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_an_exported_captioner_refuses_beam_search_rather_than_ignoring_it(tmp_path):
+    task = _caption()
+    exported = load_exported(export_model(task, _model(task), tmp_path / "cap.onnx"))
+    assert exported.task.beam == 1  # what the graph does
+    with pytest.raises(ValueError, match="decodes greedily"):
+        exported.predict_tensor(_images(1), beam=3)

@@ -111,9 +111,13 @@ class GraphModel(nn.Module):
         return SimpleNamespace(detections=dets)
 
     def generate(self, images: Tensor, beam: int = 1, **kwargs) -> list[list[int]]:
-        """Greedy captions (``beam`` is ignored: the graph decodes greedily): the ids before
-        each row's first END."""
+        """Greedy captions, the ids before each row's first END (the graph holds no beam
+        search: ``beam > 1`` is refused, not silently ignored)."""
         from regionlab.models.captioning.captioner import END
+
+        if beam != 1:
+            raise ValueError(f"an exported captioner decodes greedily; beam {beam} needs the "
+                             "checkpoint")  # fmt: skip
 
         rows = self._named(images)["tokens"].tolist()
         return [row[: row.index(END)] if END in row else row for row in rows]
