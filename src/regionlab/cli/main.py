@@ -15,7 +15,7 @@ from pathlib import Path
 from regionlab import __version__
 from regionlab.api import DEFAULT_CONF
 from regionlab.api.builders import BUILDERS
-from regionlab.cli import datasets, demo, proposals, tune
+from regionlab.cli import datasets, demo, export, proposals, tune
 from regionlab.cli.common import (
     HelpFormatter,
     add_budget_flags,
@@ -186,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_predict(sub)
     datasets.add_parser(sub)
     proposals.add_parser(sub)
+    export.add_parser(sub)
     return parser
 
 
