@@ -138,10 +138,15 @@ def load(path: str | Path, *, device=None, conf: float = DEFAULT_CONF, iou: floa
 
 
 def load_run(path: str | Path):
-    """``(task, model in eval mode, RunCheckpoint)`` of a checkpoint file."""
+    """``(task, model in eval mode, RunCheckpoint)`` of a checkpoint file (an exported model is
+    refused: it only predicts)."""
     from regionlab.engine.checkpoint import RunCheckpoint
     from regionlab.engine.growing import model_from_checkpoint
+    from regionlab.export.runtime import is_exported
 
+    if is_exported(path):
+        raise ValueError(f"{path} is an exported model: it only predicts (regionlab.load, "
+                         "regionlab predict); this needs the run's checkpoint")  # fmt: skip
     ckpt = RunCheckpoint.load(path)
     task = family(ckpt.task, str(path)).task_class().from_spec_dict(ckpt.spec)
     model = model_from_checkpoint(task, ckpt)
