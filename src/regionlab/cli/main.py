@@ -68,7 +68,9 @@ def cmd_train(args) -> int:
     cfg = train_config(args, cli.recipe_for(train_set, getattr(args, "model", None)))
     task = cli.build(args, train_set)
     out = Path(args.out)
-    result = fit(task, train_set, val_set, cfg, out, resume=args.resume)
+    result = fit(
+        task, train_set, val_set, cfg, out, resume=args.resume, record={"flags": vars(args)}
+    )
     if result.is_main:
         summarise(out, result, task, cfg)
         print(f"done: {result.steps} steps in {result.seconds:.0f} s; outputs in {out}/")
