@@ -2,13 +2,13 @@
 another run's folder is never taken over."""
 
 import json
-import shlex
 import sys
 
 import pytest
 
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
 from regionlab.engine.config import TrainConfig
+from regionlab.engine.records import command_line
 from regionlab.engine.trainer import fit
 from regionlab.models.segmentation.builders import SegmentationSpec
 from regionlab.tasks.segmentation import SegmentationTask
@@ -58,7 +58,7 @@ def test_run_json_is_written_before_the_first_step_with_what_started_the_run(tmp
     assert before["task"] == "segment" and before["classes"] == list(CLASSES)
     assert before["spec"] == json.loads(json.dumps(_task().spec_dict()))
     assert before["config"] == _cfg().to_dict()
-    assert before["command"] == shlex.join(sys.argv)
+    assert before["command"] == command_line(sys.argv)
     # paths and tuples as plain JSON values; a callable (argparse's func) is left out
     assert before["flags"] == {"data": "scenes:size=32,n=8", "out": str(tmp_path), "size": [32, 32]}
     assert before["samples"] == {"train": 8, "val": 4} and before["at_step"] == 0
@@ -132,3 +132,9 @@ def test_resuming_next_to_an_unreadable_record_names_it(tmp_path):
     (tmp_path / "run.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"run.json: unreadable run record"):
         fit(_task(), tr, va, _cfg(epochs=2), tmp_path, resume=True, **QUIET)
+
+
+def test_the_command_line_is_the_one_typed():
+    assert command_line(["/usr/bin/regionlab", "train", "a b"]) == "/usr/bin/regionlab train 'a b'"
+    main = "/site-packages/regionlab/__main__.py"
+    assert command_line([main, "train"]) == "python -m regionlab train"

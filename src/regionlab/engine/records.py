@@ -142,7 +142,7 @@ def session(
         "classes": list(getattr(task, "classes", []) or []),
         "spec": _plain(task.spec_dict()),
         "config": cfg.to_dict(),
-        "command": shlex.join(sys.argv),
+        "command": command_line(sys.argv),
         **caller,
         "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "at_step": at_step,
@@ -151,6 +151,15 @@ def session(
         "git": source_commit(),
         "runtime": runtime_info(rt),
     }
+
+
+def command_line(argv: list[str]) -> str:
+    """``argv`` as a shell command line; a ``python -m PACKAGE`` run as such (Python puts
+    the path of the package's ``__main__.py`` in ``argv[0]``)."""
+    argv = list(argv)
+    if argv and Path(argv[0]).name == "__main__.py":
+        argv[:1] = ["python", "-m", Path(argv[0]).parent.name]
+    return shlex.join(argv)
 
 
 def runtime_info(rt) -> dict:
