@@ -1,5 +1,6 @@
 """torchrun with 2 CPU processes (gloo) equals one process with the same global batch."""
 
+import json
 import os
 import socket
 import subprocess
@@ -57,3 +58,10 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, kind):
     lines = (multi / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == len((single / "metrics.jsonl").read_text().splitlines())
     assert sorted(p.name for p in multi.iterdir()) == sorted(p.name for p in single.iterdir())
+    # rank 0 recorded the run (its FLOPs counted on its own slice of the first batch)
+    record = json.loads((multi / "run.json").read_text())
+    assert record["runtime"]["world"] == 2 and record["samples"]["train"] == 16
+    assert (
+        record["model"]["flops_per_image"]
+        == json.loads((single / "run.json").read_text())["model"]["flops_per_image"]
+    )

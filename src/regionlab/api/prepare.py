@@ -30,6 +30,7 @@ BUDGET_FLAGS = (
     "cache_mb",
     "threads",
     "device",
+    "tensorboard",
 )
 GROWTH_FLAGS = ("grow", "grow_mode", "grow_noise")
 

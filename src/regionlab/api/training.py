@@ -77,7 +77,10 @@ def run_training(b: Builder, args: Namespace) -> dict:
     cfg = train_config(args, b.recipe_for(train_set, getattr(args, "model", None)))
     task = b.build(args, train_set)
     out = Path(args.out)
-    result = fit(task, train_set, val_set, cfg, out, resume=args.resume)
+    # run.json: every option as given or defaulted, and the data specs (plain values only)
+    flags = {k: v for k, v in vars(args).items() if not callable(v)}
+    record = {"flags": flags, "data": {"train": args.data, "val": args.val}}
+    result = fit(task, train_set, val_set, cfg, out, resume=args.resume, record=record)
     return summarise(out, result, task, cfg, write=result.is_main)
 
 

@@ -176,6 +176,14 @@ def add_budget_flags(
     )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N" + shown("device"))
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,  # unset: --config's value, else off
+        help="also write TensorBoard event files to OUT/tensorboard/: loss, lr, every "
+        "validation metric (and prediction images where the task draws them); needs the "
+        "tensorboard extra: pip install 'regionlab[tensorboard]'",
+    )
 
 
 def add_growth_flags(p: argparse.ArgumentParser) -> None:

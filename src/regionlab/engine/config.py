@@ -41,6 +41,7 @@ class TrainConfig:
     grow_noise: float = 0.0  # relative noise on new units' incoming weights (symmetry breaking)
     channels_last: bool = True  # NHWC convolutions: about 1.4x faster on CPU (oneDNN)
     progress: bool = True
+    tensorboard: bool = False  # event files in OUT/tensorboard/ (the tensorboard extra)
 
     def validate(self) -> None:
         if self.epochs is None and self.minutes is None:

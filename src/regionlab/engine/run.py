@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from regionlab.engine import growing, runtime
+from regionlab.engine import growing, records, runtime
+from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.checkpoint import (
     CheckpointError,
     RunCheckpoint,
@@ -26,7 +28,11 @@ from regionlab.engine.evaluation import evaluate
 from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
 from regionlab.engine.optim import build_optimizer, lr_factor
 from regionlab.engine.state import RunState
+from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
 from regionlab.engine.task import Task
+
+# Validation images drawn into TensorBoard at each evaluation (when the task can draw).
+PREVIEW_IMAGES = 4
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -45,6 +51,8 @@ class Run:
         self, task: Task, train_set, val_set, cfg: TrainConfig, out_dir: Path, log, save: bool
     ):
         self.task, self.cfg, self.log, self.save = task, cfg, log, save
+        if cfg.tensorboard:
+            require_tensorboard()  # a missing extra stops the run before any work
         # Decoded once, kept for every epoch and evaluation (small sets; see SampleCache). Not
         # with loader workers: they are new processes each epoch, and each would hold a copy.
         cache_mb = cfg.cache_mb if cfg.num_workers == 0 else 0
@@ -76,6 +84,9 @@ class Run:
         )
         self.train_model = self.model
         self.last_logs: dict[str, float] = {}
+        self.record = records.RunRecord(out_dir)
+        self.board: Board | None = None
+        self.summary: ModelSummary | None = None  # set by the first step of this process
 
     # ------------------------------------------------------------------ setup
 
@@ -93,6 +104,11 @@ class Run:
             raise FileExistsError(
                 f"{self.last_path} exists: pass resume=True (--resume) to continue that "
                 "run, or choose another output folder"
+            )
+        if not resume and self.record.exists():
+            raise FileExistsError(
+                f"{self.record.path} exists: another run started in {self.out_dir}; choose "
+                "another output folder (or resume=True, --resume, once it has a last.pt)"
             )
         if self.rt.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -156,6 +172,33 @@ class Run:
             )
         self.train_model = m
 
+    def open_records(self, resume: bool, record: dict | None) -> None:
+        """``run.json`` (a resume appends to it) and the TensorBoard writer, on rank 0, before
+        the first step. ``record``: the caller's values (see :mod:`regionlab.engine.records`)."""
+        if not self.rt.is_main:
+            return
+        total, trainable = parameter_counts(unwrap(self.model))
+        session = records.session(
+            self.task,
+            self.cfg,
+            self.rt,
+            record=record,
+            at_step=self.state.step,
+            samples={
+                "train": self.train_size,
+                "val": len(self.val_set) if self.val_set is not None else None,
+            },
+        )
+        session["model"] = ModelSummary(total, trainable).to_dict()
+        self.record.start(session, resume=resume)
+        if self.cfg.tensorboard:
+            self.board = Board(self.out_dir / "tensorboard", resume_step=self.state.step)
+
+    def close_board(self) -> None:
+        if self.board is not None:
+            self.board.close()
+            self.board = None
+
     # ------------------------------------------------------------------ progress
 
     def progress(self) -> float:
@@ -207,6 +250,8 @@ class Run:
                 }
             )
             self.say(f"grew: {self.growth[i]} ({params} parameters)")
+            if self.board is not None:
+                self.board.scalars("model", {"parameters": params}, st.step)
         if grew:
             self._layout()
             self.wrap()  # DDP registers parameters when it is built
@@ -216,7 +261,14 @@ class Run:
         cfg = self.cfg
         for g in self.optimizer.param_groups:
             g["lr"] = cfg.lr * lr_factor(self.progress(), cfg)
-        out = self.task.step(self.train_model, batch, self.rt.device)
+        # The first step of this process (rank 0) is also the model summary's forward.
+        counting = self.summary is None and self.rt.is_main
+        with FlopCount(unwrap(self.model)) if counting else nullcontext() as flops:
+            out = self.task.step(self.train_model, batch, self.rt.device)
+        if counting:
+            self.summary = flops.summary()
+            self.say(self.summary.line())
+            self.record.update(model=self.summary.to_dict())
         loss_value = float(out.loss.detach())
         if not math.isfinite(loss_value):
             raise NonFiniteLossError(
@@ -242,17 +294,22 @@ class Run:
     def log_step(self, loss_value: float) -> None:
         st = self.state
         if st.step % 10 == 0 or st.step == 1:
+            logged = {
+                "loss": loss_value,
+                "lr": self.optimizer.param_groups[0]["lr"],
+                **self.last_logs,
+            }
             self.write_metrics(
                 {
                     "epoch": st.epoch,
                     "step": st.step,
                     "split": "train",
-                    "loss": loss_value,
-                    "lr": self.optimizer.param_groups[0]["lr"],
                     "time": round(st.elapsed, 2),
-                    **self.last_logs,
+                    **logged,
                 }
             )
+            if self.board is not None:
+                self.board.scalars("train", logged, st.step)
         if self.cfg.checkpoint_every and st.step % self.cfg.checkpoint_every == 0:
             self.checkpoint(self.last_path)
 
@@ -281,8 +338,31 @@ class Run:
             f"epoch {st.epoch}: "
             + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         )
+        if self.board is not None:
+            self.board.scalars("val", metrics, st.step)
+            self.draw_predictions()
+            self.board.flush()
         if improved:
             self.checkpoint(self.best_path, optimizer=False)
+
+    def draw_predictions(self) -> None:
+        """The first validation images through the task's optional ``draw(model, image)``
+        into TensorBoard. Drawing must not change training: random state is restored."""
+        draw = getattr(self.task, "draw", None)
+        if draw is None or self.board is None or self.val_set is None:
+            return
+        model, rng = unwrap(self.model), runtime.rng_state()
+        was = model.training
+        pictures = []
+        try:
+            for i in range(min(PREVIEW_IMAGES, len(self.val_set))):
+                image = getattr(self.val_set[i], "image", None)  # uint8 (3, H, W)
+                if image is not None:
+                    pictures.append(draw(model, image))
+        finally:
+            model.train(was)
+            runtime.set_rng_state(rng)
+        self.board.images("predictions", pictures, self.state.step)
 
     def checkpoint(self, path: Path, *, optimizer: bool = True) -> None:
         """Everything a resume needs (``optimizer=True``, ``last.pt``), or the model alone."""

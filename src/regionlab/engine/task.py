@@ -27,6 +27,11 @@ class StepOutput:
 
 
 class Task(Protocol):
+    """What the engine calls. Optional, looked up with ``getattr`` (not part of the protocol,
+    so a task without it still is one): ``draw(model, image) -> PIL.Image``, a picture of the
+    model's prediction on a ``uint8 (3, H, W)`` image; with ``--tensorboard`` the engine draws
+    the first validation images at each evaluation with it."""
+
     name: str  # e.g. "segment": checkpoints of another task are refused
     main_metric: str  # a key of evaluate()'s result; higher is better; picks best.pt
     classes: list[str]  # the dataset's class names; eval refuses data with other classes

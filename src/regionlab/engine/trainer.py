@@ -4,6 +4,9 @@
 epochs, appends metrics as JSON lines to ``out_dir/metrics.jsonl``, and keeps
 ``out_dir/last.pt`` (full state with the optimizer, for ``resume=True``) and ``out_dir/best.pt``
 (model only, best ``task.main_metric``). Nothing in here knows which task it is running.
+Before the first step it writes ``out_dir/run.json`` (what started the run, with the model
+summary; :mod:`regionlab.engine.records`) and, with ``tensorboard``, opens
+``out_dir/tensorboard/`` (:mod:`regionlab.engine.board`).
 
 :func:`fit` reads top to bottom: start or resume, then :func:`train_epoch` until the run's length
 (epochs or minutes) is spent, evaluating and checkpointing between epochs. The parts it calls are
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from regionlab.engine import records
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError
 from regionlab.engine.evaluation import evaluate
@@ -96,29 +100,39 @@ def fit(
     resume: bool = False,
     log=print,
     checkpoints: bool = True,
+    record: dict | None = None,
 ) -> FitResult:
     """Train ``task`` on ``train_set``; see the module docstring. ``checkpoints=False`` writes
-    no ``.pt`` file (metrics only), e.g. for the runs of a cross-validation."""
+    no ``.pt`` file (metrics only), e.g. for the runs of a cross-validation.
+
+    ``record``: what only the caller knows of the run (the command line's ``flags``, the
+    ``data`` specs, ...), plain values stored as they are in ``out_dir/run.json`` (written
+    before the first step; a resume appends to it, see :mod:`regionlab.engine.records`)."""
     cfg.validate()
+    records.check_caller_record(record)
     run = Run(task, train_set, val_set, cfg, Path(out_dir), log, checkpoints)
     run.prepare_folder(resume)
     run.check_growth()
     if resume:
         run.resume()
     run.wrap()
+    run.open_records(resume, record)
     bar = ProgressBar(run.state, run.total_steps, run.budget, cfg.progress and run.rt.is_main)
     if bar.shown:
         run.log = bar.write
     run.model.train()
-    while not run.done():
-        finished = train_epoch(run, bar)
-        if finished and run.state.epoch % cfg.eval_every == 0 and not run.done():
-            run.evaluate()
+    try:
+        while not run.done():
+            finished = train_epoch(run, bar)
+            if finished and run.state.epoch % cfg.eval_every == 0 and not run.done():
+                run.evaluate()
+            run.checkpoint(run.last_path)
+        bar.close()
+        run.log = log
+        run.evaluate()
         run.checkpoint(run.last_path)
-    bar.close()
-    run.log = log
-    run.evaluate()
-    run.checkpoint(run.last_path)
+    finally:
+        run.close_board()  # events written so far stay readable, even after a crash
     return _finish(run, Path(out_dir))
 
 
