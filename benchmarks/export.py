@@ -1,0 +1,137 @@
+"""CPU latency of one image through eager PyTorch, TorchScript and onnxruntime, for the grid
+detector, Faster R-CNN, Mask R-CNN and the segmentation default, at the same threads, alone.
+
+Each model is built as ``regionlab train TASK`` builds it (default flags; 320 px for the
+detectors), exported with ``regionlab.export`` and timed through the same ``task.predict`` path
+(letterbox / resize, the graph, back to the image's pixels), batch 1, on Penn-Fudan images when
+``../shared/datasets`` is there (else scenes). The weights are the untrained initialisation, so
+the detectors keep their full ``max_det`` boxes through NMS (and Mask R-CNN pastes that many
+masks): the slowest case, the same for every runtime.
+
+    python benchmarks/export.py                 # 2 threads, 20 images, every model
+
+Writes benchmarks/results/export.json and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATASETS, RESULTS, save  # noqa: E402
+from efficiency import PENN_FUDAN  # noqa: E402
+
+SETUPS = [
+    ("grid", "detect", ["--size", "320"]),
+    ("faster-rcnn", "detect", ["--model", "faster-rcnn", "--size", "320"]),
+    ("mask-rcnn", "instance", ["--size", "320"]),
+    ("segment", "segment", []),
+]
+RUNTIMES = ("eager", "torchscript", "onnxruntime")
+
+
+def build(task_name: str, flags: list[str], spec: str):
+    from regionlab.cli.main import build_parser
+    from regionlab.cli.specs import open_dataset
+    from regionlab.cli.tasks import TASKS
+
+    args = build_parser().parse_args(["train", task_name, "--data", spec, *flags])
+    data = open_dataset(spec)
+    task = TASKS[task_name].build(args, data)
+    torch.manual_seed(0)
+    return task, task.build_model().eval(), data
+
+
+def latency(predict, images: list[torch.Tensor]) -> list[float]:
+    """Seconds per image (each image alone, after one warm-up call)."""
+    predict(images[0][None])
+    times = []
+    for img in images:
+        t0 = time.perf_counter()
+        predict(img[None])
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path) -> dict:
+    from regionlab.export import export_model, load_exported
+
+    task, model, data = build(task_name, flags, spec)
+    images = [data[i % len(data)].image.float() / 255 for i in range(n)]
+    runners = {"eager": lambda x: task.predict(model, x)}
+    for fmt, runtime in (("torchscript", "torchscript"), ("onnx", "onnxruntime")):
+        suffix = ".torchscript.pt" if fmt == "torchscript" else ".onnx"
+        path = export_model(task, model, work / f"{task_name}{suffix}", fmt)
+        exported = load_exported(path)
+        runners[runtime] = exported.predict_tensor
+    out = {}
+    for name, run in runners.items():
+        with torch.inference_mode():
+            times = latency(run, images)
+        out[name] = {"median_s": statistics.median(times), "all_s": times}
+    eager = out["eager"]["median_s"]
+    for name in RUNTIMES:
+        out[name]["speedup_vs_eager"] = eager / out[name]["median_s"]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--only", help="comma-separated setup names")
+    ap.add_argument("--name", default="export")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    photos = (DATASETS / "pennfudan").is_dir()
+    work = Path(tempfile.mkdtemp(prefix="regionlab_export_bench_"))
+    rows = {}
+    for name, task_name, flags in SETUPS:
+        if args.only and name not in args.only.split(","):
+            continue
+        spec = PENN_FUDAN if photos and task_name != "segment" else "scenes:n=32"
+        rows[name] = {"data": spec, **measure(task_name, flags, spec, args.images, work)}
+        print(name, {r: round(rows[name][r]["median_s"], 4) for r in RUNTIMES})
+    lines = ["| model | eager s/img | TorchScript s/img | onnxruntime s/img | onnxruntime vs eager |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['eager']['median_s']:.4f} | {r['torchscript']['median_s']:.4f}"
+                     f" | {r['onnxruntime']['median_s']:.4f} | "
+                     f"{r['onnxruntime']['speedup_vs_eager']:.2f}x |")  # fmt: skip
+    md = "\n".join(lines)
+    print(md)
+    save(args.name, {"threads": args.threads, "images": args.images, "batch": 1,
+                     "results": rows, "table": md})  # fmt: skip
+    plot(rows, args.threads, RESULTS / f"{args.name}.png")
+
+
+def plot(rows: dict, threads: int, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(rows)
+    fig, ax = plt.subplots(figsize=(1.8 * len(names) + 2, 3.8))
+    w = 0.8 / len(RUNTIMES)
+    for k, runtime in enumerate(RUNTIMES):
+        ms = [rows[n][runtime]["median_s"] * 1000 for n in names]
+        ax.bar([i + (k - 1) * w for i in range(len(names))], ms, w, label=runtime)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel("ms per image (median)")
+    ax.set_title(f"CPU latency, batch 1, {threads} threads", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
