@@ -3,7 +3,8 @@ detector, Faster R-CNN, Mask R-CNN and the segmentation default, at the same thr
 
 Each model is built as ``regionlab train TASK`` builds it (default flags; 320 px for the
 detectors), exported with ``regionlab.export`` and timed through the same ``task.predict`` path
-(letterbox / resize, the graph, back to the image's pixels), batch 1, on Penn-Fudan images when
+(letterbox / resize, the graph, back to the image's pixels), batch 1, the runtimes taking turns
+in rounds of whole passes, ``--repeats`` rounds (median ± sd of the pass medians), on Penn-Fudan images when
 ``../shared/datasets`` is there (else scenes). The weights are the untrained initialisation, so
 the detectors keep their full ``max_det`` boxes through NMS (and Mask R-CNN pastes that many
 masks): the slowest case, the same for every runtime.
@@ -49,18 +50,23 @@ def build(task_name: str, flags: list[str], spec: str):
     return task, task.build_model().eval(), data
 
 
-def latency(predict, images: list[torch.Tensor]) -> list[float]:
-    """Seconds per image (each image alone, after one warm-up call)."""
-    predict(images[0][None])
-    times = []
-    for img in images:
-        t0 = time.perf_counter()
-        predict(img[None])
-        times.append(time.perf_counter() - t0)
+def latency(runners: dict, images: list[torch.Tensor], repeats: int) -> dict[str, list[float]]:
+    """Seconds per image of each runner (one warm-up call each): ``repeats`` rounds in which
+    each runner passes over all images in turn, so that a change of machine load hits them
+    alike (whole passes, not image by image: onnxruntime's threads keep spinning a moment
+    after each call and would slow the next runner's first image)."""
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            run(images[0][None])
+            for img in images:
+                t0 = time.perf_counter()
+                run(img[None])
+                times[name].append(time.perf_counter() - t0)
     return times
 
 
-def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path) -> dict:
+def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path, repeats: int) -> dict:
     from regionlab.export import export_model, load_exported
 
     task, model, data = build(task_name, flags, spec)
@@ -71,11 +77,14 @@ def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path) -> 
         path = export_model(task, model, work / f"{task_name}{suffix}", fmt)
         exported = load_exported(path)
         runners[runtime] = exported.predict_tensor
+    with torch.inference_mode():
+        times = latency(runners, images, repeats)
     out = {}
-    for name, run in runners.items():
-        with torch.inference_mode():
-            times = latency(run, images)
-        out[name] = {"median_s": statistics.median(times), "all_s": times}
+    for name, t in times.items():
+        # the median of each pass over the images, then their mean and spread
+        passes = [statistics.median(t[k * n : (k + 1) * n]) for k in range(repeats)]
+        out[name] = {"median_s": statistics.median(t), "pass_medians_s": passes,
+                     "sd_s": statistics.stdev(passes) if repeats > 1 else 0.0, "all_s": t}  # fmt: skip
     eager = out["eager"]["median_s"]
     for name in RUNTIMES:
         out[name]["speedup_vs_eager"] = eager / out[name]["median_s"]
@@ -86,6 +95,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=3, help="passes over the images")
     ap.add_argument("--only", help="comma-separated setup names")
     ap.add_argument("--name", default="export")
     args = ap.parse_args()
@@ -97,17 +107,24 @@ def main() -> None:
         if args.only and name not in args.only.split(","):
             continue
         spec = PENN_FUDAN if photos and task_name != "segment" else "scenes:n=32"
-        rows[name] = {"data": spec, **measure(task_name, flags, spec, args.images, work)}
+        rows[name] = {
+            "data": spec,
+            **measure(task_name, flags, spec, args.images, work, args.repeats),
+        }
         print(name, {r: round(rows[name][r]["median_s"], 4) for r in RUNTIMES})
-    lines = ["| model | eager s/img | TorchScript s/img | onnxruntime s/img | onnxruntime vs eager |",
+    lines = ["| model | eager ms/img | TorchScript ms/img | onnxruntime ms/img | onnxruntime vs eager |",
              "|---|---|---|---|---|"]  # fmt: skip
+
+    def cell(r: dict) -> str:
+        return f"{r['median_s'] * 1000:.1f} ± {r['sd_s'] * 1000:.1f}"
+
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['eager']['median_s']:.4f} | {r['torchscript']['median_s']:.4f}"
-                     f" | {r['onnxruntime']['median_s']:.4f} | "
-                     f"{r['onnxruntime']['speedup_vs_eager']:.2f}x |")  # fmt: skip
+        lines.append(f"| {name} | {cell(r['eager'])} | {cell(r['torchscript'])} | "
+                     f"{cell(r['onnxruntime'])} | {r['onnxruntime']['speedup_vs_eager']:.2f}x |")  # fmt: skip
     md = "\n".join(lines)
     print(md)
-    save(args.name, {"threads": args.threads, "images": args.images, "batch": 1,
+    save(args.name, {"threads": args.threads, "images": args.images, "repeats": args.repeats,
+                     "batch": 1,
                      "results": rows, "table": md})  # fmt: skip
     plot(rows, args.threads, RESULTS / f"{args.name}.png")
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from regionlab.export.meta import EXTRA_FILE, META_KEY, ExportError, ExportMeta, task_from_meta
 from regionlab.ops.detections import Detections
+from regionlab.ops.masks import paste_masks
 
 
 def is_exported(path: str | Path) -> bool:
@@ -104,10 +105,14 @@ class GraphModel(nn.Module):
         if self.meta.task not in ("detect", "instance"):
             return SimpleNamespace(**self._named(images))
         dets = []
+        size = (int(images.shape[-2]), int(images.shape[-1]))
         for img in images:  # the detector graph takes one image at a time
             out = self._named(img[None])
+            masks = out.get("masks")  # files exported before masks left the graph
+            if "mask_probs" in out:
+                masks = paste_masks(out["mask_probs"], out["boxes"], size)
             dets.append(Detections(out["boxes"], out["labels"].long(), out["scores"],
-                                   masks=out.get("masks"), keypoints=out.get("keypoints")))  # fmt: skip
+                                   masks=masks, keypoints=out.get("keypoints")))  # fmt: skip
         return SimpleNamespace(detections=dets)
 
     def generate(self, images: Tensor, beam: int = 1, **kwargs) -> list[list[int]]:
