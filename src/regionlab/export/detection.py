@@ -18,37 +18,18 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms, clip_boxes_to_image, remove_small_boxes
 
 from regionlab.export.meta import ExportError
+from regionlab.ops.postprocess import select_detections
 from regionlab.ops.roi import crop_level
 
 
 def select(boxes: Tensor, scores: Tensor, size: tuple[int, int], score_thresh: float,
            nms_iou: float, max_det: int, pre_nms_topk: int | None = None,
            min_size: float | None = None) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
-    """:func:`regionlab.ops.postprocess.select_detections` for a trace: the best
-    ``pre_nms_topk`` (candidate, class) pairs first, then the score threshold (the same set as
-    threshold-then-top-k, with a static ``k``). ``boxes (P, 4)`` or ``(P, C', 4)``, ``scores
-    (P, C)`` -> ``boxes (D, 4)``, ``scores (D,)``, ``labels (D,)``."""
-    c = scores.shape[-1]
-    flat = scores.reshape(-1)
-    total = scores.shape[0] * c
-    if pre_nms_topk is not None and pre_nms_topk < total:  # static: the graph's size is fixed
-        sc, idx = flat.topk(pre_nms_topk)
-    else:
-        sc, idx = flat, torch.arange(total, device=flat.device)
-    keep = sc > score_thresh
-    sc, idx = sc[keep].float(), idx[keep]
-    row, col = idx // c, idx % c
-    if boxes.dim() == 2:
-        picked = boxes[row]
-    else:
-        picked = boxes[row, col] if boxes.shape[1] > 1 else boxes[row, 0]
-    picked = clip_boxes_to_image(picked.float(), size)
-    labels = col + 1
-    if min_size is not None:
-        big = remove_small_boxes(picked, min_size)
-        picked, sc, labels = picked[big], sc[big], labels[big]
-    kept = batched_nms(picked, sc, labels, nms_iou)[:max_det]
-    return picked[kept], sc[kept], labels[kept]
+    """:func:`regionlab.ops.postprocess.select_detections` (written to trace) as plain tensors:
+    ``boxes (D, 4)``, ``scores (D,)``, ``labels (D,)``."""
+    d = select_detections(boxes, scores, size, score_thresh, nms_iou, max_det, pre_nms_topk,
+                          min_size)  # fmt: skip
+    return d.boxes, d.scores, d.labels
 
 
 def _rows(boxes: Tensor) -> Tensor:

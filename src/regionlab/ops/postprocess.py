@@ -42,9 +42,14 @@ def select_detections(
     """
     c = scores.shape[-1]
     flat = scores.reshape(-1)
-    keep = (flat > score_thresh).nonzero().squeeze(1)
-    if pre_nms_topk is not None and keep.numel() > pre_nms_topk:
-        keep = keep[flat[keep].topk(pre_nms_topk).indices]
+    # The best `pre_nms_topk` pairs first, then the threshold: the same set as threshold-then-
+    # top-k, with no branch on how many pass, so a traced export (regionlab.export) runs this
+    # very function for every image.
+    if pre_nms_topk is not None and pre_nms_topk < flat.numel():
+        idx = flat.topk(pre_nms_topk).indices
+    else:
+        idx = torch.arange(flat.numel(), device=flat.device)
+    keep = idx[flat[idx] > score_thresh]
     row, col = keep // c, keep % c
     picked = boxes[row] if boxes.dim() == 2 else boxes[row, col if boxes.shape[1] > 1 else 0]
     picked = clip_boxes_to_image(picked.float(), image_size)
