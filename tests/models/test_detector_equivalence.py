@@ -24,14 +24,7 @@ from regionlab.ops.detections import Detections
 RECORD = Path(__file__).parent / "data" / "detectors_fb4b248.pt"
 _DATA = torch.load(RECORD, weights_only=True)
 TOL = 1e-6
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _unpack(packed: dict) -> dict:

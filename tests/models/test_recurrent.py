@@ -9,17 +9,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from regionlab.models.recurrent import RNN, LSTMCell, RNNCell
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny float64 equalities: one thread, restored afterwards (set at import time, it would
-    # have made every later test of the session single-threaded).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
+pytestmark = pytest.mark.usefixtures("one_thread")
 TOL = dict(rtol=0, atol=1e-10)
 N, T, D_IN, H = 3, 6, 4, 5
 LENGTHS = torch.tensor([4, 6, 1])  # unsorted, with a full-length and a length-1 sequence

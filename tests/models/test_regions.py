@@ -40,14 +40,6 @@ def _rpn(channels: int, anchors: AnchorGenerator, samples: int = 256, **kw) -> R
                BalancedSampler(samples, 0.5), BoxCoder((1.0, 1.0, 1.0, 1.0)), **kw)  # fmt: skip
 
 
-@pytest.fixture
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_every_region_detector_is_the_same_parts(tmp_path):
     models = {m: _region(m, cache=str(tmp_path)) for m in ("rcnn", "fast-rcnn", "faster-rcnn")}
     models["sliding-window"] = WindowSpec(3).build()
