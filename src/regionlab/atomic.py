@@ -1,18 +1,46 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never a torn one.
 
-Stdlib and torch only, so any room (``ops/`` caches, ``engine/`` checkpoints, the command line's
+Stdlib (and torch, imported when saving tensors) only, so any room (``ops/`` caches, ``engine/`` checkpoints, the command line's
 summaries) can use it without depending on the others.
+
+A write that fails (a full disk, a read-only or forbidden folder) raises :class:`WriteError`,
+naming the file and the cause, and leaves the file as it was: no partial or temporary file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
 
-import torch
+__all__ = ["WriteError", "append_line", "save_atomic", "write_text_atomic"]
 
-__all__ = ["save_atomic", "write_text_atomic"]
+
+class WriteError(OSError):
+    """A file could not be written; the message names it and the cause (``errno`` and
+    ``filename`` kept, as in the OSError it replaces)."""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    code = errno.errorcode.get(e.errno, "") if e.errno is not None else ""
+    cause = f"{e.strerror or e}" + (f" [{code}]" if code else "")
+    hint = _HINTS.get(code, "")
+    err = WriteError(e.errno, e.strerror, str(path))
+    err.message = f"{path}: cannot write ({cause}){hint}; the file is left as it was"
+    return err
+
+
+_HINTS = {
+    "ENOSPC": ": the disk is full, free space or choose another output folder",
+    "EDQUOT": ": the disk quota is spent, free space or choose another output folder",
+    "EROFS": ": the folder is on a read-only file system, choose another output folder",
+    "EACCES": ": no permission to write in the folder, choose another output folder",
+    "EPERM": ": no permission to write in the folder, choose another output folder",
+}
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
@@ -20,17 +48,25 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 
     A crash at any moment leaves either the old file or the new one, never a torn file.
     """
+    import torch  # here, so the command line can name WriteError without loading torch
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        cause = _os_cause(e)
+        if cause is not None:
+            raise _write_error(path, cause) from e
         raise
     _fsync_folder(path.parent)
 
@@ -38,14 +74,49 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a small text file (summary JSON) so a reader never sees it half-written."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _write_error(path, e) from e
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise _write_error(path, e) from e
         raise
+
+
+def append_line(path: str | Path, line: str) -> None:
+    """Append ``line`` and a newline to a log (``metrics.jsonl``) whole or not at all: a write
+    that fails midway is cut back, so a reader never finds a torn last line."""
+    path = Path(path)
+    data = (line + "\n").encode("utf-8")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    except OSError as e:
+        raise _write_error(path, e) from e
+    try:
+        size = os.fstat(fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as e:
+            os.ftruncate(fd, size)  # frees what the partial write took
+            raise _write_error(path, e) from e
+    finally:
+        os.close(fd)
+
+
+def _os_cause(e: BaseException) -> OSError | None:
+    """The OSError behind ``e``: torch.save reports a failed write of its zip writer as a
+    RuntimeError raised while handling the file's OSError (ENOSPC, ...)."""
+    if isinstance(e, OSError):
+        return e
+    return e.__context__ if isinstance(e.__context__, OSError) else None
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -26,6 +26,7 @@ BUDGET_FLAGS = (
     "seed",
     "eval_every",
     "checkpoint_every",
+    "checkpoint_minutes",
     "num_workers",
     "cache_mb",
     "threads",

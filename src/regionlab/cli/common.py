@@ -167,6 +167,12 @@ def add_budget_flags(
         help="also write last.pt every N steps (0: at the end of each epoch)"
         + shown("checkpoint_every"),
     )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        help="also write last.pt mid-epoch every M minutes, so a killed run loses at most that "
+        "(0: off); SIGTERM / Ctrl-C always write it before stopping" + shown("checkpoint_minutes"),
+    )
     p.add_argument("--num-workers", type=int, help="data loading processes" + shown("num_workers"))
     p.add_argument(
         "--cache-mb",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,6 +47,11 @@ Each command has its own --help."""
 
 
 # --------------------------------------------------------------------------- train
+
+# Exit status of a run stopped because an output could not be written (sysexits' EX_IOERR):
+# not 2 (bad input), so a scheduler can tell a full disk from a wrong flag. A run stopped by
+# SIGTERM / SIGINT exits 128 + signal (143 / 130) after writing last.pt.
+WRITE_FAILED = 74
 
 
 def cmd_train(args) -> int:
@@ -192,10 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from regionlab.engine.errors import NonFiniteLossError
+    from regionlab.atomic import WriteError
+    from regionlab.engine.errors import NonFiniteLossError, Preempted
 
     try:
         return args.func(args)
+    except Preempted as e:  # SIGTERM / SIGINT: last.pt written, exit 128 + signal
+        if is_main_process():
+            print(f"regionlab: {e}; resume with: {_resume_command(argv)}", file=sys.stderr)
+        return e.exit_status
+    except WriteError as e:  # full disk, read-only or forbidden folder: the files as they were
+        if is_main_process():
+            print(f"regionlab: error: {e}", file=sys.stderr)
+        return WRITE_FAILED
     except (ValueError, FileExistsError, FileNotFoundError, NonFiniteLossError, ImportError) as e:
         # DataError, DataProblems, SpecError, CheckpointError and GrowthError are ValueErrors;
         # an ImportError is an optional extra not installed (its message names the extra).
@@ -208,6 +223,25 @@ def main(argv: list[str] | None = None) -> int:
 
             if torch.distributed.is_available() and torch.distributed.is_initialized():
                 torch.distributed.destroy_process_group()
+
+
+def _resume_command(argv: list[str] | None) -> str:
+    """The command that continues this run: the same one with ``--resume`` (under torchrun,
+    its ``-m regionlab ...`` part)."""
+    import shlex
+
+    from regionlab.engine.records import command_line
+
+    if argv is None:
+        command = command_line(sys.argv)
+        args = sys.argv[1:]
+    else:
+        command, args = shlex.join(["regionlab", *argv]), argv
+    if "--resume" not in args:
+        command += " --resume"
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        command = f"torchrun (the same options) -m {command.split(' -m ', 1)[-1]}"
+    return command
 
 
 if __name__ == "__main__":

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Validation images drawn into TensorBoard at each evaluation (when the task can draw).
+PREVIEW_IMAGES = 4
+
 EXTRA_HINT = "pip install 'regionlab[tensorboard]' (or pip install tensorboard)"
 
 
@@ -56,6 +59,26 @@ class Board:
         for i, picture in enumerate(pictures):
             array = np.asarray(picture.convert("RGB") if hasattr(picture, "convert") else picture)
             self.writer.add_image(f"{prefix}/{i}", array, step, dataformats="HWC")
+
+    def predictions(self, task, model, val_set, step: int) -> None:
+        """The first validation images through the task's optional ``draw(model, image)``.
+        Drawing must not change training: the model's mode and random state are restored."""
+        from regionlab.engine import runtime
+
+        draw = getattr(task, "draw", None)
+        if draw is None or val_set is None:
+            return
+        rng, was = runtime.rng_state(), model.training
+        pictures = []
+        try:
+            for i in range(min(PREVIEW_IMAGES, len(val_set))):
+                image = getattr(val_set[i], "image", None)  # uint8 (3, H, W)
+                if image is not None:
+                    pictures.append(draw(model, image))
+        finally:
+            model.train(was)
+            runtime.set_rng_state(rng)
+        self.images("predictions", pictures, step)
 
     def flush(self) -> None:
         self.writer.flush()

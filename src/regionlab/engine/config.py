@@ -31,6 +31,9 @@ class TrainConfig:
     grad_clip: float | None = 5.0
     eval_every: int = 1  # epochs
     checkpoint_every: int = 0  # steps (0: at the end of each epoch only)
+    # Also write last.pt mid-epoch once this many minutes of the run have passed since the
+    # last write (0: off), so a SIGKILL on a large set loses bounded work, not an epoch.
+    checkpoint_minutes: float = 10.0
     seed: int = 0
     num_workers: int = 0
     cache_mb: float = 3072  # decoded training samples kept in memory (validation: a quarter)
@@ -62,6 +65,8 @@ class TrainConfig:
             parse_schedule(self.grow)  # a typo fails now, not at epoch N
         if self.grow_mode not in ("net2net", "morphism"):
             raise ValueError(f"grow_mode must be net2net or morphism, got {self.grow_mode!r}")
+        if self.checkpoint_every < 0 or self.checkpoint_minutes < 0:
+            raise ValueError("checkpoint_every and checkpoint_minutes must be >= 0 (0: off)")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction in [0, 1), got {self.warmup}")
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from regionlab.atomic import append_line
 from regionlab.engine import growing, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.checkpoint import (
@@ -27,12 +29,10 @@ from regionlab.engine.errors import NonFiniteLossError
 from regionlab.engine.evaluation import evaluate
 from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
 from regionlab.engine.optim import build_optimizer, lr_factor
+from regionlab.engine.preempt import StopSignals
 from regionlab.engine.state import RunState
 from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
 from regionlab.engine.task import Task
-
-# Validation images drawn into TensorBoard at each evaluation (when the task can draw).
-PREVIEW_IMAGES = 4
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -87,6 +87,9 @@ class Run:
         self.record = records.RunRecord(out_dir)
         self.board: Board | None = None
         self.summary: ModelSummary | None = None  # set by the first step of this process
+        self.signals = StopSignals()  # entered by fit(); a signal stops the run after a step
+        self.stop_signal: int | None = None  # the signal every process agreed to stop on
+        self.saved_at = time.monotonic()  # last write of last.pt (checkpoint_minutes)
 
     # ------------------------------------------------------------------ setup
 
@@ -212,10 +215,14 @@ class Run:
     def done(self) -> bool:
         return self.progress() >= 1.0
 
+    def epoch_pending(self) -> bool:
+        """Every batch of the epoch trained, its end (evaluation, next epoch) not yet done: a
+        run stopped on its epoch's last step resumes here."""
+        return self.state.batch >= self.steps_per_epoch
+
     def write_metrics(self, row: dict) -> None:
-        if self.rt.is_main:
-            with open(self.metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+        if self.rt.is_main:  # a failed append leaves the file as it was (no torn line)
+            append_line(self.metrics_path, json.dumps(row))
 
     # ------------------------------------------------------------------ the parts of an epoch
 
@@ -285,11 +292,15 @@ class Run:
         return loss_value
 
     def agree_clock(self) -> None:
-        """Every process must stop at the same step, so they agree on the elapsed time."""
-        if self.rt.world > 1:
-            clock = torch.tensor([self.state.elapsed], dtype=torch.float64)
-            torch.distributed.all_reduce(clock, op=torch.distributed.ReduceOp.MAX)
-            self.state.elapsed = float(clock)
+        """Every process must stop at the same step, so they agree on the elapsed time and on
+        a stop signal (one received by any process stops them all)."""
+        asked = self.signals.signum or 0
+        if self.rt.world > 1:  # one collective per step; on the device NCCL reduces
+            both = torch.tensor([self.state.elapsed, asked], dtype=torch.float64)
+            both = both.to(self.rt.device)
+            torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+            self.state.elapsed, asked = float(both[0]), int(both[1])
+        self.stop_signal = asked or None
 
     def log_step(self, loss_value: float) -> None:
         st = self.state
@@ -310,8 +321,17 @@ class Run:
             )
             if self.board is not None:
                 self.board.scalars("train", logged, st.step)
-        if self.cfg.checkpoint_every and st.step % self.cfg.checkpoint_every == 0:
+        if self.stop_signal is None and self.checkpoint_due():
             self.checkpoint(self.last_path)
+
+    def checkpoint_due(self) -> bool:
+        """Mid-epoch ``last.pt``: every ``checkpoint_every`` steps, or when
+        ``checkpoint_minutes`` have passed since the last write (bounds what a kill loses)."""
+        cfg = self.cfg
+        if cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0:
+            return True
+        minutes = cfg.checkpoint_minutes
+        return bool(minutes) and time.monotonic() - self.saved_at >= minutes * 60
 
     def evaluate(self) -> None:
         """Score the validation set, log it, and keep ``best.pt`` when the main metric improves."""
@@ -340,32 +360,15 @@ class Run:
         )
         if self.board is not None:
             self.board.scalars("val", metrics, st.step)
-            self.draw_predictions()
+            self.board.predictions(self.task, unwrap(self.model), self.val_set, st.step)
             self.board.flush()
         if improved:
             self.checkpoint(self.best_path, optimizer=False)
 
-    def draw_predictions(self) -> None:
-        """The first validation images through the task's optional ``draw(model, image)``
-        into TensorBoard. Drawing must not change training: random state is restored."""
-        draw = getattr(self.task, "draw", None)
-        if draw is None or self.board is None or self.val_set is None:
-            return
-        model, rng = unwrap(self.model), runtime.rng_state()
-        was = model.training
-        pictures = []
-        try:
-            for i in range(min(PREVIEW_IMAGES, len(self.val_set))):
-                image = getattr(self.val_set[i], "image", None)  # uint8 (3, H, W)
-                if image is not None:
-                    pictures.append(draw(model, image))
-        finally:
-            model.train(was)
-            runtime.set_rng_state(rng)
-        self.board.images("predictions", pictures, self.state.step)
-
     def checkpoint(self, path: Path, *, optimizer: bool = True) -> None:
         """Everything a resume needs (``optimizer=True``, ``last.pt``), or the model alone."""
+        if optimizer:
+            self.saved_at = time.monotonic()
         if not (self.rt.is_main and self.save):
             return
         RunCheckpoint(

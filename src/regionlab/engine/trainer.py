@@ -11,6 +11,11 @@ summary; :mod:`regionlab.engine.records`) and, with ``tensorboard``, opens
 :func:`fit` reads top to bottom: start or resume, then :func:`train_epoch` until the run's length
 (epochs or minutes) is spent, evaluating and checkpointing between epochs. The parts it calls are
 methods of :class:`~regionlab.engine.run.Run`, the state of one run.
+
+SIGTERM or SIGINT during :func:`fit` stops the run after its current step (every process of a
+torchrun job at the same step): ``last.pt`` is written and :class:`Preempted` raised; ``resume=True``
+then continues exactly as if the run had not stopped. ``last.pt`` is also written mid-epoch every
+``checkpoint_minutes`` (and every ``checkpoint_every`` steps), so a SIGKILL loses bounded work.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 
 from regionlab.engine import records
 from regionlab.engine.config import TrainConfig
-from regionlab.engine.errors import NonFiniteLossError
+from regionlab.engine.errors import NonFiniteLossError, Preempted
 from regionlab.engine.evaluation import evaluate
 from regionlab.engine.loader import epoch_batches, make_loader
 from regionlab.engine.optim import build_optimizer, lr_factor
@@ -34,6 +39,7 @@ from regionlab.engine.task import Task
 __all__ = [
     "FitResult",
     "NonFiniteLossError",
+    "Preempted",
     "build_optimizer",
     "evaluate",
     "fit",
@@ -58,7 +64,7 @@ def train_epoch(run: Run, bar: ProgressBar) -> bool:
 
     Growth due at the epoch's start is applied first. Returns whether the epoch finished (the
     state then points at batch 0 of the next epoch); ``False`` when the run's budget ran out
-    mid-epoch.
+    mid-epoch or a stop signal came (see :mod:`regionlab.engine.preempt`).
     """
     cfg, state = run.cfg, run.state
     run.grow_if_due()
@@ -82,10 +88,10 @@ def train_epoch(run: Run, bar: ProgressBar) -> bool:
         state.batch = b + 1
         bar.update(loss_value)
         run.log_step(loss_value)
-        if run.done():
+        if run.done() or run.stop_signal is not None:
             break
-    if state.batch < len(batches):
-        return False
+    if state.batch < len(batches) or run.stop_signal is not None:
+        return False  # a stopped run leaves the epoch's end to its resume (run.epoch_pending)
     state.epoch, state.batch = epoch + 1, 0
     return True
 
@@ -122,18 +128,30 @@ def fit(
         run.log = bar.write
     run.model.train()
     try:
-        while not run.done():
-            finished = train_epoch(run, bar)
-            if finished and run.state.epoch % cfg.eval_every == 0 and not run.done():
-                run.evaluate()
+        with run.signals:  # SIGTERM / SIGINT: stop after a step; previous handlers come back
+            while not run.done() or run.epoch_pending():
+                finished = train_epoch(run, bar)
+                if run.stop_signal is not None:
+                    _stop(run, bar)
+                if finished and run.state.epoch % cfg.eval_every == 0 and not run.done():
+                    run.evaluate()
+                run.checkpoint(run.last_path)
+            bar.close()
+            run.log = log
+            run.evaluate()
             run.checkpoint(run.last_path)
-        bar.close()
-        run.log = log
-        run.evaluate()
-        run.checkpoint(run.last_path)
     finally:
         run.close_board()  # events written so far stay readable, even after a crash
     return _finish(run, Path(out_dir))
+
+
+def _stop(run: Run, bar: ProgressBar) -> None:
+    """Every process stops at this step (they agreed on it): ``last.pt`` with everything the
+    resume needs, then :class:`Preempted` (what ``--resume`` continues from, bit-identically)."""
+    run.checkpoint(run.last_path)
+    bar.close()
+    saved = str(run.last_path) if run.save else None
+    raise Preempted(run.stop_signal, run.state.step, saved)
 
 
 def _finish(run: Run, out_dir: Path) -> FitResult:
