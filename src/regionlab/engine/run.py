@@ -321,7 +321,8 @@ class Run:
             )
             if self.board is not None:
                 self.board.scalars("train", logged, st.step)
-        if self.stop_signal is None and self.checkpoint_due():
+        # (at an epoch's end, or on a stop, fit() writes it anyway)
+        if self.stop_signal is None and not self.epoch_pending() and self.checkpoint_due():
             self.checkpoint(self.last_path)
 
     def checkpoint_due(self) -> bool:
