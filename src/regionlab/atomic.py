@@ -14,7 +14,14 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["WriteError", "append_line", "save_atomic", "write_text_atomic"]
+__all__ = [
+    "WriteError",
+    "append_line",
+    "make_folder",
+    "save_atomic",
+    "write_bytes_atomic",
+    "write_text_atomic",
+]
 
 
 class WriteError(OSError):
@@ -25,12 +32,20 @@ class WriteError(OSError):
         return self.message
 
 
-def _write_error(path: Path, e: OSError) -> WriteError:
+def make_folder(path: str | Path) -> None:
+    """``mkdir -p``; a folder that cannot be made raises :class:`WriteError` (naming it)."""
+    try:
+        Path(path).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _write_error(Path(path), e, "nothing was written") from e
+
+
+def _write_error(path: Path, e: OSError, kept: str = "the file is left as it was") -> WriteError:
     code = errno.errorcode.get(e.errno, "") if e.errno is not None else ""
     cause = f"{e.strerror or e}" + (f" [{code}]" if code else "")
     hint = _HINTS.get(code, "")
     err = WriteError(e.errno, e.strerror, str(path))
-    err.message = f"{path}: cannot write ({cause}){hint}; the file is left as it was"
+    err.message = f"{path}: cannot write ({cause}){hint}; {kept}"
     return err
 
 
@@ -73,14 +88,21 @@ def save_atomic(obj: dict, path: str | Path) -> None:
 
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write a small text file (summary JSON) so a reader never sees it half-written."""
+    if not isinstance(text, str):
+        raise TypeError(f"{path}: text to write must be a str, got {type(text).__name__}")
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write a small file (JSON, a PNG plot) so a reader never sees it half-written."""
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as e:
         raise _write_error(path, e) from e
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from regionlab.atomic import append_line
+from regionlab.atomic import append_line, make_folder
 from regionlab.engine import growing, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.checkpoint import (
@@ -114,7 +114,7 @@ class Run:
                 "another output folder (or resume=True, --resume, once it has a last.pt)"
             )
         if self.rt.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
+            make_folder(self.out_dir)  # a read-only place fails here, before any training
             for p in remove_stale_temporaries(self.out_dir):
                 self.log(f"removed {p.name}, a checkpoint write that was interrupted")
 

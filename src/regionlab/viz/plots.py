@@ -21,6 +21,17 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str | Path) -> None:
+    # Rendered in memory, then written whole: a full disk leaves the previous picture, no torn one.
+    import io
+
+    from regionlab.atomic import write_bytes_atomic
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=110, format=Path(path).suffix.lstrip(".") or "png")
+    write_bytes_atomic(path, buf.getvalue())
+
+
 def _draw(ax, series: dict[str, Series], marker_below: int = 40) -> None:
     for name, pts in series.items():
         if not pts:
@@ -53,7 +64,7 @@ def learning_curve(
             ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     if title:
         top.set_title(title)
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return Path(path)
 
@@ -79,7 +90,7 @@ def compare_curves(
         ax.set_title(title)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return Path(path)
 
@@ -118,6 +129,6 @@ def tune_curve(rows: list, metric: str, path: str | Path) -> Path:
     labels = ax.get_legend_handles_labels()[1] + right.get_legend_handles_labels()[1]
     fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     ax.set_title(f"chosen lambda {best.weight:g} (best mean {metric})")
-    fig.savefig(path, dpi=110)
+    _save(fig, path)
     plt.close(fig)
     return Path(path)
