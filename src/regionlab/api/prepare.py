@@ -27,6 +27,7 @@ BUDGET_FLAGS = (
     "eval_every",
     "checkpoint_every",
     "checkpoint_minutes",
+    "sync_bn",
     "num_workers",
     "cache_mb",
     "threads",

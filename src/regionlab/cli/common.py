@@ -173,6 +173,13 @@ def add_budget_flags(
         help="also write last.pt mid-epoch every M minutes, so a killed run loses at most that "
         "(0: off); SIGTERM / Ctrl-C always write it before stopping" + shown("checkpoint_minutes"),
     )
+    p.add_argument(
+        "--sync-bn",
+        action=argparse.BooleanOptionalAction,
+        default=None,  # unset: --config's value, else on CUDA only
+        help="under torchrun, BatchNorm over the global batch of all processes (then 2 "
+        "processes train as 1 with the same global batch); default: on CUDA, off on CPU",
+    )
     p.add_argument("--num-workers", type=int, help="data loading processes" + shown("num_workers"))
     p.add_argument(
         "--cache-mb",

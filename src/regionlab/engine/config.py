@@ -42,6 +42,8 @@ class TrainConfig:
     grow: str = ""  # growth schedule, e.g. "epoch=3:wider(encoder.stages.1,2x)" (regionlab.growth)
     grow_mode: str = "net2net"  # net2net (replicate units) | morphism (new units, zero outputs)
     grow_noise: float = 0.0  # relative noise on new units' incoming weights (symmetry breaking)
+    # torchrun: BatchNorm over the global batch (regionlab.engine.syncbn); None: on CUDA only
+    sync_bn: bool | None = None
     channels_last: bool = True  # NHWC convolutions: about 1.4x faster on CPU (oneDNN)
     progress: bool = True
     tensorboard: bool = False  # event files in OUT/tensorboard/ (the tensorboard extra)

@@ -32,6 +32,7 @@ from regionlab.engine.optim import build_optimizer, lr_factor
 from regionlab.engine.preempt import StopSignals
 from regionlab.engine.state import RunState
 from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
+from regionlab.engine.syncbn import sync_batchnorm
 from regionlab.engine.task import Task
 
 
@@ -166,10 +167,11 @@ class Run:
         """The model the optimisation step calls: DDP around it when there are processes."""
         m = self.model
         if self.rt.world > 1:
-            if self.rt.device.type == "cuda":
-                # Batch statistics over the global batch, as in single-process training. (CPU
-                # SyncBatchNorm does not exist: on gloo each process normalises its own slice.)
-                m = nn.SyncBatchNorm.convert_sync_batchnorm(m)
+            sync = self.cfg.sync_bn
+            if sync or (sync is None and self.rt.device.type == "cuda"):
+                # Batch statistics over the global batch, as in single-process training
+                # (without: each process normalises its own slice of it)
+                m = sync_batchnorm(m, self.rt.device)
             m = nn.parallel.DistributedDataParallel(
                 m, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None
             )

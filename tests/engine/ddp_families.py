@@ -1,0 +1,103 @@
+"""Every task family trained by ``regionlab train`` alone and under torchrun (2 CPU processes,
+gloo) with the same global batch; used by ``test_ddp_families.py``.
+
+Run as a script, it prints the equivalence table (max parameter difference to the 1-process
+run, with and without ``--sync-bn``)::
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python tests/engine/ddp_families.py [FAMILY ...]
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+ONE = "scenes:size=32,n={n},max_objects=1"
+DET = "scenes:size=48,n={n}"
+CSP = ["--widths", "8,16,32,64", "--depths", "0,1,1"]
+SMALL = ["--widths", "8,16"]
+# family -> (task, data spec, flags): tiny models, 2 epochs of 2 steps of a global batch of 4
+FAMILIES = {
+    "segment": ("segment", "scenes:size=32,n={n}", [*SMALL, "--scale", "1", "1"]),
+    # the loss a mean over pixels of equal images: data parallelism changes nothing else
+    "segment-ce": (
+        "segment",
+        "scenes:size=32,n={n}",
+        [*SMALL, "--scale", "1", "1", "--dice", "0", "--class-weights", "none"],
+    ),  # fmt: skip
+    "localize": ("localize", ONE, SMALL),
+    "keypoints": ("keypoints", ONE, SMALL),
+    "detect-grid": ("detect", DET, ["--model", "grid", "--strides", "4,8,16", *CSP]),
+    "detect-faster-rcnn": ("detect", DET, ["--model", "faster-rcnn", *CSP]),
+    "detect-fast-rcnn": ("detect", DET, ["--model", "fast-rcnn", "--top-proposals", "50", *CSP]),
+    "instance": ("instance", DET, ["--mask-size", "12", "--mask-width", "8", *CSP]),
+    "caption": ("caption", "scenes:size=32,n={n}", [*SMALL, "--embed", "16", "--hidden", "32"]),
+    "align": (
+        "align",
+        "scenes:size=32,n={n}",
+        [*SMALL, "--embed", "16", "--hidden", "32", "--stride", "4"],
+    ),  # fmt: skip
+}
+GLOBAL_BATCH = 4
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def command(family: str, out: Path, processes: int, *extra: str) -> list[str]:
+    """``regionlab train`` of ``family`` into ``out`` with ``processes`` (torchrun if > 1)."""
+    task, data, flags = FAMILIES[family]
+    args = ["train", task, "--data", data.format(n=8), "--val", data.format(n=4), *flags,
+            "--epochs", "2", "--batch-size", str(GLOBAL_BATCH // processes), "--threads", "1",
+            "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
+    if processes == 1:
+        return [sys.executable, "-m", "regionlab", *args]
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
+            "--master_addr", "127.0.0.1", "--master_port", str(free_port()), "-m", "regionlab",
+            *args]  # fmt: skip
+
+
+def train(family: str, out: Path, processes: int, *extra: str) -> None:
+    done = subprocess.run(command(family, out, processes, *extra), env=ENV, timeout=600,
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"{family} with {processes} process(es) failed:\n{done.stderr[-3000:]}")
+
+
+def max_difference(a: Path, b: Path) -> float:
+    """Largest absolute difference between the float parameters and buffers of two runs."""
+    from regionlab.engine.checkpoint import load_checkpoint
+
+    ma, mb = load_checkpoint(a / "last.pt")["model"], load_checkpoint(b / "last.pt")["model"]
+    assert ma.keys() == mb.keys()
+    diffs = [(ma[k] - mb[k]).abs().max().item() for k in ma if ma[k].is_floating_point()]
+    return max(diffs, default=0.0)
+
+
+def table(families: list[str]) -> None:
+    print("| family | max abs difference, --sync-bn | without --sync-bn |")
+    print("| --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for family in families:
+            root = Path(tmp) / family
+            train(family, root / "one", 1)
+            train(family, root / "sync", 2, "--sync-bn")
+            train(family, root / "plain", 2, "--no-sync-bn")
+            sync = max_difference(root / "one", root / "sync")
+            plain = max_difference(root / "one", root / "plain")
+            print(f"| {family} | {sync:.2e} | {plain:.2e} |", flush=True)
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    table(sys.argv[1:] or list(FAMILIES))
