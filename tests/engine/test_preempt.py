@@ -133,18 +133,23 @@ TRAIN = ["train", "segment", "--data", "scenes:size=32,n=16", "--val", "scenes:s
          "--threads", "1", "--checkpoint-every", "1"]  # fmt: skip
 
 
-def test_cli_sigterm_from_outside_exits_143_and_resumes_to_the_same_weights(tmp_path):
-    """A real SIGTERM from another process, at whatever step it lands on."""
+@pytest.mark.parametrize("workers", [0, 2])
+def test_cli_sigterm_from_outside_exits_143_and_resumes_to_the_same_weights(tmp_path, workers):
+    """A real SIGTERM from another process, at whatever step it lands on; with loader workers,
+    to the whole process group (as schedulers do): the workers leave the stop to the run."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     full, cut = tmp_path / "full", tmp_path / "cut"
-    cmd = [sys.executable, "-m", "regionlab", *TRAIN]
+    cmd = [sys.executable, "-m", "regionlab", *TRAIN, "--num-workers", str(workers)]
     assert main([*TRAIN, "--out", str(full)]) == 0  # uninterrupted, in this process
     proc = subprocess.Popen([*cmd, "--out", str(cut)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
     # --checkpoint-every 1: last.pt appears after the first step; then the signal
     while not (cut / "last.pt").exists() and proc.poll() is None:
         time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    if workers:
+        os.killpg(proc.pid, signal.SIGTERM)
+    else:
+        proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 143, err
     step = load_checkpoint(cut / "last.pt")["state"]["step"]

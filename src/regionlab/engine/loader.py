@@ -131,4 +131,15 @@ def make_loader(
         collate_fn=collate,
         num_workers=num_workers,
         generator=torch.Generator(),
+        worker_init_fn=ignore_stop_signals if num_workers else None,
     )
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """In a loader worker: SIGTERM / SIGINT sent to the whole process group (a scheduler's
+    preemption, Ctrl-C) is for the main process, which stops after its step and then ends the
+    workers; a worker killed by it would end the run with a DataLoader error instead."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
