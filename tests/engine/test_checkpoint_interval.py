@@ -4,6 +4,8 @@ weights as an uninterrupted one."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -100,3 +102,36 @@ def test_a_kill_after_a_timed_checkpoint_resumes_to_the_same_weights(tmp_path, m
 def test_negative_intervals_are_refused():
     with pytest.raises(ValueError, match="checkpoint_minutes must be >= 0"):
         TrainConfig(checkpoint_minutes=-1).validate()
+
+
+def test_rows_written_after_the_last_checkpoint_are_not_repeated(tmp_path, monkeypatch):
+    """Killed between epoch 1's validation row and its checkpoint: the resume rewinds
+    metrics.jsonl to the checkpoint (plus a torn line), then writes the row again."""
+    _fit(tmp_path / "full", checkpoint_minutes=1e-9)
+    cut = tmp_path / "cut"
+    with monkeypatch.context() as m:
+        real = Run.checkpoint
+
+        def killed_at_epoch_end(self, path, *, optimizer=True):
+            if self.state.step == 4 and optimizer:
+                with open(self.metrics_path, "a") as f:
+                    f.write('{"torn')  # and mid-write of another line
+                raise KeyboardInterrupt("killed")
+            real(self, path, optimizer=optimizer)
+
+        m.setattr(Run, "checkpoint", killed_at_epoch_end)
+        with pytest.raises(KeyboardInterrupt):
+            _fit(cut, checkpoint_minutes=1e-9)
+    assert load_checkpoint(cut / "last.pt")["state"]["step"] == 3
+    logged = []
+    data = SceneDataset(16, config=SCENES), SceneDataset(4, split="val", config=SCENES)
+    cfg = dict(epochs=2, batch_size=4, eval_batch_size=4, lr=1e-2, progress=False, threads=1)
+    fit(_task(), *data, TrainConfig(**cfg, checkpoint_minutes=1e-9), cut, resume=True,
+        log=logged.append)  # fmt: skip
+    assert any("dropped 2 line(s) written after step 3" in line for line in logged)
+
+    def rows(run):
+        return [{k: v for k, v in json.loads(r).items() if k != "time"}
+                for r in (run / "metrics.jsonl").read_text().splitlines()]  # fmt: skip
+
+    assert json.dumps(rows(cut)) == json.dumps(rows(tmp_path / "full"))

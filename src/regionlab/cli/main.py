@@ -205,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except Preempted as e:  # SIGTERM / SIGINT: last.pt written, exit 128 + signal
         if is_main_process():
-            print(f"regionlab: {e}; resume with: {_resume_command(argv)}", file=sys.stderr)
+            resumable = e.checkpoint and args.command == "train"  # demo, tune: no --resume
+            hint = f"; resume with: {_resume_command(argv)}" if resumable else ""
+            print(f"regionlab: {e}{hint}", file=sys.stderr)
         return e.exit_status
     except WriteError as e:  # full disk, read-only or forbidden folder: the files as they were
         if is_main_process():

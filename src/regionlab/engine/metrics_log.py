@@ -19,6 +19,26 @@ def read_rows(path: str | Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def rewind(path: str | Path, rows: int | None) -> tuple[int, int]:
+    """``metrics.jsonl`` as it was when a checkpoint counted ``rows`` lines: later lines (an
+    interrupted attempt's, which the resumed run writes again) and a torn last line are
+    dropped, the file rewritten atomically. ``rows=None`` (a checkpoint that did not count)
+    keeps every whole line. Returns (lines kept, lines dropped)."""
+    path = Path(path)
+    if not path.is_file():
+        return 0, 0
+    lines = [line for line in path.read_bytes().splitlines(keepends=True) if line.strip()]
+    torn = 1 if lines and not lines[-1].endswith(b"\n") else 0
+    whole = lines[: len(lines) - torn]
+    keep = whole if rows is None else whole[:rows]
+    dropped = len(lines) - len(keep)
+    if dropped:
+        from regionlab.atomic import write_bytes_atomic
+
+        write_bytes_atomic(path, b"".join(keep))
+    return len(keep), dropped
+
+
 def series(rows: list[dict], split: str, key: str, x: str = "step") -> list[tuple[float, float]]:
     """``(x, row[key])`` of the rows of one ``split`` that have ``key`` (``x``: step | time)."""
     return [(r[x], r[key]) for r in rows if r.get("split") == split and key in r and x in r]

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from regionlab.atomic import append_line, make_folder
-from regionlab.engine import growing, records, runtime
+from regionlab.engine import growing, metrics_log, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.checkpoint import (
     CheckpointError,
@@ -161,6 +161,12 @@ class Run:
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.state = ckpt.state
         runtime.set_rng_state(ckpt.rng)
+        if self.rt.is_main:  # rows an interrupted attempt wrote after its checkpoint go
+            st = self.state
+            st.metrics_rows, dropped = metrics_log.rewind(self.metrics_path, st.metrics_rows)
+            if dropped:
+                self.log(f"{self.metrics_path}: dropped {dropped} line(s) written after step "
+                         f"{st.step} by the interrupted run (written again now)")  # fmt: skip
         self.log(f"resumed {self.last_path} at epoch {self.state.epoch}, step {self.state.step}")
 
     def wrap(self) -> None:
@@ -225,6 +231,7 @@ class Run:
     def write_metrics(self, row: dict) -> None:
         if self.rt.is_main:  # a failed append leaves the file as it was (no torn line)
             append_line(self.metrics_path, json.dumps(row))
+            self.state.metrics_rows = (self.state.metrics_rows or 0) + 1
 
     # ------------------------------------------------------------------ the parts of an epoch
 

@@ -26,9 +26,15 @@ class RunState:
     last_eval: dict | None = None
     grown: int = 0  # steps of the growth schedule applied
     epoch_progress: float = 0.0
+    # lines of metrics.jsonl when the state was saved (None: not counted, an older file); a
+    # resume drops the lines an interrupted attempt wrote after its last checkpoint
+    metrics_rows: int | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["metrics_rows"] is None:  # not counted: written as an older file was
+            del d["metrics_rows"]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict, *, source: str = "run state") -> RunState:
@@ -51,6 +57,7 @@ _CHECKS = [
     *((n, int, "an integer >= 0") for n in ("epoch", "batch", "step", "grown")),
     *((n, (int, float), "a number >= 0") for n in ("elapsed", "epoch_progress")),
     *((n, (dict, type(None)), "a dict of metrics or None") for n in ("best", "last_eval")),
+    ("metrics_rows", (int, type(None)), "an integer >= 0 or None"),
 ]
 
 
