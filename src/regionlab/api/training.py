@@ -64,6 +64,11 @@ def train(task: str, data: str, *, val: str | None = None, **options) -> dict:
     ``batch_size=16``, ``lr=2e-3``, ``seed=0``, ``threads=2``, ``out="runs/seg"``,
     ``size=96``, ``model="faster-rcnn"``. Checkpoints ``best.pt`` / ``last.pt`` land in
     ``out``; load one with :func:`regionlab.load`.
+
+    SIGTERM or Ctrl-C (SIGINT) stops the run after its current step with ``last.pt`` written
+    and raises :class:`regionlab.engine.errors.Preempted`; ``resume=True`` continues it
+    exactly. A file that cannot be written (full disk, read-only folder) raises
+    :class:`regionlab.atomic.WriteError` naming it, the previous files left as they were.
     """
     return run_training(builder(task), train_options(task, data, val=val, **options))
 

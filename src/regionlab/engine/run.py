@@ -178,9 +178,10 @@ class Run:
                 # Batch statistics over the global batch, as in single-process training
                 # (without: each process normalises its own slice of it)
                 m = sync_batchnorm(m, self.rt.device)
-            m = nn.parallel.DistributedDataParallel(
-                m, device_ids=[self.rt.device.index] if self.rt.device.type == "cuda" else None
-            )
+            # Some parameters get no gradient in some steps or in every step (a detector's
+            # backbone stage no head reads, a head without positives): DDP must not wait on them.
+            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
+            m = nn.parallel.DistributedDataParallel(m, device_ids=ids, find_unused_parameters=True)
         self.train_model = m
 
     def open_records(self, resume: bool, record: dict | None) -> None:
