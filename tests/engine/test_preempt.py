@@ -133,7 +133,7 @@ TRAIN = ["train", "segment", "--data", "scenes:size=32,n=16", "--val", "scenes:s
          "--threads", "1", "--checkpoint-every", "1"]  # fmt: skip
 
 
-@pytest.mark.parametrize("workers", [0, 2])
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
 def test_cli_sigterm_from_outside_exits_143_and_resumes_to_the_same_weights(tmp_path, workers):
     """A real SIGTERM from another process, at whatever step it lands on; with loader workers,
     to the whole process group (as schedulers do): the workers leave the stop to the run."""
