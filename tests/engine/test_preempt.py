@@ -113,6 +113,25 @@ def test_stop_on_the_last_step_resumes_to_the_final_evaluation(tmp_path, monkeyp
     )
 
 
+def test_a_signal_during_an_evaluation_stops_before_the_next_epoch(tmp_path, monkeypatch):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    _train("segment", full, eval_every=1)
+    with monkeypatch.context() as m:
+        real = Run.evaluate
+
+        def evaluate_then_signal(self):
+            real(self)
+            signal.raise_signal(signal.SIGTERM)
+
+        m.setattr(Run, "evaluate", evaluate_then_signal)
+        with pytest.raises(Preempted) as info:
+            _train("segment", cut, eval_every=1)
+    assert info.value.step == 2  # epoch 1's end: no step of epoch 2 taken
+    assert load_checkpoint(cut / "last.pt")["state"]["batch"] == 0
+    _train("segment", cut, resume=True, eval_every=1)
+    assert_same_run(full, cut)
+
+
 def test_handlers_record_the_first_signal_and_restore_the_callers():
     mine = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:

@@ -136,6 +136,9 @@ def fit(
                 if finished and run.state.epoch % cfg.eval_every == 0 and not run.done():
                     run.evaluate()
                 run.checkpoint(run.last_path)
+                run.agree_clock()  # a signal during the evaluation: stop now, not a step later
+                if run.stop_signal is not None:
+                    _stop(run, bar, saved=True)
             bar.close()
             run.log = log
             run.evaluate()
@@ -145,10 +148,12 @@ def fit(
     return _finish(run, Path(out_dir))
 
 
-def _stop(run: Run, bar: ProgressBar) -> None:
+def _stop(run: Run, bar: ProgressBar, saved: bool = False) -> None:
     """Every process stops at this step (they agreed on it): ``last.pt`` with everything the
-    resume needs, then :class:`Preempted` (what ``--resume`` continues from, bit-identically)."""
-    run.checkpoint(run.last_path)
+    resume needs (unless just ``saved``), then :class:`Preempted` (what ``--resume`` continues
+    from, bit-identically)."""
+    if not saved:
+        run.checkpoint(run.last_path)
     bar.close()
     saved = str(run.last_path) if run.save else None
     raise Preempted(run.stop_signal, run.state.step, saved)
