@@ -14,6 +14,7 @@ from regionlab.api.prepare import (
     GROWTH_FLAGS,
     check_data,
     classes_of,
+    describe_split,
     is_main_process,
     split,
     train_config,
@@ -79,9 +80,10 @@ def run_training(b: Builder, args: Namespace) -> dict:
     out = Path(args.out)
     # run.json: every option as given or defaulted, and the data specs (plain values only)
     flags = {k: v for k, v in vars(args).items() if not callable(v)}
-    record = {"flags": flags, "data": {"train": args.data, "val": args.val}}
+    splits = describe_split(args, train_set, val_set)
+    record = {"flags": flags, "data": {"train": args.data, "val": args.val}, "splits": splits}
     result = fit(task, train_set, val_set, cfg, out, resume=args.resume, record=record)
-    return summarise(out, result, task, cfg, write=result.is_main)
+    return summarise(out, result, task, cfg, extra={"splits": splits}, write=result.is_main)
 
 
 def _training_data(args, b: Builder):
