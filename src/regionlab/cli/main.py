@@ -15,7 +15,7 @@ from pathlib import Path
 from regionlab import __version__
 from regionlab.api import DEFAULT_CONF
 from regionlab.api.builders import BUILDERS
-from regionlab.cli import datasets, demo, export, proposals, tune
+from regionlab.cli import compare, datasets, demo, export, proposals, tune
 from regionlab.cli.common import (
     HelpFormatter,
     add_budget_flags,
@@ -39,6 +39,7 @@ mask-PNG data.
   regionlab train detect --data voc:my_voc_folder --minutes 15
   regionlab eval runs/segment/best.pt --data scenes
   regionlab predict runs/segment/best.pt photo.jpg photos/ clip.mp4 --out runs/pred
+  regionlab compare detect --data scenes --models grid,faster-rcnn --minutes 5 --seeds 3
   regionlab data check voc:my_voc_folder           find every bad file at once
   regionlab proposals eval --data voc:my_voc_folder selective search: recall, MABO, cost
 
@@ -184,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_parser(sub)
     _add_eval(sub)
     _add_predict(sub)
+    compare.add_parser(sub)
     datasets.add_parser(sub)
     proposals.add_parser(sub)
     export.add_parser(sub)
