@@ -87,8 +87,13 @@ def test_reuse_skips_finished_runs_and_refuses_other_commands_and_commits(first)
     record.write_text(json.dumps(data))
     with pytest.raises(ValueError, match="trained at commit 0000"):
         _compare(out, models="fcn", reuse_runs=True)
+    # fcn-s1 as if killed after its last checkpoint: it resumes from last.pt, then is scored
+    (out / "runs" / "fcn-s1" / "metrics.json").unlink()
+    (out / "runs" / "fcn-s1" / "scores.json").unlink()
     mixed = _compare(out, models="fcn", reuse_runs=True, allow_mixed_commits=True)
-    assert [r["status"] for r in mixed["runs"]] == ["skipped", "skipped"]
+    assert [r["status"] for r in mixed["runs"]] == ["skipped", "done"]
+    assert mixed["runs"][1]["resumed"] and mixed["runs"][1]["metrics"]["miou"] >= 0
+    assert "--resume" in (out / "logs" / "fcn-s1.log").read_text()
 
 
 def test_the_command_checks_every_run_flag_and_the_peers_before_training(tmp_path, capsys):

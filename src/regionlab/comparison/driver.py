@@ -80,8 +80,6 @@ def compare(
     import shlex
 
     from regionlab.api.builders import builder
-    from regionlab.api.families import family
-    from regionlab.atomic import write_text_atomic
     from regionlab.provenance import provenance
 
     if checkpoint not in CHECKPOINTS:
@@ -89,10 +87,9 @@ def compare(
     if seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {seeds}")
     threads = threads or max(1, (os.cpu_count() or 1) // max(parallel, 1))
-    b = builder(task)
     peer_check.check_peers(list(peers), task)
     text = models if isinstance(models, str) else ",".join(models)
-    entries = parse_models(text, has_model="model" in b.defaults)
+    entries = parse_models(text, has_model="model" in builder(task).defaults)
     flag_list = tuple(shlex.split(flags) if isinstance(flags, str) else flags)
     out = Path(out or f"runs/compare-{task}")
     reuse.check_folder(out, reuse=reuse_runs)
@@ -112,29 +109,48 @@ def compare(
     outcomes = scheduler.run_jobs(jobs, splits.report, out / "logs", parallel=parallel,
                                   threads=threads, say=say)  # fmt: skip
     wall = time.perf_counter() - t0
+    result = _result(task, jobs, outcomes, out, checkpoint, splits.notes)
+    result["command"] = list(sys.argv if argv is None else argv)
+    result["provenance"] = prov
+    result["timing"] = {
+        "wall_seconds": round(wall, 1),
+        "train_seconds": round(sum(r.get("seconds") or 0 for r in result["runs"]), 1),
+        "parallel": parallel,
+    }
+    _write(out, result, say)
+    return result
+
+
+def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: str,
+            notes: dict) -> dict:  # fmt: skip
+    """``compare.json`` but for its command, provenance and timing."""
+    from regionlab.api.families import family
+
+    main = family(task).task_class().main_metric
     runs = [_run_entry(j, outcomes[j.name], out, checkpoint) for j in jobs]
-    result = {
+    return {
         "kind": "compare",
         "task": task,
-        "command": list(sys.argv if argv is None else argv),
-        "provenance": prov,
-        "split": splits.notes,
+        "command": None,
+        "provenance": None,
+        "split": notes,
         "checkpoint": checkpoint,
-        "main_metric": family(task).task_class().main_metric,
+        "main_metric": main,
         "runs": runs,
-        "table": stats.table(runs, family(task).task_class().main_metric),
-        "timing": {
-            "wall_seconds": round(wall, 1),
-            "train_seconds": round(sum(r.get("seconds") or 0 for r in runs), 1),
-            "parallel": parallel,
-        },
+        "table": stats.table(runs, main),
+        "timing": None,
         "failed": [j.name for j in jobs if outcomes[j.name].status == "failed"],
     }
+
+
+def _write(out: Path, result: dict, say) -> None:
+    """``compare.json`` (atomically) and the printed table."""
+    from regionlab.atomic import write_text_atomic
+
     write_text_atomic(out / "compare.json", json.dumps(result, indent=2) + "\n")
-    say(f"\n{task} on the report split ({checkpoint}.pt of each run):")
+    say(f"\n{result['task']} on the report split ({result['checkpoint']}.pt of each run):")
     say(stats.format_table(result["table"]))
     say(f"wrote {out / 'compare.json'}")
-    return result
 
 
 def _run_entry(job: Job, outcome: scheduler.Outcome, out: Path, checkpoint: str) -> dict:
