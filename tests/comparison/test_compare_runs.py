@@ -10,7 +10,7 @@ import pytest
 
 from regionlab.api.subsets import read_subset
 from regionlab.cli.main import main
-from regionlab.comparison.driver import compare
+from regionlab.comparison.driver import compare, timing
 
 DATA = "scenes:size=32,n=20"
 FLAGS = "--epochs 1 --widths 8,16 --batch-size 4"
@@ -49,6 +49,20 @@ def test_runs_are_scored_on_the_report_split_and_failures_reported(first):
     assert row["n"] == 2 and len(row["metrics"]["miou"]["values"]) == 2
     assert set(row["within_noise"]) == set(row["metrics"])  # every metric, none picked
     assert next(t for t in result["table"] if t["model"] == "broken")["n"] == 0
+    assert result["timing"]["overhead"]["runs"] == 2 and result["timing"]["overhead"]["seconds"] > 0
+
+
+def test_overhead_counts_only_runs_trained_from_scratch_now():
+    runs = [
+        {"status": "done", "resumed": False, "seconds": 100.0, "wall_seconds": 104.0},
+        {"status": "done", "resumed": False, "seconds": 100.0, "wall_seconds": 102.0},
+        {"status": "done", "resumed": True, "seconds": 100.0, "wall_seconds": 50.0},
+        {"status": "skipped", "resumed": False, "seconds": 100.0, "wall_seconds": 0.0},
+        {"status": "failed", "resumed": False, "seconds": None, "wall_seconds": 3.0},
+    ]
+    t = timing(runs, 260.0, 2)
+    assert t["overhead"] == {"runs": 2, "seconds": 6.0, "fraction": 0.03}
+    assert t["train_seconds"] == 400.0 and t["parallel"] == 2
 
 
 def test_the_report_split_is_never_trained_on_nor_chosen_on(first):

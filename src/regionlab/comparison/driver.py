@@ -16,7 +16,8 @@ scored by the same evaluator, into ``DIR/compare.json`` and a printed table.
                "error": "..."}],     # error: failed runs only
      "table": [{"model": "grid", "n": 3, "metrics": {"AP50": {"mean", "sd", "values"}},
                 "within_noise": {"AP50": true, ...}}],   # comparison.stats
-     "timing": {"wall_seconds": ..., "train_seconds": ..., "parallel": ...},
+     "timing": {"wall_seconds": ..., "train_seconds": ..., "parallel": ...,
+                "overhead": {"runs": ..., "seconds": ..., "fraction": ...}},   # timing()
      "failed": ["grid-s2", ...]}
 
 ``seconds`` is a run's training time (evaluation excluded), ``threads`` the torch threads its
@@ -112,13 +113,29 @@ def compare(
     result = _result(task, jobs, outcomes, out, checkpoint, splits.notes)
     result["command"] = list(sys.argv if argv is None else argv)
     result["provenance"] = prov
-    result["timing"] = {
-        "wall_seconds": round(wall, 1),
-        "train_seconds": round(sum(r.get("seconds") or 0 for r in result["runs"]), 1),
-        "parallel": parallel,
-    }
+    result["timing"] = timing(result["runs"], wall, parallel)
     _write(out, result, say)
     return result
+
+
+def timing(runs: list[dict], wall: float, parallel: int) -> dict:
+    """The comparison's time: ``wall_seconds`` of this call, ``train_seconds`` of every run
+    counted, and ``overhead``: over the runs trained from scratch by this call, the wall time
+    beyond their training (process starts, data checks, tune-split evaluations, scoring) as
+    seconds and as a fraction of their training seconds."""
+    fresh = [r for r in runs if r["status"] == "done" and not r["resumed"] and r.get("seconds")]
+    train = sum(r["seconds"] for r in fresh)
+    extra = sum(r["wall_seconds"] - r["seconds"] for r in fresh)
+    return {
+        "wall_seconds": round(wall, 1),
+        "train_seconds": round(sum(r.get("seconds") or 0 for r in runs), 1),
+        "parallel": parallel,
+        "overhead": {
+            "runs": len(fresh),
+            "seconds": round(extra, 1),
+            "fraction": round(extra / train, 4) if train else None,
+        },
+    }
 
 
 def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: str,
