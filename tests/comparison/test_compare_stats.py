@@ -54,3 +54,4 @@ def test_the_printed_table_shows_every_metric_and_marks_the_best():
     text = format_table(table(runs, "AP"))
     assert "0.550 ± 0.071*" in text and "0.100 ± 0.000" in text and "0.000~" not in text
     assert "AR" in text and "a (n=2)" in text and "b (n=1)" in text
+    assert "noise cannot be judged" in text

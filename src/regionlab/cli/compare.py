@@ -17,12 +17,13 @@ noise); the table is printed at the end.
 
   regionlab compare detect --data scenes --models grid,faster-rcnn,sliding-window \\
       --minutes 5 --seeds 3 --parallel 2 --threads 1 --out runs/cmp-det
-  regionlab compare segment --data voc:VOC --models fcn,encdec[--upsampler bilinear] --minutes 10
-  regionlab compare caption --data scenes --models lstm[--cell lstm],gru[--cell gru]
+  regionlab compare segment --data voc:VOC --models "fcn,encdec[--upsampler bilinear]" --minutes 10
+  regionlab compare caption --data scenes --models "lstm[--cell lstm],gru[--cell gru]"
 
 --models entries are [LABEL=]MODEL[FLAGS]: MODEL is the run's --model (segment, detect,
 instance; for the other tasks only a label), FLAGS that entry's own `train` flags, after
---flags (which every run gets): faster-rcnn[--size 320 --no-fpn], small=grid[--size 64].
+--flags (which every run gets): "faster-rcnn[--size 320 --no-fpn],small=grid[--size 64]"
+(quoted: the shell would split the flags and expand the brackets).
 
 Splits: without --val, a seeded --report-fraction of --data is held out and every number is on
 it (no run trains on it or chooses anything with it); with --val, the numbers are on --val.

@@ -110,6 +110,10 @@ def format_table(rows: list[dict], digits: int = 3) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     legend = "* best mean, ~ within noise of it (gap < the larger sd); mean ± sd over seeds"
+    if any(r["n"] < 2 for r in rows):
+        legend += (
+            "\n(a model with fewer than 2 finished seeds has no spread: noise cannot be judged)"
+        )
     return "\n".join([*text, legend])
 
 
