@@ -56,7 +56,11 @@ def add_parser(sub) -> None:
     p.add_argument("--parallel", type=int, default=1, help="runs at a time")
     p.add_argument("--threads", type=int,
                    help="torch threads of each run (default: the cores / --parallel)")  # fmt: skip
-    p.add_argument("--flags", default="", help='train flags for every run, e.g. "--size 320"')
+    p.add_argument(
+        "--flags",
+        default="",
+        help='train flags for every run, e.g. --flags "--size 320" (one flag alone: --flags=--no-fpn)',
+    )
     p.add_argument("--out", help="output folder (default: runs/compare-TASK)")
     p.add_argument("--report-fraction", type=float, default=0.2,
                    help="without --val: the part of --data held out for the numbers")  # fmt: skip
