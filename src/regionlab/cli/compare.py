@@ -73,7 +73,9 @@ def add_parser(sub) -> None:
     p.add_argument("--allow-mixed-commits", action="store_true",
                    help="with --reuse: count runs trained at another regionlab commit")  # fmt: skip
     p.add_argument("--peers", default="",
-                   help="other libraries' models (the bench extra), e.g. yolo26n,yolov8n")  # fmt: skip
+                   help="other libraries' models on the same splits, threads and budget, scored by our "
+                   "evaluator: tv-frcnn (torchvision's Faster R-CNN); yolo26n, yolov8n, smp-unet "
+                   "(the bench extra) are named but not trainable here yet")  # fmt: skip
     p.set_defaults(func=cmd_compare)
 
 

@@ -12,8 +12,11 @@ same splits and scored by the same evaluator (``regionlab compare TASK``,
 | ``stats.py`` | mean ± sd over seeds, within-noise marks, the printed table |
 | ``reuse.py`` | ``--reuse``: same commands, same commit (unless ``--allow-mixed-commits``) |
 | ``peers.py`` | the seam for other libraries' models (the ``bench`` extra) |
+| ``peer_run.py`` | one peer run as its own process, scored by our evaluator |
+| ``peer_torchvision.py`` | ``tv-frcnn``: torchvision's Faster R-CNN trained by our loop |
 
 It builds on the Python API (``api/``: specs, subsets, builders, ``evaluate``) and runs
-training only through ``python -m regionlab train``; ``cli/compare.py`` parses flags and calls
+training only through ``python -m regionlab train`` (a peer through ``peer_run``, which uses
+``engine/``, ``tasks/`` and ``eval/`` as the API does); ``cli/compare.py`` parses flags and calls
 :func:`~regionlab.comparison.driver.compare`. No torch at import.
 """

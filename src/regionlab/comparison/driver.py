@@ -35,7 +35,7 @@ from pathlib import Path
 
 from regionlab.comparison import peers as peer_check
 from regionlab.comparison import reuse, scheduler, stats
-from regionlab.comparison.plan import Job, parse_models, plan_jobs
+from regionlab.comparison.plan import Job, parse_models, plan_jobs, plan_peer_jobs
 from regionlab.comparison.splits import carve
 
 CHECKPOINTS = ("best", "last")
@@ -99,8 +99,11 @@ def compare(
     jobs = plan_jobs(task, entries, list(range(seeds)), train_spec=splits.train,
                      tune_spec=splits.tune, runs=(out / "runs").resolve(), threads=threads,
                      minutes=minutes, flags=flag_list)  # fmt: skip
+    jobs += plan_peer_jobs(task, list(peers), list(range(seeds)), train_spec=splits.train,
+                           tune_spec=splits.tune, report_spec=splits.report,
+                           runs=(out / "runs").resolve(), threads=threads, minutes=minutes)  # fmt: skip
     for job in jobs:
-        if check_job is not None:
+        if check_job is not None and job.runner == "regionlab":
             check_job(job)
     prov = provenance(argv, threads=threads, parallel=parallel)
     reuse.check_runs(jobs, allow_mixed_commits=allow_mixed_commits, commit=prov["commit"])

@@ -7,9 +7,10 @@ returns its predictions on the *report* images; our task's own evaluator scores 
 peer's numbers mean what ours mean. A peer's run lives in ``DIR/runs/<peer>-s<seed>`` like any
 other and writes ``scores.json`` in the same format (:mod:`regionlab.comparison.score`).
 
-Today this module names the peers and checks, before anything trains, that the extra they need
-is installed (an ``ImportError`` saying ``pip install -e ".[bench]"`` when not); their
-training through the seam is not written yet, so naming an installed one is an error saying so.
+Each peer runs as its own process (:mod:`regionlab.comparison.peer_run`), like a ``train``.
+``tv-frcnn`` (torchvision's Faster R-CNN, MobileNetV3-FPN at 320 px, no pretrained weights,
+trained by our loop) is written; the others are named and checked (an ``ImportError`` saying
+``pip install -e ".[bench]"`` when their extra is missing) but not trainable yet.
 No torch at import.
 """
 
@@ -37,24 +38,33 @@ class PeerJob:
     out: Path
 
 
-class Peer(Protocol):
-    name: str
-    tasks: tuple[str, ...]  # the comparison tasks it can join
-    module: str  # the Python module of the extra it needs
+@dataclass
+class PeerResult:
+    """What a peer's run gives back: one prediction per report image, in the report split's
+    order and in each image's pixels, in the task's ``task.predict`` format (detection:
+    ``Detections``, labels indexing the data's classes); its training seconds and steps."""
 
-    def run(self, job: PeerJob) -> list:
-        """Train as ``job`` says and return one prediction per report image, in the order of
-        the report split, in the task's ``task.predict`` format (detection: ``Detections``),
-        for the task's evaluator to score."""
+    predictions: list
+    seconds: float
+    steps: int | None = None
+
+
+class Peer(Protocol):
+    def run(self, job: PeerJob) -> PeerResult:
+        """Train on ``job.train`` (choosing anything only on ``job.tune``) with ``job.threads``
+        threads for ``job.minutes``, writing only under ``job.out``; predict the report
+        images."""
 
 
 @dataclass(frozen=True)
 class KnownPeer:
-    """A peer by name, not yet trainable through the seam."""
+    """A peer by name: its tasks, the module of the extra it needs, and its ``Peer`` as
+    ``"module:attribute"`` (``None``: not trainable through the seam yet)."""
 
     name: str
     tasks: tuple[str, ...]
     module: str
+    runner: str | None = None
 
 
 KNOWN: dict[str, KnownPeer] = {
@@ -62,10 +72,22 @@ KNOWN: dict[str, KnownPeer] = {
     for p in (
         KnownPeer("yolo26n", ("detect",), "ultralytics"),
         KnownPeer("yolov8n", ("detect",), "ultralytics"),
-        KnownPeer("tv-frcnn", ("detect",), "torchvision"),
+        KnownPeer("tv-frcnn", ("detect",), "torchvision",
+                  "regionlab.comparison.peer_torchvision:PEER"),
         KnownPeer("smp-unet", ("segment",), "segmentation_models_pytorch"),
     )
-}
+}  # fmt: skip
+
+
+def load_peer(name: str) -> Peer:
+    """The trainable peer ``name``."""
+    import importlib
+
+    known = KNOWN.get(name)
+    if known is None or known.runner is None:
+        raise ValueError(f"peer {name!r} cannot be trained through compare")
+    module, attr = known.runner.split(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 def installed(module: str) -> bool:
@@ -86,11 +108,10 @@ def check_peers(names: list[str], task: str) -> list[KnownPeer]:
             raise ImportError(
                 f"--peers {name} needs {peer.module}, from the bench extra: {INSTALL}"
             )
+        if peer.runner is None:
+            raise ValueError(
+                f"--peers {name}: training it through compare is not written yet (the seam: "
+                "regionlab.comparison.peers.Peer); benchmarks/detection.py trains it meanwhile"
+            )
         peers.append(peer)
-    if peers:
-        raise ValueError(
-            f"--peers {', '.join(p.name for p in peers)}: training peers through compare is "
-            "not implemented yet (the seam is regionlab.comparison.peers.Peer); run "
-            "benchmarks/detection.py for the YOLO and torchvision peers meanwhile"
-        )
     return peers

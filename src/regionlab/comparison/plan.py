@@ -32,12 +32,14 @@ class Entry:
 
 @dataclass(frozen=True)
 class Job:
-    """One training run of a comparison: ``argv`` follows ``python -m regionlab``."""
+    """One training run of a comparison: ``python -m RUNNER *argv`` (``regionlab``: a
+    ``train``; :mod:`regionlab.comparison.peer_run`: a peer)."""
 
     label: str
     seed: int
     dir: Path
     argv: tuple[str, ...]
+    runner: str = "regionlab"
 
     @property
     def name(self) -> str:
@@ -120,4 +122,24 @@ def plan_jobs(
             if e.model is not None:
                 argv += ["--model", e.model]
             jobs.append(Job(e.label, s, out, (*argv, *flags, *e.flags)))
+    return jobs
+
+
+PEER_RUNNER = "regionlab.comparison.peer_run"
+
+
+def plan_peer_jobs(task: str, peers: list[str], seeds: list[int], *, train_spec: str,
+                   tune_spec: str, report_spec: str, runs: Path, threads: int,
+                   minutes: float | None) -> list[Job]:  # fmt: skip
+    """One peer :class:`Job` per (peer, seed), with the splits, threads and budget of ours."""
+    jobs = []
+    for name in peers:
+        for s in seeds:
+            out = runs / f"{name}-s{s}"
+            argv = [name, "--task", task, "--train", train_spec, "--tune", tune_spec,
+                    "--report", report_spec, "--seed", str(s), "--threads", str(threads),
+                    "--out", str(out)]  # fmt: skip
+            if minutes is not None:
+                argv += ["--minutes", f"{minutes:g}"]
+            jobs.append(Job(name, s, out, tuple(argv), PEER_RUNNER))
     return jobs

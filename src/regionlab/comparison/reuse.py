@@ -18,7 +18,7 @@ from regionlab.provenance import command_line
 
 def expected_command(job: Job) -> str:
     """The ``command`` a job's ``run.json`` records (its first session, without ``--resume``)."""
-    return command_line(["python", "-m", "regionlab", *job.argv])
+    return command_line(["python", "-m", job.runner, *job.argv])
 
 
 def check_folder(out: Path, *, reuse: bool) -> None:

@@ -1,7 +1,8 @@
 """Run a comparison's jobs: each an ordinary ``python -m regionlab train`` process in its own
 folder, ``parallel`` at a time, each with ``threads`` torch threads (``--threads`` and
 ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``), then scored on the report split by
-``python -m regionlab.comparison.score`` with the same threads.
+``python -m regionlab.comparison.score`` with the same threads. A peer's job runs
+``python -m regionlab.comparison.peer_run`` instead, which scores itself.
 
 Resume: a run with ``metrics.json`` (written when training ends) is not trained again, one with
 ``scores.json`` is not scored again; an unfinished run with a ``last.pt`` continues with
@@ -82,8 +83,8 @@ def run_job(job: Job, report_spec: str, logs: Path, env: dict, say=print) -> Out
         out.status = "skipped"
         return out
     if not (d / FINISHED).exists():
-        argv = ["-m", "regionlab", *job.argv]
-        if (d / "last.pt").exists():
+        argv = ["-m", job.runner, *job.argv]
+        if job.runner == "regionlab" and (d / "last.pt").exists():
             argv.append("--resume")
             out.resumed = True
         elif d.exists() and any(d.iterdir()):
@@ -94,7 +95,7 @@ def run_job(job: Job, report_spec: str, logs: Path, env: dict, say=print) -> Out
         rc, tail = _call(argv, log, env)
         if rc != 0:
             out.status, out.error = "failed", f"training exited with code {rc}:\n{tail}"
-    if out.status != "failed":
+    if out.status != "failed" and not (d / SCORES).exists():  # a peer run scores itself
         out.steps.append("score")
         rc, tail = _call(["-m", "regionlab.comparison.score", str(d), report_spec], log, env)
         if rc != 0:
