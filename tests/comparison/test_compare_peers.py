@@ -1,6 +1,6 @@
 """Peers are checked before anything trains (unknown names, the wrong task, a missing bench
-extra, one not trainable yet: errors in our words); a peer's job gets our splits, threads and
-budget; its predictions are scored by our detectors' evaluator."""
+extra, one not trainable yet, no time budget: errors in our words); a peer's job gets our
+splits, threads and budget; its predictions are scored by our detectors' evaluator."""
 
 from __future__ import annotations
 
@@ -27,13 +27,16 @@ def test_a_missing_extra_names_the_install_command(monkeypatch):
 def test_peers_are_checked_by_name_task_and_readiness(monkeypatch):
     monkeypatch.setattr(peers, "installed", lambda module: True)
     with pytest.raises(ValueError, match="not written yet"):
-        peers.check_peers(["yolov8n"], "detect")
+        peers.check_peers(["smp-unet"], "segment")
     with pytest.raises(ValueError, match="tv-frcnn is a detect peer, not segment"):
         peers.check_peers(["tv-frcnn"], "segment")
     with pytest.raises(ValueError, match="unknown peer 'nope'"):
         peers.check_peers(["nope"], "detect")
-    assert [p.name for p in peers.check_peers(["tv-frcnn"], "detect")] == ["tv-frcnn"]
-    assert hasattr(peers.load_peer("tv-frcnn"), "run")
+    chosen = peers.check_peers(["tv-frcnn", "yolov8n"], "detect")
+    assert [p.name for p in chosen] == ["tv-frcnn", "yolov8n"]
+    assert hasattr(peers.load_peer("tv-frcnn"), "run") and hasattr(
+        peers.load_peer("yolo26n"), "run"
+    )
 
 
 def test_a_peer_job_gets_the_splits_threads_and_budget_of_ours():
@@ -64,3 +67,11 @@ def test_peer_predictions_are_scored_by_our_evaluator():
     assert metrics["AP"] == pytest.approx(1.0) and "AP50" in metrics and "AR100" in metrics
     with pytest.raises(ValueError, match="2 predictions for 3 images"):
         score_predictions("detect", spec, perfect[:2])
+
+
+def test_peers_need_a_time_budget(tmp_path):
+    from regionlab.comparison.driver import compare
+
+    with pytest.raises(ValueError, match="--peers need --minutes"):
+        compare("detect", "scenes", models="grid", peers=["tv-frcnn"], out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()

@@ -74,8 +74,8 @@ def add_parser(sub) -> None:
                    help="with --reuse: count runs trained at another regionlab commit")  # fmt: skip
     p.add_argument("--peers", default="",
                    help="other libraries' models on the same splits, threads and budget, scored by our "
-                   "evaluator: tv-frcnn (torchvision's Faster R-CNN); yolo26n, yolov8n, smp-unet "
-                   "(the bench extra) are named but not trainable here yet")  # fmt: skip
+                   "evaluator (needs --minutes): tv-frcnn (torchvision's Faster R-CNN), yolo26n, "
+                   "yolov8n (Ultralytics, the bench extra)")  # fmt: skip
     p.set_defaults(func=cmd_compare)
 
 

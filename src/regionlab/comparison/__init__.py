@@ -14,6 +14,7 @@ same splits and scored by the same evaluator (``regionlab compare TASK``,
 | ``peers.py`` | the seam for other libraries' models (the ``bench`` extra) |
 | ``peer_run.py`` | one peer run as its own process, scored by our evaluator |
 | ``peer_torchvision.py`` | ``tv-frcnn``: torchvision's Faster R-CNN trained by our loop |
+| ``peer_yolo.py`` | ``yolo26n``, ``yolov8n``: Ultralytics YOLO (the ``bench`` extra) |
 
 It builds on the Python API (``api/``: specs, subsets, builders, ``evaluate``) and runs
 training only through ``python -m regionlab train`` (a peer through ``peer_run``, which uses

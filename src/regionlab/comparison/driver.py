@@ -83,12 +83,8 @@ def compare(
     from regionlab.api.builders import builder
     from regionlab.provenance import provenance
 
-    if checkpoint not in CHECKPOINTS:
-        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
-    if seeds < 1:
-        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    _check_options(task, checkpoint, seeds, peers, minutes)
     threads = threads or max(1, (os.cpu_count() or 1) // max(parallel, 1))
-    peer_check.check_peers(list(peers), task)
     text = models if isinstance(models, str) else ",".join(models)
     entries = parse_models(text, has_model="model" in builder(task).defaults)
     flag_list = tuple(shlex.split(flags) if isinstance(flags, str) else flags)
@@ -119,6 +115,16 @@ def compare(
     result["timing"] = timing(result["runs"], wall, parallel)
     _write(out, result, say)
     return result
+
+
+def _check_options(task: str, checkpoint: str, seeds: int, peers, minutes) -> None:
+    if checkpoint not in CHECKPOINTS:
+        raise ValueError(f"checkpoint must be one of {CHECKPOINTS}, got {checkpoint!r}")
+    if seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {seeds}")
+    peer_check.check_peers(list(peers), task)
+    if peers and minutes is None:
+        raise ValueError("--peers need --minutes: peers and ours train for the same time")
 
 
 def timing(runs: list[dict], wall: float, parallel: int) -> dict:

@@ -93,7 +93,8 @@ def run(argv: list[str]) -> None:
     }
     write_text_atomic(out / SCORES, json.dumps(scores, indent=2) + "\n")
     summary = {"task": args.task, "peer": args.peer, "steps": result.steps,
-               "train_seconds": round(result.seconds, 1), "final": metrics}  # fmt: skip
+               "train_seconds": round(result.seconds, 1), "final": metrics,
+               **result.notes}  # fmt: skip
     write_text_atomic(out / "metrics.json", json.dumps(summary, indent=2) + "\n")
 
 

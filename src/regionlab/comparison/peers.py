@@ -7,17 +7,18 @@ returns its predictions on the *report* images; our task's own evaluator scores 
 peer's numbers mean what ours mean. A peer's run lives in ``DIR/runs/<peer>-s<seed>`` like any
 other and writes ``scores.json`` in the same format (:mod:`regionlab.comparison.score`).
 
-Each peer runs as its own process (:mod:`regionlab.comparison.peer_run`), like a ``train``.
+Each peer runs as its own process (:mod:`regionlab.comparison.peer_run`), like a ``train``:
 ``tv-frcnn`` (torchvision's Faster R-CNN, MobileNetV3-FPN at 320 px, no pretrained weights,
-trained by our loop) is written; the others are named and checked (an ``ImportError`` saying
-``pip install -e ".[bench]"`` when their extra is missing) but not trainable yet.
+trained by our loop), ``yolo26n`` and ``yolov8n`` (Ultralytics, from their YAML, their own
+recipe; the ``bench`` extra: an ``ImportError`` saying ``pip install -e ".[bench]"`` when it is
+missing). ``smp-unet`` is named but not trainable here yet.
 No torch at import.
 """
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -47,6 +48,7 @@ class PeerResult:
     predictions: list
     seconds: float
     steps: int | None = None
+    notes: dict = field(default_factory=dict)  # more facts for metrics.json (e.g. epochs)
 
 
 class Peer(Protocol):
@@ -70,8 +72,8 @@ class KnownPeer:
 KNOWN: dict[str, KnownPeer] = {
     p.name: p
     for p in (
-        KnownPeer("yolo26n", ("detect",), "ultralytics"),
-        KnownPeer("yolov8n", ("detect",), "ultralytics"),
+        KnownPeer("yolo26n", ("detect",), "ultralytics", "regionlab.comparison.peer_yolo:YOLO26N"),
+        KnownPeer("yolov8n", ("detect",), "ultralytics", "regionlab.comparison.peer_yolo:YOLOV8N"),
         KnownPeer("tv-frcnn", ("detect",), "torchvision",
                   "regionlab.comparison.peer_torchvision:PEER"),
         KnownPeer("smp-unet", ("segment",), "segmentation_models_pytorch"),
