@@ -8,8 +8,8 @@ metric), copied to ``benchmarks/results/compare_<suite>.json``.
     python benchmarks/suite.py seg-scenes --minutes 1 --workdir /tmp/bench --reuse
 
 This is the shape the older scripts (detection.py, defaults.py, ...) move to: a suite per
-setup, their variants as labelled ``--models`` entries, peers (``--peers``) once the peer seam
-trains them.
+setup, their variants as labelled ``--models`` entries, other libraries' models as ``--peers``
+(the YOLO ones need the bench extra; ``--no-peers`` leaves them out).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ CAMVID = DATASETS / "camvid"
 @dataclass(frozen=True)
 class Suite:
     """``regionlab compare TASK --data DATA [--val VAL] --models MODELS --minutes MINUTES
-    --flags FLAGS``; ``needs``: the dataset folder it reads (checked before anything runs)."""
+    --flags FLAGS [--peers PEERS]``; ``needs``: the dataset folder it reads (checked before
+    anything runs)."""
 
     task: str
     data: str
@@ -42,6 +43,7 @@ class Suite:
     val: str | None = None
     flags: str = ""
     needs: Path | None = None
+    peers: str = ""
 
 
 SUITES: dict[str, Suite] = {
@@ -49,10 +51,11 @@ SUITES: dict[str, Suite] = {
                            val="scenes:n=100"),
     "detect-pennfudan": Suite("detect", f"{PFI}:start=0,stop=120,class_name=person",
                               "grid,faster-rcnn", 15.0,
-                              val=f"{PFI}:start=120,class_name=person", needs=PF),
+                              val=f"{PFI}:start=120,class_name=person", needs=PF,
+                              peers="tv-frcnn,yolo26n,yolov8n"),
     "detect-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv", "grid,faster-rcnn",
                             15.0, val=f"{VOC},split=data/test_labels.csv",
-                            needs=DATASETS / "raccoon"),
+                            needs=DATASETS / "raccoon", peers="tv-frcnn,yolo26n,yolov8n"),
     "instance-pennfudan": Suite("instance", f"{PFI}:start=0,stop=120,class_name=person",
                                 "align=mask-rcnn[--roi align],pool=mask-rcnn[--roi pool]", 15.0,
                                 val=f"{PFI}:start=120,class_name=person", needs=PF),
@@ -84,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int)
     ap.add_argument("--workdir", help="folder of the runs (default: a new temporary one)")
     ap.add_argument("--reuse", action="store_true", help="continue the suite in --workdir")
+    ap.add_argument("--no-peers", action="store_true", help="leave the suite's peers out")
     args = ap.parse_args(argv)
     if args.list or args.suite is None:
         for name, s in SUITES.items():
-            print(f"{name}: {s.task} on {s.data} ({s.minutes:g} min): {s.models}")
+            peers = f" + peers {s.peers}" if s.peers else ""
+            print(f"{name}: {s.task} on {s.data} ({s.minutes:g} min): {s.models}{peers}")
         return 0
     s = SUITES[args.suite]
     if s.needs is not None and not s.needs.is_dir():
@@ -100,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         s.task, s.data, models=s.models, val=s.val, seeds=args.seeds,
         minutes=args.minutes or s.minutes, parallel=args.parallel, threads=args.threads,
         flags=s.flags, out=work, reuse_runs=args.reuse, argv=["python", *sys.argv],
+        peers=[p for p in s.peers.split(",") if p and not args.no_peers],
     )  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     target = RESULTS / f"compare_{args.suite}.json"

@@ -10,6 +10,7 @@ import pytest
 
 from regionlab.api.builders import builder
 from regionlab.cli.compare import check_job
+from regionlab.comparison.peers import KNOWN
 from regionlab.comparison.plan import parse_models, plan_jobs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
@@ -26,3 +27,10 @@ def test_each_suite_plans_runs_that_train_accepts(name):
     assert len(jobs) == len(entries) >= 2
     for job in jobs:
         check_job(job)
+    if s.peers:
+        assert s.minutes and check_peers_names(s.peers.split(","), s.task)
+
+
+def check_peers_names(names: list[str], task: str) -> bool:
+    """Every peer is known, trainable and of the suite's task (installed or not)."""
+    return all(n in KNOWN and task in KNOWN[n].tasks and KNOWN[n].runner for n in names)
