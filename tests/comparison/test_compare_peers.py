@@ -75,3 +75,12 @@ def test_peers_need_a_time_budget(tmp_path):
     with pytest.raises(ValueError, match="--peers need --minutes"):
         compare("detect", "scenes", models="grid", peers=["tv-frcnn"], out=tmp_path / "c")
     assert not (tmp_path / "c").exists()
+
+
+def test_a_model_label_may_not_hide_a_peer(tmp_path):
+    from regionlab.comparison.driver import compare
+
+    with pytest.raises(ValueError, match="both name tv-frcnn"):
+        compare("detect", "scenes", models="tv-frcnn=grid", peers=["tv-frcnn"], minutes=1,
+                out=tmp_path / "c")  # fmt: skip
+    assert not (tmp_path / "c").exists()

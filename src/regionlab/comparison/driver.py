@@ -11,7 +11,8 @@ scored by the same evaluator, into ``DIR/compare.json`` and a printed table.
      "checkpoint": "best",            # which checkpoint the runs' metrics and table are of
      "main_metric": "AP",
      "runs": [{"model": "grid", "seed": 0, "dir": "runs/grid-s0",
-               "status": "done|failed|skipped", "threads": 2, "seconds": 61.2, "steps": 300,
+               "status": "done|failed|skipped", "threads": 2, "commit": SHA,
+               "seconds": 61.2, "steps": 300,
                "metrics": {...}, "checkpoints": {"best": {...}, "last": {...}},
                "error": "..."}],     # error: failed runs only
      "table": [{"model": "grid", "n": 3, "metrics": {"AP50": {"mean", "sd", "values"}},
@@ -87,6 +88,8 @@ def compare(
     threads = threads or max(1, (os.cpu_count() or 1) // max(parallel, 1))
     text = models if isinstance(models, str) else ",".join(models)
     entries = parse_models(text, has_model="model" in builder(task).defaults)
+    if clash := sorted({e.label for e in entries} & set(peers)):
+        raise ValueError(f"--models and --peers both name {', '.join(clash)}: relabel the model")
     flag_list = tuple(shlex.split(flags) if isinstance(flags, str) else flags)
     out = Path(out or f"runs/compare-{task}")
     reuse.check_folder(out, reuse=reuse_runs)
@@ -189,6 +192,7 @@ def _run_entry(job: Job, outcome: scheduler.Outcome, out: Path, checkpoint: str)
         "dir": str(job.dir.relative_to(out.resolve())),
         "status": outcome.status,
         "threads": facts.get("threads"),
+        "commit": facts.get("commit"),
         "seconds": facts.get("seconds"),
         "steps": facts.get("steps"),
         "wall_seconds": outcome.wall_seconds,
