@@ -76,6 +76,10 @@ def run_training(b: Builder, args: Namespace) -> dict:
     train_set, val_set = _training_data(args, b)
     cfg = train_config(args, b.recipe_for(train_set, getattr(args, "model", None)))
     task = b.build(args, train_set)
+    if cfg.tensorboard:  # the engine's preview images: each evaluation's first val images
+        from regionlab.api.families import drawer, family
+
+        task.draw = drawer(task, family(b.name))
     out = Path(args.out)
     # run.json: every option as given or defaulted, and the data specs (plain values only)
     flags = {k: v for k, v in vars(args).items() if not callable(v)}
