@@ -314,6 +314,9 @@ class CocoDataset(Dataset):
     def __len__(self) -> int:
         return len(self._images)
 
+    def image_file(self, index: int) -> Path:
+        return Path(self._images[index].path)
+
     def __getitem__(self, index: int) -> Sample:
         rec = self._images[index]
         h, w = rec.height, rec.width

@@ -108,6 +108,9 @@ class InstanceMaskDataset(Dataset):
     def __len__(self) -> int:
         return len(self._pairs)
 
+    def image_file(self, index: int) -> Path:
+        return Path(self._pairs[index].image)
+
     def __getitem__(self, index: int) -> Sample:
         p = self._pairs[index]
         image = load_image(p.image)

@@ -217,6 +217,9 @@ class LspDataset(Dataset):
     def __len__(self) -> int:
         return len(self._records)
 
+    def image_file(self, index: int) -> Path:
+        return Path(self._records[index].image)
+
     def __getitem__(self, index: int) -> Sample:
         r = self._records[index]
         return Sample(

@@ -115,6 +115,9 @@ class MaskFolderDataset(Dataset):
     def __len__(self) -> int:
         return len(self._pairs)
 
+    def image_file(self, index: int) -> Path:
+        return Path(self._pairs[index].image)
+
     def __getitem__(self, index: int) -> Sample:
         p = self._pairs[index]
         image = load_image(p.image, source=self.list_file, where=p.where)

@@ -262,6 +262,9 @@ class YoloDataset(Dataset):
     def __len__(self) -> int:
         return len(self._records)
 
+    def image_file(self, index: int) -> Path:
+        return Path(self._records[index].image)
+
     def __getitem__(self, index: int) -> Sample:
         r = self._records[index]
         image = load_image(r.image, source=r.label_file)
