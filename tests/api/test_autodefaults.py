@@ -137,7 +137,7 @@ def test_train_segment_prints_the_choices_and_records_them(tmp_path, capsys):
 
     data = f"masks:{_tiles(tmp_path / 'tiles', 6, 32, 48)}:num_classes=2"
     out = tmp_path / "run"
-    args = ["train", "segment", "--data", data, "--val", data, "--epochs", "1", "--threads", "1"]
+    args = ["train", "segment", "--data", data, "--val", data, "--steps", "1", "--threads", "1"]
     assert main([*args, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "size 32x48 from the data: median image 32x48" in printed

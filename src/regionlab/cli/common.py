@@ -143,8 +143,16 @@ def add_budget_flags(
     p.add_argument(
         "--minutes",
         type=float,
-        help="wall-clock training budget (evaluation excluded); the LR schedule is "
-        "stretched over it. Alone, it replaces --epochs" + shown("minutes"),
+        help="wall-clock training budget (evaluation excluded): the first steps measure the "
+        "speed and fix the step count the budget holds, the LR schedule runs over those steps "
+        "(the clock decides the count once, not the outcome). Alone, it replaces --epochs"
+        + shown("minutes"),
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="train exactly N optimisation steps, the LR schedule over them; the clock is not "
+        "read, so a run repeats on any machine (replaces --epochs and --minutes)",
     )
     p.add_argument(
         "--batch-size",
