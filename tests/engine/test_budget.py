@@ -128,6 +128,7 @@ def test_a_budget_spent_while_measuring_stops_there():
         state.step, state.elapsed = step, elapsed
         plan = b.after_step()
     assert plan is not None and plan.steps == 3 and b.done()
+    assert "budget (or the epochs) ended after 3 steps" in plan.line(b.budget)
 
 
 def test_epochs_cap_a_timed_run_and_alone_need_no_clock():

@@ -79,6 +79,11 @@ class Plan:
     def line(self, budget: float | None) -> str:
         if self.source != "minutes":
             return f"schedule: {self.steps} steps (from --{self.source})"
+        if self.seconds_per_step is None:
+            return (
+                f"schedule: the {budget / 60:g}-minute budget (or the epochs) ended after "
+                f"{self.steps} steps, before the speed was measured"
+            )
         return (
             f"schedule: {self.steps} steps, fixed after {self.start} steps at "
             f"{self.seconds_per_step:.3g} s/step for a {budget / 60:g}-minute budget (rounded "
