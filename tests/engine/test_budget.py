@@ -12,7 +12,7 @@ import torch
 
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
 from regionlab.engine import budget, trainer
-from regionlab.engine.budget import StepBudget, round_down
+from regionlab.engine.budget import StepBudget, on_grid, window_ends
 from regionlab.engine.checkpoint import load_checkpoint
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.state import RunState
@@ -62,13 +62,14 @@ def _same_weights(a, b) -> bool:
     return all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
-def test_the_grid_rounds_down_to_about_nine_percent():
-    values = [round_down(n) for n in range(1, 5000)]
-    assert all(v <= n for n, v in zip(range(1, 5000), values))
-    assert all(v >= 0.91 * n for n, v in zip(range(1, 5000), values))
+def test_counts_round_to_a_coarse_grid_and_windows_end_at_few_lengths():
+    values = [on_grid(n) for n in range(1, 5000)]
+    assert all(abs(v - n) <= 0.045 * n + 1 for n, v in zip(range(1, 5000), values))
+    assert values == sorted(values)
     assert values[:16] == list(range(1, 17))  # small counts exactly
     assert len(set(values[1000:])) <= 20  # few distinct counts: nearby estimates agree
-    assert round_down(60) == round_down(62) == 59
+    assert on_grid(57) == on_grid(61) == 59
+    assert [n for n in range(1, 70) if window_ends(n)] == [8, 12, 16, 24, 32, 48, 64]
 
 
 def test_a_slower_machine_after_the_estimate_ends_at_the_same_step_and_weights(

@@ -9,23 +9,26 @@ CamVid at 5 minutes). Now the schedule is defined over steps only:
 - ``epochs`` only: ``epochs x`` steps per epoch, as before.
 - ``minutes``: the run measures its speed over a short window of steps (after
   :data:`SKIP` steps whose first-call costs are not typical), fixes the step count once (the
-  steps the rest of the budget holds at that speed, rounded *down* to a coarse geometric grid
-  of :data:`GRID_PER_OCTAVE` values per doubling), and from then on runs exactly that many
-  steps, whatever the clock says. The rounding makes two runs on an idle machine pick the
-  same count (then, with one seed and thread count, the same weights); rounding down keeps
-  the run inside its budget. With ``epochs`` too, the smaller count wins.
+  steps the rest of the budget holds at that speed, rounded to a coarse geometric grid of
+  :data:`GRID_PER_OCTAVE` values per doubling, within about 4.5%), and from then on runs
+  exactly that many steps, whatever the clock says. The rounding makes two runs on an idle
+  machine pick the same count (then, with one seed and thread count, the same weights).
+  With ``epochs`` too, the smaller count wins.
 
 The window's steps train at the warm-up's first learning rate (``lr_factor(0)``): a function
 of the step alone, so the window changes nothing between runs; the warm-up and decay start
 after it. The window is short: at least :data:`MIN_WINDOW` steps and the smaller of
-:data:`WINDOW_SECONDS` and :data:`WINDOW_FRACTION` of the budget, ending at a power-of-two
-number of steps (so a clock a little slower or faster mostly ends it at the same step).
+:data:`WINDOW_SECONDS` and :data:`WINDOW_FRACTION` of the budget, ending at ``2^k`` or
+``3 x 2^k`` steps (so a clock a little slower or faster mostly ends it at the same step);
+under 1.5 x that time, about 3% of a 5-minute budget at most, trains at the warm-up's
+first learning rate.
 
 Trade-off: the wall clock decides the count once. If the machine gets slower after the
 window the run takes longer than its budget (it is not cut short: a cut would leave the
 schedule unfinished and the outcome depend on the load again); the end of the run says by
-how much. Decoding a small set's images in its first epoch makes the window's steps slower
-than later ones, so a run may end somewhat early. Nothing here knows which task it runs.
+how much. Decoding a small set's images in its first epoch (before the sample cache holds
+them) makes the window's steps slower than later ones, so such a run may end somewhat early.
+Nothing here knows which task it runs.
 """
 
 from __future__ import annotations
@@ -38,23 +41,25 @@ from regionlab.engine.state import RunState
 
 SKIP = 2  # the first step counts FLOPs; the first steps also pick kernels and fill caches
 MIN_WINDOW = 8
-WINDOW_SECONDS = 5.0
-WINDOW_FRACTION = 0.05
+WINDOW_SECONDS = 3.0
+WINDOW_FRACTION = 0.02
 GRID_PER_OCTAVE = 8  # counts 2^(k/8): neighbours about 9% apart
 OVERRUN_WARNING = 1.25  # a run past this share of its budget says so
 
 
-def round_down(n: int) -> int:
-    """The largest count of the grid ``round(2^(k / GRID_PER_OCTAVE))`` not above ``n`` (every
-    count up to 16 is on the grid)."""
+def on_grid(n: int) -> int:
+    """The count of the grid ``round(2^(k / GRID_PER_OCTAVE))`` nearest to ``n`` on a log scale
+    (within about 4.5%; every count up to 16 is on the grid)."""
     if n <= 16:
         return max(n, 0)
-    k = math.floor(math.log2(n) * GRID_PER_OCTAVE)
-    while round(2 ** ((k + 1) / GRID_PER_OCTAVE)) <= n:
-        k += 1
-    while round(2 ** (k / GRID_PER_OCTAVE)) > n:
-        k -= 1
-    return round(2 ** (k / GRID_PER_OCTAVE))
+    return round(2 ** (round(math.log2(n) * GRID_PER_OCTAVE) / GRID_PER_OCTAVE))
+
+
+def window_ends(n: int) -> bool:
+    """Whether a measuring window may end after ``n`` steps: ``2^k`` or ``3 x 2^k`` steps, so
+    a clock a little off mostly ends it at the same step."""
+    odd = n // 3 if n % 3 == 0 else n
+    return n >= MIN_WINDOW and odd & (odd - 1) == 0
 
 
 @dataclass
@@ -87,7 +92,7 @@ class Plan:
         return (
             f"schedule: {self.steps} steps, fixed after {self.start} steps at "
             f"{self.seconds_per_step:.3g} s/step for a {budget / 60:g}-minute budget (rounded "
-            "down; from now on the clock does not change the run; --steps N fixes it yourself)"
+            "to a grid; from now on the clock does not change the run; --steps N fixes it)"
         )
 
 
@@ -142,10 +147,10 @@ class StepBudget:
             return None
         n, seconds = st.step - self.window_from[0], st.elapsed - self.window_from[1]
         long_enough = seconds >= min(WINDOW_SECONDS, WINDOW_FRACTION * self.budget)
-        if n < MIN_WINDOW or n & (n - 1) or not long_enough:
+        if not (window_ends(n) and long_enough):
             return None
         rate = seconds / n
-        total = round_down(st.step + int((self.budget - st.elapsed) / rate))
+        total = on_grid(st.step + int((self.budget - st.elapsed) / rate))
         if self.epoch_steps:
             total = min(total, self.epoch_steps)
         return self._fix(max(total, st.step), rate, n)
