@@ -195,6 +195,7 @@ class Run:
         session["model"] = ModelSummary(total, trainable).to_dict()
         if self.length.plan is not None:
             session["schedule"] = self.length.plan.to_dict()
+            self.say(self.length.plan.line(self.budget))
         self.record.start(session, resume=resume)
         if self.cfg.tensorboard:
             self.board = Board(self.out_dir / "tensorboard", resume_step=self.state.step)
