@@ -53,6 +53,8 @@ class InstanceMaskDataset(Dataset):
     left out and listed in ``self.skipped``. Pixels are decoded in ``__getitem__``.
     """
 
+    image_files = ("_pairs", "image")
+
     def __init__(
         self,
         images_dir: str | Path,
@@ -107,9 +109,6 @@ class InstanceMaskDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._pairs)
-
-    def image_file(self, index: int) -> Path:
-        return Path(self._pairs[index].image)
 
     def __getitem__(self, index: int) -> Sample:
         p = self._pairs[index]

@@ -85,6 +85,8 @@ class LspDataset(Dataset):
     (14, 3) or (3, 14) is one sample (MATLAB drops a trailing dimension of size 1).
     """
 
+    image_files = ("_records", "image")
+
     classes = ["background", "person"]
     num_keypoints = NUM_JOINTS
     keypoint_names = list(LSP_JOINTS)
@@ -216,9 +218,6 @@ class LspDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._records)
-
-    def image_file(self, index: int) -> Path:
-        return Path(self._records[index].image)
 
     def __getitem__(self, index: int) -> Sample:
         r = self._records[index]

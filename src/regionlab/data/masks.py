@@ -47,6 +47,8 @@ class MaskFolderDataset(Dataset):
     ``image_id`` is the image path as written in the list file.
     """
 
+    image_files = ("_pairs", "image")
+
     def __init__(
         self,
         list_file: str | Path,
@@ -114,9 +116,6 @@ class MaskFolderDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._pairs)
-
-    def image_file(self, index: int) -> Path:
-        return Path(self._pairs[index].image)
 
     def __getitem__(self, index: int) -> Sample:
         p = self._pairs[index]

@@ -83,6 +83,8 @@ class VocDataset(Dataset):
     With ``skip_bad=True`` bad images are left out and listed in ``self.skipped``.
     """
 
+    image_files = ("_records", "image")
+
     def __init__(
         self,
         root: str | Path,
@@ -220,9 +222,6 @@ class VocDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._records)
-
-    def image_file(self, index: int) -> Path:
-        return Path(self._records[index].image)
 
     def __getitem__(self, index: int) -> Sample:
         r = self._records[index]

@@ -104,6 +104,8 @@ class YoloDataset(Dataset):
     line; with ``skip_bad=True`` such images are left out and listed in ``self.skipped``.
     """
 
+    image_files = ("_records", "image")
+
     def __init__(
         self,
         root: str | Path,
@@ -261,9 +263,6 @@ class YoloDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self._records)
-
-    def image_file(self, index: int) -> Path:
-        return Path(self._records[index].image)
 
     def __getitem__(self, index: int) -> Sample:
         r = self._records[index]
