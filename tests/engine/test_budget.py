@@ -163,3 +163,21 @@ def test_steps_and_epochs_together_are_refused():
     assert cfg.steps == 5 and cfg.epochs is None
     with pytest.raises(ValueError, match="steps must be >= 1"):
         TrainConfig(steps=0).validate()
+
+
+def test_a_length_the_flags_give_wins_over_the_config_files(tmp_path):
+    from regionlab.engine.config import load_config
+
+    steps_file, epochs_file = tmp_path / "s.json", tmp_path / "e.json"
+    steps_file.write_text(json.dumps({"steps": 50}))
+    epochs_file.write_text(json.dumps({"epochs": 4}))
+    cfg = load_config(steps_file)
+    assert (cfg.steps, cfg.epochs) == (50, None)
+    cfg = load_config(steps_file, {"epochs": 2})
+    assert (cfg.steps, cfg.epochs) == (None, 2)
+    cfg = load_config(epochs_file, {"steps": 9})
+    assert (cfg.steps, cfg.epochs) == (9, None)
+    both = tmp_path / "b.json"
+    both.write_text(json.dumps({"steps": 5, "epochs": 2}))
+    with pytest.raises(ValueError, match="steps or epochs"):
+        load_config(both)

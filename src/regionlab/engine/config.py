@@ -106,11 +106,13 @@ def load_config(
             f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
         )
     merged = {**(base or {}), **data, **(overrides or {})}
-    given = {**data, **(overrides or {})}
-    if "steps" in given and "epochs" in given:
-        raise ValueError(f"{path} and flags: give steps or epochs, not both")
-    if ("minutes" in data or "steps" in given) and "epochs" not in given:
-        merged["epochs"] = None  # a time budget or step count alone replaces epochs
+    flags = overrides or {}
+    if "steps" in data and "epochs" in data:
+        raise ValueError(f"{path}: give steps or epochs, not both")
+    if "epochs" in flags and "steps" not in flags:
+        merged["steps"] = None  # a length the flags give wins over the file's
+    if merged.get("steps") is not None or ("minutes" in data and "epochs" not in {**data, **flags}):
+        merged["epochs"] = None  # a step count, or the file's time budget alone, replaces epochs
     return TrainConfig.from_dict(merged, source=str(path))
 
 
