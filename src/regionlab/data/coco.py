@@ -64,9 +64,10 @@ class CocoDataset(Dataset):
     decoded in ``__getitem__``. With ``skip_bad=True`` an image with any bad annotation is left
     out and each problem (including annotations or captions naming an unknown image id) is
     recorded in ``self.skipped``. Structural faults (malformed JSON, duplicate image or category
-    ids) always raise. ``coco_json`` is the parsed instances file, unchanged; ``image_ids`` lists
-    the images kept, in file order.
+    ids) always raise. ``coco_json``: the parsed file; ``image_ids``: the images kept, in order.
     """
+
+    image_files = ("_images", "path")
 
     def __init__(
         self,

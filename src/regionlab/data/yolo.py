@@ -104,6 +104,8 @@ class YoloDataset(Dataset):
     line; with ``skip_bad=True`` such images are left out and listed in ``self.skipped``.
     """
 
+    image_files = ("_records", "image")
+
     def __init__(
         self,
         root: str | Path,

@@ -58,6 +58,7 @@ ENGINE_KEYS = frozenset(
         "runtime",
         "model",
         "resumes",
+        "schedule",
     }
 )
 
