@@ -103,18 +103,7 @@ class CocoDataset(Dataset):
                 raise DataError(self.source, f"duplicate image id {img['id']}", where)
             by_id[img["id"]] = img
 
-        anns_by_image: dict[int, list[dict]] = {k: [] for k in by_id}
-        for i, ann in enumerate(anns):
-            if not isinstance(ann, dict):
-                raise DataError(
-                    self.source, "annotation entry must be an object", f"annotations[{i}]"
-                )
-            where = f"annotation id {ann.get('id', f'#{i}')}"
-            image_id = ann.get("image_id")
-            if not _is_int(image_id) or image_id not in by_id:
-                self._bad(DataError(self.source, f"names unknown image id {image_id!r}", where))
-                continue
-            anns_by_image[image_id].append(ann)
+        anns_by_image = self._group(anns, by_id)
 
         self._images: list[_Image] = []
         for image_id, img in by_id.items():
@@ -145,6 +134,29 @@ class CocoDataset(Dataset):
         if not self.skip_bad:
             raise err
         self.skipped.add(err)
+
+    def _group(self, anns: list, by_id: dict[int, dict]) -> dict[int, list[dict]]:
+        """Annotations by image id; one naming an unknown image is bad, a repeated id refused
+        (COCO tools index annotations by id, and the later one would hide the earlier)."""
+        anns_by_image: dict[int, list[dict]] = {k: [] for k in by_id}
+        seen: set[Any] = set()
+        for i, ann in enumerate(anns):
+            if not isinstance(ann, dict):
+                raise DataError(
+                    self.source, "annotation entry must be an object", f"annotations[{i}]"
+                )
+            if "id" in ann and ann["id"] in seen:
+                raise DataError(
+                    self.source, f"duplicate annotation id {ann['id']!r}", f"annotations[{i}]"
+                )
+            seen.add(ann.get("id"))
+            where = f"annotation id {ann.get('id', f'#{i}')}"
+            image_id = ann.get("image_id")
+            if not _is_int(image_id) or image_id not in by_id:
+                self._bad(DataError(self.source, f"names unknown image id {image_id!r}", where))
+                continue
+            anns_by_image[image_id].append(ann)
+        return anns_by_image
 
     def _top_level(self, data: Any) -> tuple[list, list, list]:
         if not isinstance(data, dict):
@@ -256,7 +268,9 @@ class CocoDataset(Dataset):
         for i, cap in enumerate(caps):
             where = f"annotations[{i}]"
             image_id = cap.get("image_id") if isinstance(cap, dict) else None
-            if not _is_int(image_id) or image_id not in image_ids:
+            if not isinstance(cap, dict):
+                problem = f"caption entry must be an object, got {cap!r}"
+            elif not _is_int(image_id) or image_id not in image_ids:
                 problem = f"caption names unknown image id {image_id!r}"
             elif not isinstance(cap.get("caption"), str):
                 problem = f"caption entry needs a 'caption' string, got {cap.get('caption')!r}"

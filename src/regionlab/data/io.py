@@ -45,8 +45,7 @@ def _open(path: Path, source: str | Path | None, where: str) -> tuple[Image.Imag
 
     The caller closes the image; on any error it is closed here."""
     src = source if source is not None else path
-    if not path.is_file():
-        raise DataError(src, f"image file {path} does not exist", where)
+    _check_is_file(path, src, where)
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty (0 bytes)", where)
     img = None
@@ -62,6 +61,13 @@ def _open(path: Path, source: str | Path | None, where: str) -> tuple[Image.Imag
             img.close()
         raise _in_our_words(e, path, "cannot decode image", where) from e
     return img, orientation
+
+
+def _check_is_file(path: Path, source: str | Path, where: str) -> None:
+    if path.is_dir():
+        raise DataError(source, f"{path} is a folder, not an image file", where)
+    if not path.is_file():
+        raise DataError(source, f"image file {path} does not exist", where)
 
 
 def _check_size(w: int, h: int, path: Path, where: str) -> None:
@@ -163,8 +169,7 @@ def image_size(
     only (no decode)."""
     path = Path(path)
     src = source if source is not None else path
-    if not path.is_file():
-        raise DataError(src, f"image file {path} does not exist", where)
+    _check_is_file(path, src, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
