@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from matrix_cases_coco import BAD_COCO, GOOD_COCO
+from matrix_cases_files import BAD_FILES
+from matrix_goods_files import GOOD_FILES
 from matrix_harness import Bad, Good, assert_names, problem
 
-BAD: list[Bad] = [*BAD_COCO]
-GOOD: list[Good] = [*GOOD_COCO]
+BAD: list[Bad] = [*BAD_COCO, *BAD_FILES]
+GOOD: list[Good] = [*GOOD_COCO, *GOOD_FILES]
 
 
 @pytest.mark.parametrize("case", BAD, ids=[c.id for c in BAD])
