@@ -87,7 +87,12 @@ def _in_our_words(e: BaseException, path: Path, what: str, where: str) -> BaseEx
     if isinstance(e, DataError):
         return e
     if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
-        return DataError(path, f"refused as a possible decompression bomb: {e}", where)
+        return DataError(
+            path,
+            f"image is above the limit of {MAX_PIXELS} pixels (possible decompression bomb); "
+            f"Pillow: {e}",
+            where,
+        )
     if isinstance(e, UnidentifiedImageError):
         return DataError(
             path,
