@@ -98,3 +98,18 @@ def test_data_check_lists_the_problem_in_one_line(tmp_path, capsys, reader):
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert err.count("\n") == 1 and err.startswith("regionlab: error: ") and expected in err, err
+
+
+def test_data_check_progress_lines_on_large_sets(capsys):
+    from regionlab.cli.datasets import _progress
+
+    show = _progress("yolo:big", 0.0)
+    for done in range(1, 2001):
+        show(done, 2000, done // 500)
+    small = _progress("yolo:small", 0.0)
+    for done in range(1, 101):
+        small(done, 100, 0)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 10  # one a tenth, none for a set under 1000 samples
+    assert lines[0].startswith("yolo:big: decoded 200 of 2000 samples (10%), 0 problem(s)")
+    assert lines[-1].startswith("yolo:big: decoded 2000 of 2000 samples (100%), 4 problem(s)")
