@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from regionlab.data.checks import as_written, check_box, load_json, numbers
-from regionlab.data.coco_keypoints import check_keypoints, check_skeleton
+from regionlab.data.coco_keypoints import check_keypoints, check_skeleton, keypoint_names
 from regionlab.data.coco_segm import check_segm, decode_segm
 from regionlab.data.coco_segm import semantic as semantic_map
 from regionlab.data.errors import DataError, SkipReport
@@ -145,6 +145,12 @@ class CocoDataset(Dataset):
                 raise DataError(
                     self.source, "annotation entry must be an object", f"annotations[{i}]"
                 )
+            if "id" in ann and not isinstance(ann["id"], (int, str)):
+                raise DataError(
+                    self.source,
+                    f"annotation id must be a number, got {ann['id']!r}",
+                    f"annotations[{i}]",
+                )
             if "id" in ann and ann["id"] in seen:
                 raise DataError(
                     self.source, f"duplicate annotation id {ann['id']!r}", f"annotations[{i}]"
@@ -191,7 +197,7 @@ class CocoDataset(Dataset):
         self.cat_id_to_label = {c: i + 1 for i, c in enumerate(order)}
         self.label_to_cat_id = {i + 1: c for i, c in enumerate(order)}
         # K is the longest keypoint list: COCO has one keypoint category ("person").
-        names = [seen[c].get("keypoints") or [] for c in order]
+        names = [keypoint_names(seen[c], source=self.source) for c in order]
         self.num_keypoints = max((len(n) for n in names), default=0) if keypoints else 0
         k = max(range(len(names)), key=lambda i: len(names[i]), default=None)
         self.keypoint_names = list(names[k]) if self.num_keypoints else []
@@ -224,7 +230,8 @@ class CocoDataset(Dataset):
         if (img.get("height"), img.get("width")) not in ((None, None), (h, w)):
             raise DataError(
                 self.source,
-                f"image {name} is {w}x{h} but the file says {img.get('width')}x{img.get('height')}",
+                f"image {name} is {w}x{h} but the file says "
+                f"{img.get('width')!r}x{img.get('height')!r}",
                 where,
             )
         checked = [self._check_ann(a, h, w, image_id) for a in anns]

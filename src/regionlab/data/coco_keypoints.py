@@ -49,6 +49,19 @@ def check_keypoints(
     return kps
 
 
+def keypoint_names(category: dict, *, source: str | Path) -> list[str]:
+    """A category's keypoint names (``[]`` when it lists none); anything but a list of strings
+    is refused, naming the category."""
+    names = category.get("keypoints") or []
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DataError(
+            source,
+            f"keypoints must be a list of keypoint names, got {names!r}",
+            f"category id {category['id']}",
+        )
+    return names
+
+
 def check_skeleton(skeleton: Any, k: int, *, source: str | Path, where: str) -> list[list[int]]:
     """COCO's 1-based skeleton edges as 0-based pairs of keypoint indices below ``k``."""
     if skeleton is None:

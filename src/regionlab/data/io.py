@@ -28,7 +28,10 @@ def resolve_inside(
     ``source`` is the annotation file that named ``name`` and is what the error points at.
     """
     root = Path(root).resolve()
-    path = (root / name).resolve()
+    try:
+        path = (root / name).resolve()
+    except (OSError, ValueError) as e:  # a NUL byte, a name longer than the system allows
+        raise DataError(source, f"file name {name[:80]!r} cannot be a path here: {e}", where) from e
     if not allow_outside and root != path and root not in path.parents:
         raise DataError(
             source,
@@ -64,9 +67,15 @@ def _open(path: Path, source: str | Path | None, where: str) -> tuple[Image.Imag
 
 
 def _check_is_file(path: Path, source: str | Path, where: str) -> None:
-    if path.is_dir():
+    try:
+        folder, file = path.is_dir(), path.is_file()
+    except OSError as e:  # a name longer than the system allows
+        raise DataError(
+            source, f"file name {path.name[:80]!r} cannot be a path here: {e.strerror}", where
+        ) from e
+    if folder:
         raise DataError(source, f"{path} is a folder, not an image file", where)
-    if not path.is_file():
+    if not file:
         raise DataError(source, f"image file {path} does not exist", where)
 
 
