@@ -75,6 +75,12 @@ def _corrupt_idat(path: Path) -> Path:
     return write_bytes(png_bytes(4, 4, 8, 0, b"")[:start] + data)(path)
 
 
+def _label_folder(root: Path) -> None:
+    label = root / "labels" / "train" / "a.txt"
+    label.unlink()
+    label.mkdir()
+
+
 POLY = "0.1 0.1 0.9 0.1 0.9 0.9"  # a triangle, normalised
 
 BAD_FILES: list[Bad] = [
@@ -101,6 +107,10 @@ BAD_FILES: list[Bad] = [
     Bad("yolo-seg-not-a-number", yolo("0 0.1 0.1 0.9 zero 0.9 0.9"),
         r"not a number in '0 0\.1 0\.1 0\.9 zero", A, L1),
     Bad("yolo-seg-negative-class", yolo(f"-1 {POLY}"), r"class id -1 is negative", A, L1),
+    Bad("yolo-seg-underscore-number", yolo("0 0.1 0.1 0.9 0_1 0.9 0.9"),
+        r"not a number in '0 0\.1 0\.1 0\.9 0_1", A, L1),
+    Bad("yolo-label-file-a-folder", yolo("", extra=_label_folder),
+        r"is a folder, not a label file", A, ""),
     Bad("yolo-label-latin1", yolo("0 0.5 0.5 0.5 0.5 # café".encode("latin-1")),
         r"not valid UTF-8 \(.* at byte 23\)", A, ""),
     # instance-id mask folders

@@ -221,6 +221,8 @@ class YoloDataset(Dataset):
         label_file = resolve_inside(entry.label_base, str(entry.label), source=image,
                                     allow_outside=allow_outside)  # fmt: skip
         image_id = entry.image_id
+        if label_file.is_dir():
+            raise DataError(label_file, "is a folder, not a label file")
         if not label_file.is_file():
             return _Record(image_id, image, None, [], [], [], [])
         h, w = image_size(image, source=label_file)

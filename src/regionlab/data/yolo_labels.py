@@ -49,6 +49,8 @@ def _parse(line: str, label_file: Path, where: str, n: int, h: int, w: int, tol:
     fields = line.split()
     _check_count(len(fields), label_file, where)
     try:
+        if "_" in line:  # Python reads "0_5" as 5: no label tool means that
+            raise ValueError(line)
         cls = int(fields[0])
         values = [float(f) for f in fields[1:]]
     except ValueError:
