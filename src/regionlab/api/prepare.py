@@ -20,6 +20,7 @@ SCAN_LIMIT = 20_000
 BUDGET_FLAGS = (
     "epochs",
     "minutes",
+    "steps",
     "batch_size",
     "lr",
     "optimizer",
@@ -62,8 +63,10 @@ def train_config(args, defaults: dict) -> TrainConfig:
         if getattr(args, k, None) is not None:
             flags[k] = getattr(args, k)
     base = dict(defaults)
-    if flags.get("minutes") is not None and "epochs" not in flags:
-        base["epochs"] = None  # a time budget alone replaces the epoch count
+    if "steps" in flags and "epochs" in flags:
+        raise ValueError("give --steps or --epochs, not both (--steps fixes the run's length)")
+    if ("minutes" in flags or "steps" in flags) and "epochs" not in flags:
+        base["epochs"] = None  # a time budget or a step count alone replaces the epoch count
     if args.config is not None:
         return load_config(args.config, flags, base=base)
     return TrainConfig.from_dict({**base, **flags}, source="command line")

@@ -96,7 +96,8 @@ def cmd_predict(args) -> int:
     cli = TASKS[predictor.task_name]
     options = option_values(args, cli, TASKS.values(), "predict", args.checkpoint)
     saved = save_predictions(predictor, args.sources, args.out, save_txt=args.save_txt,
-                             progress=not args.quiet, **options)  # fmt: skip
+                             progress=not args.quiet, exist_ok=args.exist_ok,
+                             **options)  # fmt: skip
     if (Path(args.out) / "predictions.json") in saved.files:
         print(Path(args.out) / "predictions.json")
     skipped = (
@@ -159,7 +160,9 @@ def _add_predict(sub) -> None:
     p.add_argument("checkpoint", help="a best.pt or last.pt of a run, or an exported model")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="image or video files, folders of them, or globs ('photos/*.jpg')")  # fmt: skip
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (refused if it holds files)")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="write into a folder that holds files, replacing same-named ones")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF,
                    help="detectors: the lowest score shown and saved")  # fmt: skip
     p.add_argument("--iou", type=float, help="detectors: NMS IoU (default: the checkpoint's)")

@@ -60,6 +60,7 @@ ENGINE_KEYS = frozenset(
         "runtime",
         "model",
         "resumes",
+        "schedule",
     }
 )
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from regionlab.engine import growing, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
+from regionlab.engine.budget import StepBudget
 from regionlab.engine.checkpoint import (
     CheckpointError,
     RunCheckpoint,
@@ -77,8 +78,9 @@ class Run:
                 f"training set of {len(train_set)} samples is smaller than one global "
                 f"batch ({cfg.batch_size} x {self.rt.world} processes)"
             )
-        self.total_steps = cfg.epochs * self.steps_per_epoch if cfg.epochs else None
-        self.budget = cfg.minutes * 60 if cfg.minutes else None
+        self.length = StepBudget(cfg, self.steps_per_epoch, self.state)  # steps, fixed once
+        self.total_steps = self.length.plan.steps if self.length.plan else None
+        self.budget = self.length.budget
         self.data = Augmented(
             SampleCache(train_set, cache_mb), task.transform(train=True), cfg.seed
         )
@@ -156,6 +158,7 @@ class Run:
         self.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.state = ckpt.state
+        self.length.attach(self.state)
         runtime.set_rng_state(ckpt.rng)
         self.log(f"resumed {self.last_path} at epoch {self.state.epoch}, step {self.state.step}")
 
@@ -190,6 +193,9 @@ class Run:
             },
         )
         session["model"] = ModelSummary(total, trainable).to_dict()
+        if self.length.plan is not None:
+            session["schedule"] = self.length.plan.to_dict()
+            self.say(self.length.plan.line(self.budget))
         self.record.start(session, resume=resume)
         if self.cfg.tensorboard:
             self.board = Board(self.out_dir / "tensorboard", resume_step=self.state.step)
@@ -202,15 +208,17 @@ class Run:
     # ------------------------------------------------------------------ progress
 
     def progress(self) -> float:
-        p = 0.0
-        if self.total_steps:
-            p = max(p, self.state.step / self.total_steps)
-        if self.budget:
-            p = max(p, self.state.elapsed / self.budget)
-        return min(p, 1.0)
+        return self.length.progress()
 
     def done(self) -> bool:
-        return self.progress() >= 1.0
+        return self.length.done()
+
+    def fix_length(self) -> None:
+        """After each step: a ``minutes`` run fixes its step count once it has measured its speed."""
+        plan = self.length.after_step()
+        if plan is not None:
+            self.say(plan.line(self.budget))
+            self.record.update(schedule=plan.to_dict())
 
     def write_metrics(self, row: dict) -> None:
         if self.rt.is_main:
