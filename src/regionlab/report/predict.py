@@ -1,0 +1,168 @@
+"""A run's checkpoint on its validation images: predictions drawn, test time per image at
+batch 1, a quality score per image (to find the worst) and the task's diagnostics
+(:mod:`regionlab.report.analysis`).
+
+The validation images are those the run validated on (``run.json``'s data specs and
+``val_fraction`` / ``seed``), or a compare's report split; only the first ``max_images`` are
+predicted, and the page says so.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from argparse import Namespace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from regionlab.report.gather import RunFolder
+
+# detections drawn on the page from this score on (every score counts for the curves)
+DRAW_CONF = 0.25
+# the lowest score kept for the curves, as COCO's evaluation keeps nearly all
+CURVE_CONF = 0.001
+
+
+@dataclass
+class Validation:
+    """The first ``len(samples)`` of ``total`` validation samples, read from ``spec``."""
+
+    spec: str
+    samples: list
+    total: int
+    classes: list[str]
+
+
+@dataclass
+class Predicted:
+    """One run's checkpoint on the validation images. ``pictures`` / ``truth``: PIL drawings
+    of prediction and ground truth per image; ``quality``: a score per image, lower is worse
+    unless ``higher_is_worse`` (``quality_name`` says which), ``None`` when the task has none; ``analysis``: the
+    task's diagnostics (:func:`regionlab.report.analysis.analyse`)."""
+
+    checkpoint: Path
+    device: str
+    ms_per_image: float | None
+    pictures: list[Image.Image]
+    truth: list[Image.Image]
+    names: list[str]
+    quality: list[float] | None = None
+    quality_name: str = ""
+    higher_is_worse: bool = False  # quality is an error count rather than a score
+    analysis: dict = field(default_factory=dict)
+    captions: list[str] = field(default_factory=list)
+
+
+def validation_set(run: RunFolder, max_images: int, spec: str | None = None) -> Validation:
+    """The validation samples of ``run`` (or of the data spec ``spec``), the first
+    ``max_images`` of them."""
+    from regionlab.api.prepare import base_dataset, split
+    from regionlab.api.specs import open_dataset
+
+    data = run.record.get("data") or {}
+    flags = run.record.get("flags") or {}
+    if spec is not None:
+        val_set, shown = open_dataset(spec, split="val"), spec
+    else:
+        if not isinstance(data.get("train"), str):
+            raise ValueError(
+                f"{run.path / 'run.json'}: no training data spec to find its validation images"
+            )
+        args = Namespace(
+            data=data["train"],
+            val=data.get("val"),
+            val_fraction=flags.get("val_fraction", 0.1),
+            seed=flags.get("seed"),
+        )
+        train_set = open_dataset(args.data, split="train") if args.val is None else None
+        val_set = split(train_set, args)[1]
+        shown = args.val or f"{args.data} (validation part)"
+    n = min(max_images, len(val_set))
+    samples = [val_set[i] for i in range(n)]
+    return Validation(
+        shown, samples, len(val_set), list(getattr(base_dataset(val_set), "classes", []))
+    )
+
+
+def _name(sample, i: int) -> str:
+    return Path(sample.path).name if getattr(sample, "path", "") else f"validation image {i}"
+
+
+def _timed_predictions(predictor, samples: list, **kw) -> tuple[list, float | None]:
+    """One prediction per sample at batch 1, and the median milliseconds of one (the first
+    call, which warms caches up, is predicted twice and timed the second time)."""
+    out, times = [], []
+    if samples:
+        predictor.predict(samples[0].image, **kw)  # warm-up
+    for s in samples:
+        t = time.perf_counter()
+        out.append(predictor.predict(s.image, **kw)[0])
+        times.append((time.perf_counter() - t) * 1000)
+    return out, statistics.median(times) if times else None
+
+
+def _drawable(result):
+    """A detection result cut to the detections drawn (results are sorted by score)."""
+    if not hasattr(result, "scores") or result.scores is None:
+        return result
+    k = int((result.scores >= DRAW_CONF).sum())
+    cut = slice(0, k)
+    return replace(result, boxes=result.boxes[cut], labels=result.labels[cut],
+                   scores=result.scores[cut],
+                   masks=None if result.masks is None else result.masks[cut],
+                   keypoints=None if result.keypoints is None else result.keypoints[cut])  # fmt: skip
+
+
+def draw_truth(task: str, sample, classes: list[str], background: bool = True) -> Image.Image:
+    """The ground truth of one sample, drawn as its predictions are."""
+    from regionlab.api.drawing import draw_caption, draw_instances
+    from regionlab.viz.draw import overlay_panels, to_pil
+
+    if task == "segment" and sample.semantic is not None:
+        return overlay_panels(sample.image, [("truth", sample.semantic)], classes, background)
+    if task in ("detect", "instance", "localize"):
+        masks = sample.masks if task == "instance" else None
+        return draw_instances(
+            sample.image, sample.boxes, sample.labels.tolist(), None, classes, masks
+        )
+    if task == "caption" and sample.captions:
+        return draw_caption(sample.image, sample.captions[0])
+    return to_pil(sample.image)
+
+
+def predict_run(run: RunFolder, val: Validation, device: str | None = None) -> Predicted:
+    """Load ``run``'s checkpoint (``best.pt``, else ``last.pt``) and predict ``val``."""
+    from regionlab.api.predictor import load
+    from regionlab.report.analysis import analyse
+
+    ckpt = run.checkpoint()
+    if ckpt is None:
+        raise FileNotFoundError(f"{run.path}: no best.pt or last.pt to predict with")
+    predictor = load(ckpt, device=device, batch_size=1)
+    if predictor.family.detector:
+        predictor.conf = CURVE_CONF
+    kw = {"on_skip": lambda s: None}
+    with torch.no_grad():
+        results, ms = _timed_predictions(predictor, val.samples, **kw)
+    pictures = []
+    for r in results:
+        try:
+            pictures.append(_drawable(r).plot())
+        except ValueError:  # an alignment result draws only with a sentence
+            pictures.append(draw_truth("", val.samples[len(pictures)], predictor.classes))
+    background = bool(getattr(predictor.task, "background", True))
+    truth = [draw_truth(predictor.task_name, s, predictor.classes, background) for s in val.samples]
+    out = Predicted(
+        ckpt,
+        str(predictor.device),
+        ms,
+        pictures,
+        truth,
+        [_name(s, i) for i, s in enumerate(val.samples)],
+        captions=[getattr(r, "caption", "") for r in results],
+    )
+    analyse(predictor.task_name, predictor.classes, results, val.samples, out)
+    return out
