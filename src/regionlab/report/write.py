@@ -25,9 +25,19 @@ def _picked(g: Gathered) -> dict[str, RunFolder]:
 
 
 def _report_spec(g: Gathered) -> str | None:
+    """A compare's report split when it is a data spec; a name (``"val"``) means the runs'
+    own validation data."""
+    from regionlab.api.specs import SpecError, parse_spec
+
     split = (g.compare or {}).get("split")
     spec = split.get("report") if isinstance(split, dict) else None
-    return spec if isinstance(spec, str) and spec else None
+    if not isinstance(spec, str) or not spec:
+        return None
+    try:
+        parse_spec(spec)
+    except SpecError:
+        return None
+    return spec
 
 
 def _predict(g: Gathered, picked: dict[str, RunFolder], max_images: int, device):
