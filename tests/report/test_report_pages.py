@@ -68,6 +68,9 @@ def test_segmentation_report_has_confusion_and_iou_per_class(seg_run):
     assert [re.search(r'class="text">([^<]*)<', r).group(1) for r in _rows(page, "iou")] == CLASSES
     assert "pixel confusion of seg" in page and 'id="worst"' in page
     assert "first 4 of 4 validation images of scenes:size=32,n=4" in page
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", _rows(page, "cost")[0])
+    rss = float(cells[7].replace(",", ""))  # peak RSS sampled during the training steps
+    assert 10 < rss < 100_000
 
 
 def _compare(folder: Path, det_run: Path) -> Path:

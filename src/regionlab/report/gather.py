@@ -82,9 +82,10 @@ class RunFolder:
             return None
         return rows[-1]["step"] * per / rows[-1]["time"]
 
-    def peak_memory_mb(self) -> float | None:
-        """The largest ``peak_rss_mb`` (sampled during training steps) any row records."""
-        peaks = [r["peak_rss_mb"] for r in self.rows if _finite(r.get("peak_rss_mb"))]
+    def peak_memory_mb(self, key: str = "peak_rss_mb") -> float | None:
+        """The largest ``key`` (``peak_rss_mb``: sampled during training steps;
+        ``peak_cuda_mb``: CUDA's peak allocation) any row records."""
+        peaks = [r[key] for r in self.rows if _finite(r.get(key))]
         return max(peaks) if peaks else None
 
     def final_metrics(self) -> dict:

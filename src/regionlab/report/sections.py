@@ -107,15 +107,16 @@ def cost(g: Gathered, predicted: dict[str, Predicted]) -> Html:
             r.label, r.status, number(model.get("parameters")),
             f"{number(model.get('gflops_per_image'))} at {size}",
             number(r.train_images_per_second(), 3), number(threads), ms,
-            number(r.peak_memory_mb(), 4),
+            number(r.peak_memory_mb(), 4), number(r.peak_memory_mb("peak_cuda_mb"), 4),
         ])  # fmt: skip
     headers = ["run", "status", "parameters", "GFLOPs / image", "train images/s", "threads",
-               "test ms/image (batch 1)", "peak train RSS MB"]  # fmt: skip
+               "test ms/image (batch 1)", "peak train RSS MB", "peak train CUDA MB"]  # fmt: skip
     note = para(
         "GFLOPs: one training forward, counted at the first step. Train images/s: images seen "
         "over training seconds (evaluation excluded). Test ms/image: the median over the "
         "report's images, one at a time, measured while this page was written. Peak RSS: "
-        "the process's resident memory sampled during training steps (— when not recorded).",
+        "the process's resident memory sampled every few ms during training steps; peak CUDA: "
+        "torch's peak allocation on the GPU (— when not recorded).",
         cls="note",
     )
     return section("Cost", table(headers, rows, id_="cost"), note, id_="cost-section")
