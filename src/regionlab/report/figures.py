@@ -37,8 +37,12 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def image_uri(image: Image.Image) -> str:
-    """A PIL image as a PNG ``data:`` URI."""
+def image_uri(image: Image.Image, side: int = 192) -> str:
+    """A PIL image as a PNG ``data:`` URI; a small one enlarged by a whole factor (pixels kept
+    sharp) until its longer side nears ``side``, so every picture shows at its own scale."""
+    k = max(1, side // max(image.size))
+    if k > 1:
+        image = image.resize((image.width * k, image.height * k), Image.NEAREST)
     buf = io.BytesIO()
     image.convert("RGB").save(buf, format="PNG")
     return data_uri(buf.getvalue())

@@ -26,7 +26,7 @@ td.text { text-align: left; max-width: 28em; }
 .note { color: #555; font-size: .92em; }
 .problem { color: #a00; }
 img { max-width: 100%; }
-img.sample { width: 170px; max-width: none; image-rendering: pixelated; }
+img.sample { max-width: none; }
 code { background: #f4f4f4; padding: 0 .25em; word-break: break-all; }
 """
 

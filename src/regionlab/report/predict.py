@@ -12,16 +12,17 @@ from __future__ import annotations
 import statistics
 import time
 from argparse import Namespace
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from PIL import Image
 
+from regionlab.report.drawings import DRAW_CONF, draw_prediction, draw_truth
 from regionlab.report.gather import RunFolder
 
-# detections drawn on the page from this score on (every score counts for the curves)
-DRAW_CONF = 0.25
+__all__ = ["DRAW_CONF", "Predicted", "Validation", "predict_run", "validation_set"]
+
 # the lowest score kept for the curves, as COCO's evaluation keeps nearly all
 CURVE_CONF = 0.001
 
@@ -104,35 +105,6 @@ def _timed_predictions(predictor, samples: list, **kw) -> tuple[list, float | No
     return out, statistics.median(times) if times else None
 
 
-def _drawable(result):
-    """A detection result cut to the detections drawn (results are sorted by score)."""
-    if not hasattr(result, "scores") or result.scores is None:
-        return result
-    k = int((result.scores >= DRAW_CONF).sum())
-    cut = slice(0, k)
-    return replace(result, boxes=result.boxes[cut], labels=result.labels[cut],
-                   scores=result.scores[cut],
-                   masks=None if result.masks is None else result.masks[cut],
-                   keypoints=None if result.keypoints is None else result.keypoints[cut])  # fmt: skip
-
-
-def draw_truth(task: str, sample, classes: list[str], background: bool = True) -> Image.Image:
-    """The ground truth of one sample, drawn as its predictions are."""
-    from regionlab.api.drawing import draw_caption, draw_instances
-    from regionlab.viz.draw import overlay_panels, to_pil
-
-    if task == "segment" and sample.semantic is not None:
-        return overlay_panels(sample.image, [("truth", sample.semantic)], classes, background)
-    if task in ("detect", "instance", "localize"):
-        masks = sample.masks if task == "instance" else None
-        return draw_instances(
-            sample.image, sample.boxes, sample.labels.tolist(), None, classes, masks
-        )
-    if task == "caption" and sample.captions:
-        return draw_caption(sample.image, sample.captions[0])
-    return to_pil(sample.image)
-
-
 def predict_run(run: RunFolder, val: Validation, device: str | None = None) -> Predicted:
     """Load ``run``'s checkpoint (``best.pt``, else ``last.pt``) and predict ``val``."""
     from regionlab.api.predictor import load
@@ -150,7 +122,7 @@ def predict_run(run: RunFolder, val: Validation, device: str | None = None) -> P
     pictures = []
     for r in results:
         try:
-            pictures.append(_drawable(r).plot())
+            pictures.append(draw_prediction(r))
         except ValueError:  # an alignment result draws only with a sentence
             pictures.append(draw_truth("", val.samples[len(pictures)], predictor.classes))
     background = bool(getattr(predictor.task, "background", True))

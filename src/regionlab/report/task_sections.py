@@ -111,7 +111,7 @@ def captions(predicted: dict[str, Predicted]) -> Html:
     return section("Sample captions", body, id_="captions-section")
 
 
-def side_by_side(predicted: dict[str, Predicted], limit: int = 8) -> Html:
+def side_by_side(predicted: dict[str, Predicted], limit: int = 8, note: str = "") -> Html:
     """The same validation images: ground truth, then each model's prediction."""
     first = next(iter(predicted.values()), None)
     if first is None:
@@ -129,8 +129,7 @@ def side_by_side(predicted: dict[str, Predicted], limit: int = 8) -> Html:
             )
         rows.append(row)
     body = table(["image", "truth", *predicted], rows, id_="side-by-side")
-    note = para("Detections drawn from score 0.25 on.", cls="note")
-    return section("Predictions side by side", body, note, id_="predictions")
+    return section("Predictions side by side", body, para(note, cls="note"), id_="predictions")
 
 
 def worst_images(predicted: dict[str, Predicted], k: int = 4) -> Html:

@@ -8,7 +8,7 @@ from pathlib import Path
 from regionlab.report import sections, task_sections
 from regionlab.report.gather import Gathered, RunFolder, gather
 from regionlab.report.page import document, para, section
-from regionlab.report.predict import Predicted, Validation, predict_run, validation_set
+from regionlab.report.predict import DRAW_CONF, Predicted, Validation, predict_run, validation_set
 
 NAME = "report.html"
 # validation images each model predicts for the page (the page says how many of how many)
@@ -79,7 +79,10 @@ def build_page(g: Gathered, *, max_images: int = MAX_IMAGES, device=None) -> str
         body.append(task_sections.segmentation(predicted, classes))
     if g.task == "caption":
         body.append(task_sections.captions(predicted))
-    body.append(task_sections.side_by_side(predicted))
+    drawn = (
+        f"Detections drawn from score {DRAW_CONF} on." if g.task in ("detect", "instance") else ""
+    )
+    body.append(task_sections.side_by_side(predicted, note=drawn))
     body.append(task_sections.worst_images(predicted))
     if not predicted:
         body.append(section("Predictions", para("no checkpoint could predict the validation "
