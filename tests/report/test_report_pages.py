@@ -141,3 +141,16 @@ def test_a_report_that_fails_only_warns_and_the_run_stands(tmp_path, monkeypatch
                     report=False)  # fmt: skip
     assert not (tmp_path / "b" / "report.html").exists()
     assert "report.html" not in capsys.readouterr().out
+
+
+def test_caption_report_shows_references_and_each_models_caption(tmp_path):
+    import regionlab
+
+    out = tmp_path / "cap"
+    regionlab.train("caption", data="scenes:size=32,n=8", val="scenes:size=32,n=3", epochs=1,
+                    batch_size=4, hidden=32, widths=[8, 16], threads=1, out=str(out))  # fmt: skip
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _check_self_contained(page)
+    rows = _rows(page, "captions")
+    assert len(rows) == 3 and all(r.count("<li>") >= 1 for r in rows)  # references, listed
+    assert 'id="worst"' in page and "CIDEr-D of the image" in page
