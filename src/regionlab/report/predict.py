@@ -9,6 +9,8 @@ predicted, and the page says so.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import statistics
 import time
 from argparse import Namespace
@@ -79,7 +81,8 @@ def validation_set(run: RunFolder, max_images: int, spec: str | None = None) -> 
             seed=flags.get("seed"),
         )
         train_set = open_dataset(args.data, split="train") if args.val is None else None
-        val_set = split(train_set, args)[1]
+        with contextlib.redirect_stdout(io.StringIO()):  # its "holding out k of n" is training's
+            val_set = split(train_set, args)[1]
         shown = args.val or f"{args.data} (validation part)"
     n = min(max_images, len(val_set))
     samples = [val_set[i] for i in range(n)]
@@ -98,9 +101,12 @@ def _timed_predictions(predictor, samples: list, **kw) -> tuple[list, float | No
     out, times = [], []
     if samples:
         predictor.predict(samples[0].image, **kw)  # warm-up
+    cuda = predictor.device.type == "cuda"
     for s in samples:
         t = time.perf_counter()
         out.append(predictor.predict(s.image, **kw)[0])
+        if cuda:  # the GPU's work done, not merely queued
+            torch.cuda.synchronize(predictor.device)
         times.append((time.perf_counter() - t) * 1000)
     return out, statistics.median(times) if times else None
 
@@ -114,6 +120,9 @@ def predict_run(run: RunFolder, val: Validation, device: str | None = None) -> P
     if ckpt is None:
         raise FileNotFoundError(f"{run.path}: no best.pt or last.pt to predict with")
     predictor = load(ckpt, device=device, batch_size=1)
+    if val.classes and predictor.classes and val.classes != predictor.classes:
+        raise ValueError(f"{ckpt} was trained on classes {predictor.classes}, but the "
+                         f"validation images of {val.spec} have {val.classes}")  # fmt: skip
     if predictor.family.detector:
         predictor.conf = CURVE_CONF
     kw = {"on_skip": lambda s: None}
