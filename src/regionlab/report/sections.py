@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from regionlab.report import figures
 from regionlab.report.gather import Gathered, RunFolder
-from regionlab.report.page import Html, number, para, section, table, tag, text
+from regionlab.report.page import Html, image, number, para, section, table, tag, text
 from regionlab.report.predict import Predicted, Validation
 
 # metrics of a single run shown in its table besides the main one (the first few scalars)
@@ -86,8 +86,6 @@ def curves(g: Gathered) -> Html:
     if not any(by_s.values()) and not any(by_i.values()):
         return section("Learning curves", para("no validation rows in metrics.jsonl", cls="note"))
     uri = figures.learning_curves(by_s, by_i, g.main_metric)
-    from regionlab.report.page import image
-
     return section(
         "Learning curves", image(uri, f"validation {g.main_metric} of every run"), id_="curves"
     )
