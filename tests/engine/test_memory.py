@@ -18,13 +18,13 @@ def test_a_transient_allocation_inside_the_step_is_the_peak():
     sampler = StepMemory(torch.device("cpu"))
     with sampler.step():
         pass
-    base = sampler.row()["peak_rss_mb"]
+    base = sampler.row()["memory"]["peak_rss_mb"]
     with sampler.step():
         x = torch.ones(40 * 1024 * 1024 // 4)  # 40 MB, written so its pages are resident
         time.sleep(0.05)  # a step's activations live this long at least
         del x
     after = rss_bytes() / memory.MB
-    peak = sampler.row()["peak_rss_mb"]
+    peak = sampler.row()["memory"]["peak_rss_mb"]
     assert peak >= base + 30 and peak >= after + 30  # seen during the step, gone after it
     assert sampler.row() == {}  # a row starts over
 

@@ -20,9 +20,9 @@ def _run(folder, rows, record=None):
 
 def test_curves_speed_and_memory_come_from_the_rows(tmp_path):
     rows = [
-        {"split": "train", "step": 1, "time": 0.5, "loss": 2.0, "peak_rss_mb": 300.0},
+        {"split": "train", "step": 1, "time": 0.5, "loss": 2.0, "memory": {"peak_rss_mb": 300.0}},
         {"split": "val", "step": 10, "time": 4.0, "miou": 0.25},
-        {"split": "train", "step": 20, "time": 8.0, "loss": 1.0, "peak_rss_mb": 420.5},
+        {"split": "train", "step": 20, "time": 8.0, "loss": 1.0, "memory": {"peak_rss_mb": 420.5}},
         {"split": "val", "step": 20, "time": 8.0, "miou": float("nan")},
         {"split": "val", "step": 30, "time": 12.0, "miou": 0.5},
     ]

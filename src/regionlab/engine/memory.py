@@ -3,8 +3,8 @@ process's resident set size (RSS, from ``/proc/self/statm``) every few milliseco
 step runs, and CUDA's own peak counter is read when the device is a GPU.
 
 ``with sampler.step(): <one optimisation step>`` measures; :meth:`StepMemory.row` gives the
-peaks since the last row (``peak_rss_mb``, ``peak_cuda_mb``) for ``metrics.jsonl`` and
-resets them. Where ``/proc`` is missing (not Linux) RSS is not recorded: an absent value, not
+peaks since the last row (``{"memory": {"peak_rss_mb", "peak_cuda_mb"}}``) for a train row
+of ``metrics.jsonl`` and resets them. Where ``/proc`` is missing (not Linux) RSS is not recorded: an absent value, not
 a guess. Sampling never changes what the step computes.
 """
 
@@ -71,9 +71,10 @@ class StepMemory:
             stop.set()
             thread.join()
 
-    def row(self) -> dict[str, float]:
-        """``{"peak_rss_mb": ..., "peak_cuda_mb": ...}`` since the last row (each only where
-        measured), then start over."""
+    def row(self) -> dict[str, dict[str, float]]:
+        """``{"memory": {"peak_rss_mb": ..., "peak_cuda_mb": ...}}`` since the last row (each
+        only where measured; ``{}`` when neither is), then start over. Nested, so a train row's
+        own keys stay the loss and the task's logs."""
         out = {}
         with self._lock:
             if self._peak:
@@ -82,4 +83,4 @@ class StepMemory:
         if self.cuda and torch.cuda.is_available():
             out["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(self.device) / MB, 1)
             torch.cuda.reset_peak_memory_stats(self.device)
-        return out
+        return {"memory": out} if out else {}

@@ -316,7 +316,7 @@ class Run:
                     "split": "train",
                     "time": round(st.elapsed, 2),
                     **logged,
-                    **self.memory.row(),
+                    **self.memory.row(),  # {"memory": {...}} where measured
                 }
             )
             if self.board is not None:

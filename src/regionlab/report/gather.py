@@ -85,7 +85,8 @@ class RunFolder:
     def peak_memory_mb(self, key: str = "peak_rss_mb") -> float | None:
         """The largest ``key`` (``peak_rss_mb``: sampled during training steps;
         ``peak_cuda_mb``: CUDA's peak allocation) any row records."""
-        peaks = [r[key] for r in self.rows if _finite(r.get(key))]
+        peaks = [m[key] for r in self.rows
+                 if isinstance(m := r.get("memory"), dict) and _finite(m.get(key))]  # fmt: skip
         return max(peaks) if peaks else None
 
     def final_metrics(self) -> dict:
