@@ -50,6 +50,8 @@ def test_runs_are_scored_on_the_report_split_and_failures_reported(first):
     assert set(row["within_noise"]) == set(row["metrics"])  # every metric, none picked
     assert next(t for t in result["table"] if t["model"] == "broken")["n"] == 0
     assert result["timing"]["overhead"]["runs"] == 2 and result["timing"]["overhead"]["seconds"] > 0
+    page = (out / "report.html").read_text()  # written at the end, a row per model
+    assert page.count('id="results"') == 1 and "fcn" in page and "broken" in page
 
 
 def test_overhead_counts_only_runs_trained_from_scratch_now():

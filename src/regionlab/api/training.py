@@ -30,6 +30,7 @@ RUN_DEFAULTS = {
     "out": None,  # runs/<task>
     "resume": False,
     "data_check": "auto",
+    "report": True,  # report.html in out at the end (a failure there only warns)
     "config": None,
     **dict.fromkeys(BUDGET_FLAGS),
     **dict.fromkeys(GROWTH_FLAGS),
@@ -93,7 +94,23 @@ def run_training(b: Builder, args: Namespace) -> dict:
     if auto.reasons:
         record["defaults"] = auto.to_record()
     result = fit(task, train_set, val_set, cfg, out, resume=args.resume, record=record)
-    return summarise(out, result, task, cfg, extra={"splits": splits}, write=result.is_main)
+    summary = summarise(out, result, task, cfg, extra={"splits": splits}, write=result.is_main)
+    if getattr(args, "report", True) and result.is_main and is_main_process():
+        write_run_report(out)
+    return summary
+
+
+def write_run_report(out: Path) -> Path | None:
+    """``out/report.html``; a failure is a warning, never a failed run (the checkpoints and
+    metrics are what the run is for)."""
+    try:
+        from regionlab.report import write_report
+
+        return write_report(out)
+    except Exception as e:  # noqa: BLE001 - any failure of the page must leave the run intact
+        print(f"warning: {out / 'report.html'} not written ({type(e).__name__}: {e}); "
+              f"`regionlab report {out}` tries again", flush=True)  # fmt: skip
+        return None
 
 
 def _training_data(args, b: Builder):

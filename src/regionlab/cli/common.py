@@ -109,6 +109,12 @@ def add_data_flags(p: argparse.ArgumentParser, task: str) -> None:
         help="decode every sample before training so a bad file stops the run at once "
         f"(auto: when the set has at most {SCAN_LIMIT} samples)",
     )
+    p.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="do not write report.html at the end (`regionlab report --help`)",
+    )
 
 
 def add_budget_flags(

@@ -76,6 +76,8 @@ def add_parser(sub) -> None:
                    help="other libraries' models on the same splits, threads and budget, scored by our "
                    "evaluator (needs --minutes): tv-frcnn (torchvision's Faster R-CNN), yolo26n, "
                    "yolov8n (Ultralytics, the bench extra)")  # fmt: skip
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="no OUT/report.html at the end (`regionlab report OUT` writes it later)")  # fmt: skip
     p.set_defaults(func=cmd_compare)
 
 
@@ -104,7 +106,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         split_seed=args.split_seed, checkpoint=args.checkpoint, reuse_runs=args.reuse,
         allow_mixed_commits=args.allow_mixed_commits,
         peers=[p for p in args.peers.split(",") if p], argv=["regionlab", *sys.argv[1:]],
-        check_job=check_job,
+        check_job=check_job, report=args.report,
     )  # fmt: skip
     if result["failed"]:
         print(f"regionlab: {len(result['failed'])} run(s) failed: {', '.join(result['failed'])} "

@@ -15,7 +15,7 @@ from pathlib import Path
 from regionlab import __version__
 from regionlab.api import DEFAULT_CONF
 from regionlab.api.builders import BUILDERS
-from regionlab.cli import compare, datasets, demo, export, proposals, tune
+from regionlab.cli import compare, datasets, demo, export, proposals, report, tune
 from regionlab.cli.common import (
     HelpFormatter,
     add_budget_flags,
@@ -42,6 +42,7 @@ mask-PNG data.
   regionlab compare detect --data scenes --models grid,faster-rcnn --minutes 5 --seeds 3
   regionlab data check voc:my_voc_folder           find every bad file at once
   regionlab proposals eval --data voc:my_voc_folder selective search: recall, MABO, cost
+  regionlab report runs/segment                    report.html: curves, cost, diagnostics
 
 Each command has its own --help."""
 
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_parser(sub)
     proposals.add_parser(sub)
     export.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

@@ -63,6 +63,7 @@ def compare(
     peers: list[str] = (),
     argv: list[str] | None = None,
     check_job: Callable[[Job], None] | None = None,
+    report: bool = True,
     say=print,
 ) -> dict:
     """Train every ``models`` entry (``"grid,faster-rcnn[--size 320]"``, see
@@ -78,7 +79,8 @@ def compare(
     in ``out`` (finished runs kept; runs from another commit refused unless
     ``allow_mixed_commits``). ``check_job``: called on every job before any runs (the command
     line checks each job's flags with it). Failed runs are recorded (``failed``), the rest go
-    on."""
+    on. ``report``: also write ``OUT/report.html`` (:mod:`regionlab.report`; a failure only
+    warns)."""
     import shlex
 
     from regionlab.api.builders import builder
@@ -117,6 +119,10 @@ def compare(
     result["provenance"] = prov
     result["timing"] = timing(result["runs"], wall, parallel)
     _write(out, result, say)
+    if report:
+        from regionlab.api.training import write_run_report
+
+        write_run_report(out)
     return result
 
 

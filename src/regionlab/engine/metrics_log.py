@@ -1,7 +1,8 @@
 """Reading a run's ``metrics.jsonl``: one JSON object per line, ``split`` = train | val | grow.
 
-Train rows carry ``step``, ``time`` (training seconds so far), ``loss``, ``lr`` and the task's
-logs; val rows ``step``, ``time`` and the task's metrics; grow rows the growth ``event``.
+Train rows carry ``step``, ``time`` (training seconds so far), ``loss``, ``lr``, the task's
+logs and the peak memory of the steps since the previous train row (``memory``:
+``{"peak_rss_mb", "peak_cuda_mb"}``, the latter on a GPU; :mod:`regionlab.engine.memory`); val rows ``step``, ``time`` and the task's metrics; grow rows the growth ``event``.
 """
 
 from __future__ import annotations

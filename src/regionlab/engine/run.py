@@ -27,6 +27,7 @@ from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError
 from regionlab.engine.evaluation import evaluate
 from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
+from regionlab.engine.memory import StepMemory
 from regionlab.engine.optim import build_optimizer, lr_factor
 from regionlab.engine.state import RunState
 from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
@@ -89,6 +90,7 @@ class Run:
         self.record = records.RunRecord(out_dir)
         self.board: Board | None = None
         self.summary: ModelSummary | None = None  # set by the first step of this process
+        self.memory = StepMemory(self.rt.device)  # peaks during steps, in the train rows
 
     # ------------------------------------------------------------------ setup
 
@@ -314,6 +316,7 @@ class Run:
                     "split": "train",
                     "time": round(st.elapsed, 2),
                     **logged,
+                    **self.memory.row(),  # {"memory": {...}} where measured
                 }
             )
             if self.board is not None:

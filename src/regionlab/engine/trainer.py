@@ -76,7 +76,8 @@ def train_epoch(run: Run, bar: ProgressBar) -> bool:
     loader = make_loader(run.data, batches[start:], run.task.collate, cfg.num_workers)
     t_last = clock()
     for b, batch in enumerate(loader, start=start):
-        loss_value = run.step(batch, b, batches)
+        with run.memory.step():  # peak memory sampled during the step itself
+            loss_value = run.step(batch, b, batches)
         now = clock()
         state.elapsed += now - t_last
         t_last = now
