@@ -14,29 +14,28 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def machine() -> dict:
+    """The machine block of a results file: Python, torch, threads and the package's machine
+    record (CPU, cores, system)."""
+    from regionlab.provenance import machine as package_machine
+
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
+        **package_machine(),
     }
 
 
 def provenance() -> dict:
-    """The commit the numbers come from (``dirty``: with uncommitted changes) and the exact
-    command, so a result file says what produced it."""
-    import subprocess
+    """The commit the numbers come from (``dirty``: with uncommitted changes), the regionlab
+    version and the exact command, so a result file says what produced it: the package's one
+    record (:func:`regionlab.provenance.provenance`), as every run and comparison writes it."""
     import sys
 
-    def git(*args: str) -> str:
-        out = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
-        return out.stdout.strip()
+    from regionlab.provenance import provenance as package_provenance
 
-    return {
-        "commit": git("rev-parse", "HEAD"),
-        "dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
-        "command": " ".join(["python", *sys.argv]),
-    }
+    p = package_provenance(["python", *sys.argv])
+    return {k: p[k] for k in ("regionlab", "commit", "dirty", "command")}
 
 
 def save(name: str, data: dict) -> Path:

@@ -11,6 +11,9 @@ masks): the slowest case, the same for every runtime.
 
     python benchmarks/export.py                 # 2 threads, 20 images, every model
 
+Beside the grid, Ultralytics YOLO26n exported by Ultralytics to ONNX (``export_peer.py``; the
+``bench`` extra, ``--no-peer`` leaves it out).
+
 Writes benchmarks/results/export.json and .png.
 """
 
@@ -66,7 +69,8 @@ def latency(runners: dict, images: list[torch.Tensor], repeats: int) -> dict[str
     return times
 
 
-def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path, repeats: int) -> dict:
+def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path, repeats: int,
+            peer: bool = False) -> dict:  # fmt: skip
     from regionlab.export import export_model, load_exported
 
     task, model, data = build(task_name, flags, spec)
@@ -88,6 +92,11 @@ def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path, rep
     eager = out["eager"]["median_s"]
     for name in RUNTIMES:
         out[name]["speedup_vs_eager"] = eager / out[name]["median_s"]
+    if peer:  # YOLO26n beside the grid, the same images and threads
+        from export_peer import measure_peer
+
+        out["peer"] = measure_peer(work / f"{task_name}.onnx", images, task.size,
+                                   torch.get_num_threads(), repeats, work)  # fmt: skip
     return out
 
 
@@ -98,6 +107,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="passes over the images")
     ap.add_argument("--only", help="comma-separated setup names")
     ap.add_argument("--name", default="export")
+    ap.add_argument("--no-peer", action="store_true", help="leave YOLO26n out (bench extra)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     photos = (DATASETS / "pennfudan").is_dir()
@@ -109,7 +119,15 @@ def main() -> None:
         spec = PENN_FUDAN if photos and task_name != "segment" else "scenes:n=32"
         rows[name] = {
             "data": spec,
-            **measure(task_name, flags, spec, args.images, work, args.repeats),
+            **measure(
+                task_name,
+                flags,
+                spec,
+                args.images,
+                work,
+                args.repeats,
+                peer=name == "grid" and not args.no_peer,
+            ),
         }
         print(name, {r: round(rows[name][r]["median_s"], 4) for r in RUNTIMES})
     lines = ["| model | eager ms/img | TorchScript ms/img | onnxruntime ms/img | onnxruntime vs eager |",
@@ -121,6 +139,12 @@ def main() -> None:
     for name, r in rows.items():
         lines.append(f"| {name} | {cell(r['eager'])} | {cell(r['torchscript'])} | "
                      f"{cell(r['onnxruntime'])} | {r['onnxruntime']['speedup_vs_eager']:.2f}x |")  # fmt: skip
+    peer = rows.get("grid", {}).get("peer")
+    if peer:
+        lines += ["", "| ONNX, onnxruntime | graph ms/img | end to end ms/img |", "|---|---|---|"]
+        for who in ("grid", "yolo26n"):
+            lines.append(f"| {who} | {cell(peer[who + '_graph'])} | "
+                         f"{cell(peer[who + '_end_to_end'])} |")  # fmt: skip
     md = "\n".join(lines)
     print(md)
     save(args.name, {"threads": args.threads, "images": args.images, "repeats": args.repeats,

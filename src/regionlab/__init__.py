@@ -25,6 +25,7 @@ _API = (
     "load",
     "train",
     "evaluate",
+    "compare",
     "Predictor",
     "Result",
     "DetectionResult",

@@ -164,3 +164,24 @@ def test_detector_limits_on_a_segmentation_model_are_refused(seg_run):
     model = regionlab.load(seg_run[0] / "best.pt")
     with pytest.raises(ValueError, match="conf, iou and max_det are for detect"):
         model.predict(_scene(0, 32), conf=0.5)
+
+
+def test_same_named_inputs_never_replace_each_other_nor_an_earlier_run(det_run, tmp_path,
+                                                                       capsys):  # fmt: skip
+    for folder, i in (("a", 1), ("b", 2)):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(_scene(i, 48)).save(tmp_path / folder / "x.png")
+    out = tmp_path / "out"
+    args = ["predict", str(det_run / "best.pt"), str(tmp_path / "a"), str(tmp_path / "b"),
+            "--out", str(out), "--conf", "0", "--max-det", "3", "--save-txt"]  # fmt: skip
+    assert main(args) == 0
+    assert {p.name for p in out.glob("*_pred.png")} == {"x_pred.png", "x_2_pred.png"}
+    assert {p.name for p in (out / "labels").iterdir()} == {"x.txt", "x_2.txt"}
+    ids = {r["image_id"] for r in json.loads((out / "predictions.json").read_text())}
+    assert ids == {"x.png", "x_2.png"}
+    before = (out / "x_pred.png").read_bytes()
+    capsys.readouterr()
+    assert main(args) == 2  # a second run into the same folder is refused, nothing written
+    assert "already holds" in capsys.readouterr().err
+    assert (out / "x_pred.png").read_bytes() == before
+    assert main([*args, "--exist-ok"]) == 0

@@ -60,7 +60,7 @@ def signal_during_step(monkeypatch, step: int, signum=signal.SIGTERM) -> None:
 
 
 def assert_same_run(full, cut) -> None:
-    """Same weights, optimizer state, counters and metrics rows (times aside)."""
+    """Same weights, optimizer state, counters and metrics rows (times and memory aside)."""
     a, b = load_checkpoint(full / "last.pt"), load_checkpoint(cut / "last.pt")
     assert a["state"]["step"] == b["state"]["step"] == STEPS
     assert _plain({**a["state"], "elapsed": 0}) == _plain({**b["state"], "elapsed": 0})
@@ -73,7 +73,9 @@ def assert_same_run(full, cut) -> None:
 
     def rows(folder):
         lines = (folder / "metrics.jsonl").read_text().splitlines()
-        return [{k: v for k, v in json.loads(r).items() if k != "time"} for r in lines]
+        return [
+            {k: v for k, v in json.loads(r).items() if k not in ("time", "memory")} for r in lines
+        ]
 
     assert _plain(rows(full)) == _plain(rows(cut))
 

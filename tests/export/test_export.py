@@ -272,3 +272,24 @@ def test_an_exported_captioner_refuses_beam_search_rather_than_ignoring_it(tmp_p
     assert exported.task.beam == 1  # what the graph does
     with pytest.raises(ValueError, match="decodes greedily"):
         exported.predict_tensor(_images(1), beam=3)
+
+
+def test_nms_limits_are_fixed_in_the_graph_recorded_and_enforced(tmp_path):
+    import regionlab
+
+    task = TASKS["grid"]()
+    model = _model(task)
+    iou_before, max_before = model.nms_iou, model.max_det
+    path = export_model(task, model, tmp_path / "grid.onnx", iou=0.3, max_det=7)
+    assert (model.nms_iou, model.max_det) == (iou_before, max_before)  # put back
+    limits = load_exported(path).meta.notes["limits"]
+    assert limits == {"score_thresh": model.score_thresh, "nms_iou": 0.3, "max_det": 7}
+    pred = regionlab.load(path, conf=max(0.3, model.score_thresh))
+    (r,) = pred.predict(_images(1)[0], iou=0.3, max_det=5)  # the held IoU, fewer objects
+    assert len(r.boxes) <= 5
+    with pytest.raises(ValueError, match=r"NMS IoU is fixed .*\(0.3\).*--iou 0.6"):
+        pred.predict(_images(1)[0], iou=0.6)
+    with pytest.raises(ValueError, match="at most 7 objects.*--max-det 20"):
+        pred.predict(_images(1)[0], max_det=20)
+    with pytest.raises(ExportError, match="--iou must be in"):
+        export_model(task, model, tmp_path / "bad.onnx", iou=1.5)

@@ -25,6 +25,7 @@ _EXPORTS = {
     "Predictor": "regionlab.api.predictor",
     "train": "regionlab.api.training",
     "evaluate": "regionlab.api.training",
+    "compare": "regionlab.comparison.driver",
     "save_predictions": "regionlab.api.outputs",
     "Result": "regionlab.api.results",
     "DetectionResult": "regionlab.api.results",

@@ -117,6 +117,22 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+def drawer(task, fam: Family, conf: float = 0.25) -> Callable:
+    """``draw(model, image) -> PIL image``: a ``uint8 (3, H, W)`` image's prediction drawn as
+    :meth:`Result.plot` draws it (detectors: scores from ``conf``). The engine's optional
+    ``task.draw`` (TensorBoard's preview images of a run)."""
+    from regionlab.api.inputs import Frame
+
+    def draw(model: torch.nn.Module, image: torch.Tensor):
+        model.eval()
+        kw = {"conf": conf} if fam.detector else {}
+        with torch.no_grad():
+            (r,) = fam.predict(task, model, image[None].float().div(255), [Frame(image)], **kw)
+        return r.plot()
+
+    return draw
+
+
 def family(name: str, what: str = "checkpoint") -> Family:
     """The family called ``name``; an unknown one is an error naming ``what`` and the choices."""
     if name not in FAMILIES:

@@ -9,7 +9,10 @@
   best-scoring object (its entry in ``predictions.json``);
 - ``labels/<name>.txt`` with ``save_txt`` (detectors): YOLO lines ``class cx cy w h score``.
 
-A video frame's name is ``<video name>_<frame number>``. Every file is written atomically.
+A video frame's name is ``<video name>_<frame number>``. Two inputs with the same name (``a/x.jpg``
+and ``b/x.jpg``) get ``x`` and ``x_2`` (and the same in ``predictions.json``'s ``image_id``), so no
+output replaces another. A folder that already holds files is refused unless ``exist_ok``.
+Every file is written atomically.
 """
 
 from __future__ import annotations
@@ -44,32 +47,37 @@ class Saved:
 
 
 def save_predictions(predictor, source, out: str | Path, *, save_txt: bool = False,
-                     progress: bool = True, **kw) -> Saved:  # fmt: skip
-    """Predict ``source`` (anything :meth:`Predictor.stream` takes) into the folder ``out``;
-    ``kw`` go to :meth:`Predictor.stream` (``conf``, ``iou``, ``max_det``, family options)."""
+                     progress: bool = True, exist_ok: bool = False, **kw) -> Saved:  # fmt: skip
+    """Predict ``source`` (anything :meth:`Predictor.stream` takes) into the folder ``out``
+    (refused when it already holds files, unless ``exist_ok``: then same-named files are
+    replaced); ``kw`` go to :meth:`Predictor.stream` (``conf``, ``iou``, ``max_det``, family
+    options)."""
     from tqdm import tqdm
 
     if save_txt and predictor.task_name not in BOX_FAMILIES:
         raise ValueError(f"save_txt writes boxes: only {', '.join(BOX_FAMILIES)} models predict "
                          f"them, this is a {predictor.task_name} model")  # fmt: skip
     out = Path(out)
+    _check_out(out, exist_ok)
     out.mkdir(parents=True, exist_ok=True)
     frames = predictor.frames(source, on_skip=lambda s: tqdm.write(str(s)))
     total = len(frames)
     bar = tqdm(total=total, unit="img", disable=not progress or total < PROGRESS_FROM)
-    saved, records, videos = Saved(), None, _Videos(out)
+    saved, records, videos, names = Saved(), None, _Videos(out), _Names()
     try:
         for r in predictor.stream(frames, **kw):
-            name = _name(r, saved.images)
-            image_id = Path(r.path).name if r.path is not None else name
+            base = names.of(r, saved.images)
+            image_id = base + Path(r.path).suffix if r.path is not None else base
+            name = base if r.frame is None else f"{base}_{r.frame:06d}"
             rec = r.records(image_id if r.frame is None else f"{image_id}#{r.frame}")
             if rec is not None:  # an image without objects is an empty list, still written
-                records = (records or []) + rec
+                records = records if records is not None else []
+                records.extend(rec)
             if r.frame is None:
                 saved.files.append(_png(r.plot(), out / f"{name}_pred.png"))
                 tqdm.write(str(saved.files[-1]))
             else:
-                videos.add(r)
+                videos.add(r, base)
             saved.files += _extras(r, out, name, save_txt)
             saved.images += 1
             bar.update(1)
@@ -86,11 +94,37 @@ def save_predictions(predictor, source, out: str | Path, *, save_txt: bool = Fal
     return saved
 
 
-def _name(r: Result, k: int) -> str:
-    if r.path is None:
-        return f"image_{k:05d}"
-    stem = Path(r.path).stem
-    return stem if r.frame is None else f"{stem}_{r.frame:06d}"
+def _check_out(out: Path, exist_ok: bool) -> None:
+    if exist_ok or not out.is_dir():
+        return
+    held = sorted(p.name for p in out.iterdir())
+    if held:
+        shown = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise FileExistsError(f"{out} already holds {len(held)} file(s) ({shown}); choose "
+                              "another output folder, or pass exist_ok=True (--exist-ok) to "
+                              "replace same-named files")  # fmt: skip
+
+
+class _Names:
+    """One output name per input: its stem, then ``stem_2``, ``stem_3`` ... for later inputs
+    with the same stem (a video's frames share its name)."""
+
+    def __init__(self) -> None:
+        self.given: dict[str, str] = {}  # input path -> name
+        self.used: set[str] = set()
+
+    def of(self, r: Result, k: int) -> str:
+        if r.path is None:
+            return f"image_{k:05d}"
+        if r.path not in self.given:
+            stem, n = Path(r.path).stem, 1
+            name = stem
+            while name in self.used:
+                n += 1
+                name = f"{stem}_{n}"
+            self.given[r.path] = name
+            self.used.add(name)
+        return self.given[r.path]
 
 
 def _extras(r: Result, out: Path, name: str, save_txt: bool) -> list[Path]:
@@ -146,13 +180,14 @@ class _Videos:
         self.out = out
         self.open: dict[str, tuple] = {}  # video path -> (writer, temporary, final, size)
 
-    def add(self, r: Result) -> None:
+    def add(self, r: Result, name: str) -> None:
+        """A frame's drawing (``name``: the video's output name)."""
         import cv2
 
         pic = r.plot().convert("RGB")
         if r.path not in self.open:
             self._close_others()
-            final = self.out / f"{Path(r.path).stem}_pred.mp4"
+            final = self.out / f"{name}_pred.mp4"
             tmp = final.with_name(f".{final.stem}.tmp.mp4")
             fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODEC)
             # even sides: MPEG-4 codes 2x2 chroma blocks

@@ -115,8 +115,8 @@ class Predictor:
         if isinstance(self.model, torch.nn.Module):
             set_detector_limits(self.model, conf, self._native["nms_iou"] if iou is None else iou,
                                 self._native["max_det"] if max_det is None else max_det)  # fmt: skip
-        elif iou is not None:
-            raise ValueError("an exported detector's NMS IoU is fixed when it is exported")
+        else:
+            _check_exported_limits(self.task, conf, iou, max_det)
         return {**given, "conf": conf}, max_det
 
 
@@ -228,6 +228,26 @@ def _top(r: Result, max_det: int | None) -> Result:
     return replace(r, boxes=r.boxes[keep], labels=r.labels[keep], scores=r.scores[keep],
                    masks=None if r.masks is None else r.masks[keep],
                    keypoints=None if r.keypoints is None else r.keypoints[keep])  # fmt: skip
+
+
+def _check_exported_limits(task, conf, iou, max_det) -> None:
+    """An exported detector selects inside its graph: an IoU other than the one it holds, more
+    objects than it returns, or a score below its own threshold would be silently ignored."""
+    limits = task.exported.meta.notes.get("limits") or {}
+    where = task.exported.path
+    held = limits.get("nms_iou")
+    if iou is not None and (held is None or abs(iou - held) > 1e-9):
+        raise ValueError(f"{where}: the NMS IoU is fixed in the exported graph "
+                         f"({held if held is not None else 'unrecorded'}); export again with "
+                         f"`regionlab export CKPT --iou {iou}`")  # fmt: skip
+    most = limits.get("max_det")
+    if max_det is not None and most is not None and max_det > most:
+        raise ValueError(f"{where}: the exported graph returns at most {most} objects per image; "
+                         f"export again with `regionlab export CKPT --max-det {max_det}`")  # fmt: skip
+    low = limits.get("score_thresh")
+    if low is not None and conf < low:
+        raise ValueError(f"{where}: the exported graph drops scores below {low}; conf {conf} "
+                         "needs the checkpoint")  # fmt: skip
 
 
 def _check_limits(conf, iou, max_det) -> None:

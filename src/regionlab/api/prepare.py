@@ -20,6 +20,7 @@ SCAN_LIMIT = 20_000
 BUDGET_FLAGS = (
     "epochs",
     "minutes",
+    "steps",
     "batch_size",
     "lr",
     "optimizer",
@@ -64,8 +65,10 @@ def train_config(args, defaults: dict) -> TrainConfig:
         if getattr(args, k, None) is not None:
             flags[k] = getattr(args, k)
     base = dict(defaults)
-    if flags.get("minutes") is not None and "epochs" not in flags:
-        base["epochs"] = None  # a time budget alone replaces the epoch count
+    if "steps" in flags and "epochs" in flags:
+        raise ValueError("give --steps or --epochs, not both (--steps fixes the run's length)")
+    if ("minutes" in flags or "steps" in flags) and "epochs" not in flags:
+        base["epochs"] = None  # a time budget or a step count alone replaces the epoch count
     if args.config is not None:
         return load_config(args.config, flags, base=base)
     return TrainConfig.from_dict({**base, **flags}, source="command line")
@@ -109,6 +112,29 @@ def split(train_set, args):
         torch.utils.data.Subset(train_set, order[k:]),
         torch.utils.data.Subset(train_set, order[:k]),
     )
+
+
+def describe_split(args, train_set, val_set) -> dict:
+    """Which samples trained, which chose ``best.pt`` (``selection``) and which the run's final
+    numbers (``metrics.json``'s ``final`` and ``best``) are on: stored in ``run.json`` and
+    ``metrics.json``, so no number is read as a score on unseen data when it is not."""
+    if args.val is not None:
+        held = f"--val {args.val} ({len(val_set)} samples)"
+    elif has_own_val(args.data):
+        held = f"the val split of {args.data} ({len(val_set)} samples)"
+    else:
+        seed = args.seed if args.seed is not None else 0
+        held = (
+            f"{len(val_set)} of {len(train_set) + len(val_set)} samples of --data held out "
+            f"(--val-fraction {args.val_fraction}, seed {seed})"
+        )
+    return {
+        "train": f"--data {args.data} ({len(train_set)} samples)",
+        "selection": held,
+        "final": held,
+        "note": "best.pt is chosen on the selection split, so its numbers there are optimistic; "
+        "score it on samples no choice saw (regionlab compare's report split, or eval --data)",
+    }
 
 
 def check_data(ds, spec: str, check=None, mode: str = "auto", what: str = "--data"):

@@ -11,7 +11,9 @@ training, its ``val`` split to ``eval`` and, without ``--val``, to validation
 ``voc:DIR:images=images,annotations=annotations`` or ``masks:LIST.txt:num_classes=5,ignore_index=0``);
 every file reader takes ``skip_bad=true``, ``allow_outside_root=true`` and ``start=``/``stop=``
 (a slice of its samples in their listed order, e.g. Penn-Fudan's sorted file names:
-``start=0,stop=120`` and ``start=120``). Readers are imported only when a spec is opened, so
+``start=0,stop=120`` and ``start=120``). Every spec, scenes included, takes ``subset=FILE``: the
+samples a subset file names (:mod:`regionlab.api.subsets`; how ``regionlab compare`` gives
+every run the same splits). Readers are imported only when a spec is opened, so
 ``--help`` stays fast.
 """
 
@@ -166,6 +168,15 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
     ``skip_bad`` left none)."""
     kind, paths, opts = parse_spec(spec)
     opts = {**opts, **extra}
+    subset_path = opts.pop("subset", None)
+    subset = None
+    if subset_path is not None:
+        from regionlab.api.subsets import read_subset
+
+        if not isinstance(subset_path, str):
+            raise SpecError(f"data spec {spec!r}: subset= takes one file path")
+        subset = read_subset(subset_path)
+        split = subset.split  # the indices name samples of the stream they were drawn from
     window = None
     if kind not in ("lsp", "scenes") and ("start" in opts or "stop" in opts):
         window = (opts.pop("start", None), opts.pop("stop", None))
@@ -179,6 +190,10 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
         from torch.utils.data import Subset
 
         ds = Subset(ds, range(len(ds))[slice(*window)])
+    if subset is not None:
+        from regionlab.api.subsets import take
+
+        ds = take(ds, subset, subset_path, spec)
     if len(ds) == 0:
         from regionlab.data.errors import DataError
 
@@ -186,6 +201,18 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
         why = f"; {skipped.summary()}" if skipped is not None and skipped.count else ""
         raise DataError(getattr(ds, "source", spec), f"has 0 samples (data spec {spec!r}){why}")
     return ds
+
+
+def with_option(spec: str, key: str, value: str) -> str:
+    """``spec`` with the reader option ``key=value`` added (``"voc:DIR"`` ->
+    ``"voc:DIR:key=value"``, ``"scenes:n=50"`` -> ``"scenes:n=50,key=value"``); an error when
+    the spec has that option already or the value cannot be written in a spec."""
+    _, _, opts = parse_spec(spec)
+    if key in opts:
+        raise SpecError(f"data spec {spec!r} already has {key}=")
+    if any(c in str(value) for c in ",:=|"):
+        raise SpecError(f"{key}={value!r}: a spec option cannot hold ',', ':', '=' or '|'")
+    return f"{spec}{',' if opts else ':'}{key}={value}"
 
 
 def has_own_val(spec: str) -> bool:

@@ -8,12 +8,14 @@ from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
 
+from regionlab.api.autodefaults import for_run
 from regionlab.api.builders import Builder, builder
 from regionlab.api.prepare import (
     BUDGET_FLAGS,
     GROWTH_FLAGS,
     check_data,
     classes_of,
+    describe_split,
     is_main_process,
     split,
     train_config,
@@ -28,6 +30,7 @@ RUN_DEFAULTS = {
     "out": None,  # runs/<task>
     "resume": False,
     "data_check": "auto",
+    "report": True,  # report.html in out at the end (a failure there only warns)
     "config": None,
     **dict.fromkeys(BUDGET_FLAGS),
     **dict.fromkeys(GROWTH_FLAGS),
@@ -79,14 +82,40 @@ def run_training(b: Builder, args: Namespace) -> dict:
 
     train_config(args, b.recipe)  # a bad option or config file fails before data is read
     train_set, val_set = _training_data(args, b)
-    cfg = train_config(args, b.recipe_for(train_set, getattr(args, "model", None)))
-    task = b.build(args, train_set)
-    out = Path(args.out)
+    recipe = b.recipe_for(train_set, getattr(args, "model", None))
     # run.json: every option as given or defaulted, and the data specs (plain values only)
     flags = {k: v for k, v in vars(args).items() if not callable(v)}
-    record = {"flags": flags, "data": {"train": args.data, "val": args.val}}
+    auto = for_run(b.name, args, train_set, recipe)  # what the user left unset, from the data
+    args = Namespace(**{**vars(args), **auto.options})
+    cfg = train_config(args, {**recipe, **auto.config})
+    task = b.build(args, train_set)
+    if cfg.tensorboard:  # the engine's preview images: each evaluation's first val images
+        from regionlab.api.families import drawer, family
+
+        task.draw = drawer(task, family(b.name))
+    out = Path(args.out)
+    splits = describe_split(args, train_set, val_set)
+    record = {"flags": flags, "data": {"train": args.data, "val": args.val}, "splits": splits}
+    if auto.reasons:
+        record["defaults"] = auto.to_record()
     result = fit(task, train_set, val_set, cfg, out, resume=args.resume, record=record)
-    return summarise(out, result, task, cfg, write=result.is_main)
+    summary = summarise(out, result, task, cfg, extra={"splits": splits}, write=result.is_main)
+    if getattr(args, "report", True) and result.is_main and is_main_process():
+        write_run_report(out)
+    return summary
+
+
+def write_run_report(out: Path) -> Path | None:
+    """``out/report.html``; a failure is a warning, never a failed run (the checkpoints and
+    metrics are what the run is for)."""
+    try:
+        from regionlab.report import write_report
+
+        return write_report(out)
+    except Exception as e:  # noqa: BLE001 - any failure of the page must leave the run intact
+        print(f"warning: {out / 'report.html'} not written ({type(e).__name__}: {e}); "
+              f"`regionlab report {out}` tries again", flush=True)  # fmt: skip
+        return None
 
 
 def _training_data(args, b: Builder):

@@ -109,6 +109,12 @@ def add_data_flags(p: argparse.ArgumentParser, task: str) -> None:
         help="decode every sample before training so a bad file stops the run at once "
         f"(auto: when the set has at most {SCAN_LIMIT} samples)",
     )
+    p.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="do not write report.html at the end (`regionlab report --help`)",
+    )
 
 
 def add_budget_flags(
@@ -135,17 +141,7 @@ def add_budget_flags(
     p.add_argument(
         "--config", help="training config file (.json, .toml, .yaml or .yml); flags override it"
     )
-    p.add_argument(
-        "--epochs",
-        type=int,
-        help="passes over the training set; with --minutes, whichever ends first" + shown("epochs"),
-    )
-    p.add_argument(
-        "--minutes",
-        type=float,
-        help="wall-clock training budget (evaluation excluded); the LR schedule is "
-        "stretched over it. Alone, it replaces --epochs" + shown("minutes"),
-    )
+    add_length_flags(p, shown)
     p.add_argument(
         "--batch-size",
         type=int,
@@ -196,6 +192,29 @@ def add_budget_flags(
         help="also write TensorBoard event files to OUT/tensorboard/: loss, lr, every "
         "validation metric (and prediction images where the task draws them); needs the "
         "tensorboard extra: pip install 'regionlab[tensorboard]'",
+    )
+
+
+def add_length_flags(p: argparse.ArgumentParser, shown) -> None:
+    """How long a run trains: a step count fixed once (``regionlab.engine.budget``)."""
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="passes over the training set; with --minutes, whichever ends first" + shown("epochs"),
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        help="wall-clock training budget (evaluation excluded): the first steps measure the "
+        "speed and fix the step count the budget holds, the LR schedule runs over those steps "
+        "(the clock decides the count once, not the outcome). Alone, it replaces --epochs"
+        + shown("minutes"),
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="train exactly N optimisation steps, the LR schedule over them; the clock is not "
+        "read, so a run repeats on any machine (replaces --epochs and --minutes)",
     )
 
 

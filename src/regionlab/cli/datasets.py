@@ -67,7 +67,7 @@ def cmd_data_check(args) -> int:
         return 1
     problems = list(getattr(ds, "skipped", None).errors if hasattr(ds, "skipped") else [])
     check = TASKS[args.task].task_class().check_sample if args.task else None
-    report = scan(ds, check)
+    report = scan(ds, check, progress=_progress(args.spec, time.perf_counter()))
     problems += report.problems
     total = len(ds) + (len(problems) - len(report.problems))
     print(
@@ -81,3 +81,17 @@ def cmd_data_check(args) -> int:
     for e in problems:
         print(f"  - {e}")
     return 1
+
+
+def _progress(spec: str, t0: float, steps: int = 10):
+    """A ``scan`` progress callback: one line on stderr each tenth of a set of 1000+ samples
+    (a large set takes minutes to decode; a small one needs no news)."""
+    import sys
+
+    def show(done: int, total: int, bad: int) -> None:
+        if total >= 1000 and done * steps // total != (done - 1) * steps // total:
+            print(f"{spec}: decoded {done} of {total} samples ({done / total:.0%}), "
+                  f"{bad} problem(s) so far, {time.perf_counter() - t0:.0f} s",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return show

@@ -35,7 +35,8 @@ def cmd_export(args) -> int:
     from regionlab.export.exporters import export_checkpoint
 
     path = export_checkpoint(args.checkpoint, args.out, args.format, size=args.size,
-                             dynamic=args.dynamic, opset=args.opset)  # fmt: skip
+                             dynamic=args.dynamic, opset=args.opset, iou=args.iou,
+                             max_det=args.max_det)  # fmt: skip
     print(path)
     return 0
 
@@ -58,5 +59,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--dynamic", action="store_true",
                    help="ONNX: a free batch dimension (detectors take one image at a time)")  # fmt: skip
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (16 or later)")
+    p.add_argument("--iou", type=float,
+                   help="detectors: the NMS IoU fixed in the graph (default: the checkpoint's)")  # fmt: skip
+    p.add_argument("--max-det", type=int,
+                   help="detectors: the most objects per image the graph returns "
+                   "(default: the checkpoint's)")  # fmt: skip
     p.set_defaults(func=cmd_export)
     return p

@@ -19,7 +19,9 @@ def add_flags(p) -> None:
     p.add_argument(
         "--size",
         type=size_type,
-        help="crop size N or HxW (default: scenes' own size, 128 for photos)",
+        help="crop size N or HxW (default: scenes' own size; on files, from the data: the "
+        "median image, aspect kept, longest side at most 128, never upscaled; printed at "
+        "start)",
     )
     add_multitask_flags(p, "coords + lambda * visibility", 0.1)
     add_regression_flag(p, "coord-loss", "keypoint coordinate loss")

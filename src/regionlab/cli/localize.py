@@ -19,7 +19,9 @@ def add_flags(p) -> None:
     p.add_argument(
         "--size",
         type=size_type,
-        help="input size N or HxW (default: scenes' own size, 128 for photos)",
+        help="input size N or HxW (default: scenes' own size; on files, from the data: the "
+        "median image, aspect kept, longest side at most 160 and 128x128 pixels, never "
+        "upscaled; printed at start)",
     )
     add_multitask_flags(p, "cls + lambda * box", 10.0)
     p.add_argument("--class-specific", action="store_true", help="one box per class")

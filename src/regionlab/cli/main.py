@@ -16,7 +16,7 @@ from pathlib import Path
 from regionlab import __version__
 from regionlab.api import DEFAULT_CONF
 from regionlab.api.builders import BUILDERS
-from regionlab.cli import datasets, demo, export, proposals, tune
+from regionlab.cli import compare, datasets, demo, export, proposals, report, tune
 from regionlab.cli.common import (
     HelpFormatter,
     add_budget_flags,
@@ -40,8 +40,10 @@ mask-PNG data.
   regionlab train detect --data voc:my_voc_folder --minutes 15
   regionlab eval runs/segment/best.pt --data scenes
   regionlab predict runs/segment/best.pt photo.jpg photos/ clip.mp4 --out runs/pred
+  regionlab compare detect --data scenes --models grid,faster-rcnn --minutes 5 --seeds 3
   regionlab data check voc:my_voc_folder           find every bad file at once
   regionlab proposals eval --data voc:my_voc_folder selective search: recall, MABO, cost
+  regionlab report runs/segment                    report.html: curves, cost, diagnostics
 
 Each command has its own --help."""
 
@@ -101,7 +103,8 @@ def cmd_predict(args) -> int:
     cli = TASKS[predictor.task_name]
     options = option_values(args, cli, TASKS.values(), "predict", args.checkpoint)
     saved = save_predictions(predictor, args.sources, args.out, save_txt=args.save_txt,
-                             progress=not args.quiet, **options)  # fmt: skip
+                             progress=not args.quiet, exist_ok=args.exist_ok,
+                             **options)  # fmt: skip
     if (Path(args.out) / "predictions.json") in saved.files:
         print(Path(args.out) / "predictions.json")
     skipped = (
@@ -164,7 +167,9 @@ def _add_predict(sub) -> None:
     p.add_argument("checkpoint", help="a best.pt or last.pt of a run, or an exported model")
     p.add_argument("sources", nargs="+", metavar="SOURCE",
                    help="image or video files, folders of them, or globs ('photos/*.jpg')")  # fmt: skip
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="output folder (refused if it holds files)")
+    p.add_argument("--exist-ok", action="store_true",
+                   help="write into a folder that holds files, replacing same-named ones")  # fmt: skip
     p.add_argument("--conf", type=float, default=DEFAULT_CONF,
                    help="detectors: the lowest score shown and saved")  # fmt: skip
     p.add_argument("--iou", type=float, help="detectors: NMS IoU (default: the checkpoint's)")
@@ -190,9 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_parser(sub)
     _add_eval(sub)
     _add_predict(sub)
+    compare.add_parser(sub)
     datasets.add_parser(sub)
     proposals.add_parser(sub)
     export.add_parser(sub)
+    report.add_parser(sub)
     return parser
 
 

@@ -44,6 +44,7 @@ def add_parser(subparsers) -> None:
 
 
 def cmd_tune(args) -> int:
+    from regionlab.api.autodefaults import for_run
     from regionlab.engine.tune import cross_validate
     from regionlab.viz.plots import tune_curve
 
@@ -56,7 +57,10 @@ def cmd_tune(args) -> int:
     train_config(args, cli.recipe)
     data = open_dataset(args.data, split="train")
     data = check_data(data, args.data, cli.task_class().check_sample, args.data_check)
-    cfg = train_config(args, cli.recipe_for(data, getattr(args, "model", None)))
+    recipe = cli.recipe_for(data, getattr(args, "model", None))
+    auto = for_run(args.task, args, data, recipe)  # as `train` does: what is unset, from the data
+    args = argparse.Namespace(**{**vars(args), **auto.options})
+    cfg = train_config(args, {**recipe, **auto.config})
     metric = args.metric if args.metric is not None else cli.build(args, data).main_metric
 
     def make_task(weight: float):

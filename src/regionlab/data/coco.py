@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faster_coco_eval.core.mask as mask_api
 import numpy as np
 import torch
 
 from regionlab.data.checks import as_written, check_box, load_json, numbers
+from regionlab.data.coco_keypoints import check_keypoints, check_skeleton, keypoint_names
+from regionlab.data.coco_segm import check_segm, decode_segm
+from regionlab.data.coco_segm import semantic as semantic_map
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, resolve_inside
-from regionlab.data.sample import IGNORE_INDEX, Dataset, Sample
+from regionlab.data.sample import Dataset, Sample
 
 # --------------------------------------------------------------------------- COCO
 
@@ -64,9 +66,10 @@ class CocoDataset(Dataset):
     decoded in ``__getitem__``. With ``skip_bad=True`` an image with any bad annotation is left
     out and each problem (including annotations or captions naming an unknown image id) is
     recorded in ``self.skipped``. Structural faults (malformed JSON, duplicate image or category
-    ids) always raise. ``coco_json`` is the parsed instances file, unchanged; ``image_ids`` lists
-    the images kept, in file order.
+    ids) always raise. ``coco_json``: the parsed file; ``image_ids``: the images kept, in order.
     """
+
+    image_files = ("_images", "path")
 
     def __init__(
         self,
@@ -101,18 +104,7 @@ class CocoDataset(Dataset):
                 raise DataError(self.source, f"duplicate image id {img['id']}", where)
             by_id[img["id"]] = img
 
-        anns_by_image: dict[int, list[dict]] = {k: [] for k in by_id}
-        for i, ann in enumerate(anns):
-            if not isinstance(ann, dict):
-                raise DataError(
-                    self.source, "annotation entry must be an object", f"annotations[{i}]"
-                )
-            where = f"annotation id {ann.get('id', f'#{i}')}"
-            image_id = ann.get("image_id")
-            if not _is_int(image_id) or image_id not in by_id:
-                self._bad(DataError(self.source, f"names unknown image id {image_id!r}", where))
-                continue
-            anns_by_image[image_id].append(ann)
+        anns_by_image = self._group(anns, by_id)
 
         self._images: list[_Image] = []
         for image_id, img in by_id.items():
@@ -125,10 +117,14 @@ class CocoDataset(Dataset):
             a.segm is not None for r in self._images for a in r.anns
         )
         self._captions: dict[int, list[str]] = {}
+        spoiled: set[int] = set()
         if self.captions_only:
-            self._read_captions(Path(ann_file), set(by_id), self.coco_json)
+            spoiled |= self._read_captions(Path(ann_file), set(by_id), self.coco_json)
         if captions_file is not None:
-            self._read_captions(Path(captions_file), set(by_id))
+            spoiled |= self._read_captions(Path(captions_file), set(by_id))
+        if spoiled:
+            self._images = [r for r in self._images if r.image_id not in spoiled]
+            self.image_ids = [r.image_id for r in self._images]
 
         if self.skipped.count:
             warnings.warn(self.skipped.summary(), stacklevel=2)
@@ -139,6 +135,35 @@ class CocoDataset(Dataset):
         if not self.skip_bad:
             raise err
         self.skipped.add(err)
+
+    def _group(self, anns: list, by_id: dict[int, dict]) -> dict[int, list[dict]]:
+        """Annotations by image id; one naming an unknown image is bad, a repeated id refused
+        (COCO tools index annotations by id, and the later one would hide the earlier)."""
+        anns_by_image: dict[int, list[dict]] = {k: [] for k in by_id}
+        seen: set[Any] = set()
+        for i, ann in enumerate(anns):
+            if not isinstance(ann, dict):
+                raise DataError(
+                    self.source, "annotation entry must be an object", f"annotations[{i}]"
+                )
+            if "id" in ann and not isinstance(ann["id"], (int, str)):
+                raise DataError(
+                    self.source,
+                    f"annotation id must be a number, got {ann['id']!r}",
+                    f"annotations[{i}]",
+                )
+            if "id" in ann and ann["id"] in seen:
+                raise DataError(
+                    self.source, f"duplicate annotation id {ann['id']!r}", f"annotations[{i}]"
+                )
+            seen.add(ann.get("id"))
+            where = f"annotation id {ann.get('id', f'#{i}')}"
+            image_id = ann.get("image_id")
+            if not _is_int(image_id) or image_id not in by_id:
+                self._bad(DataError(self.source, f"names unknown image id {image_id!r}", where))
+                continue
+            anns_by_image[image_id].append(ann)
+        return anns_by_image
 
     def _top_level(self, data: Any) -> tuple[list, list, list]:
         if not isinstance(data, dict):
@@ -173,13 +198,18 @@ class CocoDataset(Dataset):
         self.cat_id_to_label = {c: i + 1 for i, c in enumerate(order)}
         self.label_to_cat_id = {i + 1: c for i, c in enumerate(order)}
         # K is the longest keypoint list: COCO has one keypoint category ("person").
-        names = [seen[c].get("keypoints") or [] for c in order]
+        names = [keypoint_names(seen[c], source=self.source) for c in order]
         self.num_keypoints = max((len(n) for n in names), default=0) if keypoints else 0
         k = max(range(len(names)), key=lambda i: len(names[i]), default=None)
         self.keypoint_names = list(names[k]) if self.num_keypoints else []
         # COCO's skeleton is 1-based; ours index keypoint_names.
         self.skeleton = (
-            [[a - 1, b - 1] for a, b in seen[order[k]].get("skeleton") or []]
+            check_skeleton(
+                seen[order[k]].get("skeleton"),
+                self.num_keypoints,
+                source=self.source,
+                where=f"category id {order[k]}",
+            )  # fmt: skip
             if self.num_keypoints
             else []
         )
@@ -201,7 +231,8 @@ class CocoDataset(Dataset):
         if (img.get("height"), img.get("width")) not in ((None, None), (h, w)):
             raise DataError(
                 self.source,
-                f"image {name} is {w}x{h} but the file says {img.get('width')}x{img.get('height')}",
+                f"image {name} is {w}x{h} but the file says "
+                f"{img.get('width')!r}x{img.get('height')!r}",
                 where,
             )
         checked = [self._check_ann(a, h, w, image_id) for a in anns]
@@ -225,89 +256,41 @@ class CocoDataset(Dataset):
         iscrowd = ann.get("iscrowd", 0)
         if iscrowd not in (0, 1):  # also accepts True/False
             raise DataError(self.source, f"iscrowd must be 0 or 1, got {iscrowd!r}", where)
-        segm = self._check_segm(ann.get("segmentation"), h, w, where)
+        segm = check_segm(ann.get("segmentation"), h, w, source=self.source, where=where)
         kps = None
         if self.num_keypoints:
             kps = np.zeros((self.num_keypoints, 3), dtype=np.float32)
             if ann.get("keypoints") is not None:
-                flat = numbers(
-                    ann["keypoints"],
-                    3 * self.num_keypoints,
-                    "keypoints",
-                    source=self.source,
-                    where=where,
-                )
-                kps[:] = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
-                bad = [int(k) for k in np.nonzero(~np.isin(kps[:, 2], (0, 1, 2)))[0]]
-                if bad:
-                    raise DataError(
-                        self.source,
-                        f"keypoint {bad[0]} has visibility {kps[bad[0], 2]:g}; COCO allows "
-                        "0 (unlabelled), 1 (occluded), 2 (visible)",
-                        where,
-                    )
+                kps = check_keypoints(ann["keypoints"], self.keypoint_names, h, w,
+                                      source=self.source, where=where)  # fmt: skip
         return _Ann(ann_id, box, self.cat_id_to_label[cat], bool(iscrowd), segm, kps)
 
-    def _check_segm(self, segm: Any, h: int, w: int, where: str) -> Any:
-        """Validate a segmentation without decoding it (except compressed RLE, see below)."""
-        if segm is None or segm == []:
-            return None
-        if isinstance(segm, list):
-            polys = []
-            for j, poly in enumerate(segm):
-                pts = numbers(poly, None, f"polygon {j}", source=self.source, where=where)
-                if len(pts) % 2 or len(pts) < 6:
-                    raise DataError(
-                        self.source,
-                        f"polygon {j} needs at least 3 (x, y) points, got {len(pts)} values",
-                        where,
-                    )
-                polys.append(pts)
-            return polys
-        if not isinstance(segm, dict) or "counts" not in segm or "size" not in segm:
-            raise DataError(
-                self.source, "segmentation must be polygons or an RLE {'counts', 'size'}", where
-            )
-        if list(segm["size"]) != [h, w]:
-            raise DataError(
-                self.source,
-                f"RLE size {segm['size']} differs from the image size [{h}, {w}] (H, W)",
-                where,
-            )
-        counts = segm["counts"]
-        if isinstance(counts, list):
-            if not all(_is_int(c) and c >= 0 for c in counts) or sum(counts) != h * w:
-                raise DataError(
-                    self.source,
-                    f"uncompressed RLE counts must be non-negative "
-                    f"integers summing to H*W = {h * w}",
-                    where,
-                )
-            return {"size": [h, w], "counts": counts}
-        if not isinstance(counts, str):
-            raise DataError(self.source, "RLE counts must be a list or a string", where)
-        # A compressed string can only be checked by decoding it; RLE decoding is cheap (no image
-        # pixels involved), and catching it now keeps skip_bad meaningful.
-        _decode_segm({"size": [h, w], "counts": counts}, h, w, source=self.source, where=where)
-        return {"size": [h, w], "counts": counts}
-
-    def _read_captions(self, path: Path, image_ids: set[int], data: Any = None) -> None:
+    def _read_captions(self, path: Path, image_ids: set[int], data: Any = None) -> set[int]:
+        """Join the captions of ``path`` to their images; returns the ids of images with a bad
+        caption (left out under ``skip_bad``, as an image with a bad annotation is)."""
         data = load_json(path) if data is None else data
         caps = data.get("annotations") if isinstance(data, dict) else None
         if not isinstance(caps, list):
             raise DataError(path, "missing or non-list 'annotations'")
+        spoiled: set[int] = set()
         for i, cap in enumerate(caps):
             where = f"annotations[{i}]"
-            if not isinstance(cap, dict) or not isinstance(cap.get("caption"), str):
-                raise DataError(path, "caption entry needs a 'caption' string", where)
-            if not _is_int(cap.get("image_id")) or cap["image_id"] not in image_ids:
-                self._bad(
-                    DataError(
-                        path, f"caption names unknown image id {cap.get('image_id')!r}", where
-                    )
-                )
+            image_id = cap.get("image_id") if isinstance(cap, dict) else None
+            if not isinstance(cap, dict):
+                problem = f"caption entry must be an object, got {cap!r}"
+            elif not _is_int(image_id) or image_id not in image_ids:
+                problem = f"caption names unknown image id {image_id!r}"
+            elif not isinstance(cap.get("caption"), str):
+                problem = f"caption entry needs a 'caption' string, got {cap.get('caption')!r}"
+            elif not cap["caption"].strip():
+                problem = f"caption is empty ({cap['caption']!r})"
+            else:
+                self._captions.setdefault(image_id, []).append(cap["caption"].strip())
                 continue
-            self._captions.setdefault(cap["image_id"], []).append(cap["caption"].strip())
+            self._bad(DataError(path, problem, where))
+            if _is_int(image_id) and image_id in image_ids:
+                spoiled.add(image_id)
+        return spoiled
 
     # ------------------------------------------------------------------ items
 
@@ -333,9 +316,9 @@ class CocoDataset(Dataset):
             for i, a in enumerate(rec.anns):
                 where = f"annotation id {a.ann_id}, image id {rec.image_id}"
                 masks[i] = torch.from_numpy(
-                    _decode_segm(a.segm, h, w, source=self.source, where=where)
+                    decode_segm(a.segm, h, w, source=self.source, where=where)
                 )
-            semantic = _semantic(masks, labels, iscrowd)
+            semantic = semantic_map(masks, labels, iscrowd)
         if self.num_keypoints:
             kps = [a.keypoints for a in rec.anns]
             keypoints = (
@@ -369,30 +352,3 @@ def _captions_only(data: Any) -> bool:
         and "categories" not in data
         and any(isinstance(a, dict) and "caption" in a for a in anns)
     )
-
-
-def _decode_segm(segm: Any, h: int, w: int, *, source: str | Path, where: str) -> np.ndarray:
-    """Decode validated polygons / RLE to a ``bool (H, W)`` mask."""
-    try:
-        if isinstance(segm, list):  # polygons: one RLE per part, merged into one mask
-            rle = mask_api.merge(mask_api.frPyObjects(segm, h, w))
-        elif isinstance(segm["counts"], list):  # uncompressed RLE -> compressed
-            rle = mask_api.frPyObjects(segm, h, w)
-        else:  # compressed RLE: decode takes it as is
-            rle = segm
-        m = mask_api.decode(rle)
-    except (ValueError, RuntimeError, TypeError) as e:
-        raise DataError(source, f"cannot decode segmentation: {e}", where) from e
-    return np.ascontiguousarray(m, dtype=bool)
-
-
-def _semantic(masks: torch.Tensor, labels: torch.Tensor, iscrowd: torch.Tensor) -> torch.Tensor:
-    """Per-pixel label, later instances over earlier ones; crowd regions last, as ignore."""
-    semantic = torch.zeros(masks.shape[1:], dtype=torch.int64)
-    for m, label, crowd in zip(masks, labels, iscrowd, strict=True):
-        if not crowd:
-            semantic[m] = label
-    for m, crowd in zip(masks, iscrowd, strict=True):
-        if crowd:
-            semantic[m] = IGNORE_INDEX
-    return semantic

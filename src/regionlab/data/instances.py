@@ -53,6 +53,8 @@ class InstanceMaskDataset(Dataset):
     left out and listed in ``self.skipped``. Pixels are decoded in ``__getitem__``.
     """
 
+    image_files = ("_pairs", "image")
+
     def __init__(
         self,
         images_dir: str | Path,

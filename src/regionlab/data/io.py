@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from regionlab.data.errors import DataError
 
@@ -16,6 +16,8 @@ from regionlab.data.errors import DataError
 MAX_PIXELS = 64_000_000
 # EXIF orientations 5..8 turn the picture by a quarter: its displayed width is the stored height.
 _QUARTER_TURNS = {5, 6, 7, 8}
+# Pillow's modes of 16-bit greyscale samples (PNG, TIFF, PGM).
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 def resolve_inside(
@@ -26,7 +28,10 @@ def resolve_inside(
     ``source`` is the annotation file that named ``name`` and is what the error points at.
     """
     root = Path(root).resolve()
-    path = (root / name).resolve()
+    try:
+        path = (root / name).resolve()
+    except (OSError, ValueError) as e:  # a NUL byte, a name longer than the system allows
+        raise DataError(source, f"file name {name[:80]!r} cannot be a path here: {e}", where) from e
     if not allow_outside and root != path and root not in path.parents:
         raise DataError(
             source,
@@ -39,33 +44,73 @@ def resolve_inside(
 
 
 def _open(path: Path, source: str | Path | None, where: str) -> tuple[Image.Image, int]:
-    """The decoded image, and its EXIF orientation as the header gives it (:func:`_orientation`)."""
+    """The decoded image, and its EXIF orientation as the header gives it (:func:`_orientation`).
+
+    The caller closes the image; on any error it is closed here."""
     src = source if source is not None else path
-    if not path.is_file():
-        raise DataError(src, f"image file {path} does not exist", where)
+    _check_is_file(path, src, where)
     if path.stat().st_size == 0:
         raise DataError(path, "file is empty (0 bytes)", where)
+    img = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(path)
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise DataError(
-                    path,
-                    f"image claims {w}x{h} pixels, above the limit of "
-                    f"{MAX_PIXELS} (possible decompression bomb)",
-                    where,
-                )
+            _check_size(*img.size, path, where)
             orientation = _orientation(img)
             img.load()
-    except DataError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(path, f"refused as a possible decompression bomb: {e}", where) from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(path, f"cannot decode image: {e}", where) from e
+    except BaseException as e:
+        if img is not None:
+            img.close()
+        raise _in_our_words(e, path, "cannot decode image", where) from e
     return img, orientation
+
+
+def _check_is_file(path: Path, source: str | Path, where: str) -> None:
+    try:
+        folder, file = path.is_dir(), path.is_file()
+    except OSError as e:  # a name longer than the system allows
+        raise DataError(
+            source, f"file name {path.name[:80]!r} cannot be a path here: {e.strerror}", where
+        ) from e
+    if folder:
+        raise DataError(source, f"{path} is a folder, not an image file", where)
+    if not file:
+        raise DataError(source, f"image file {path} does not exist", where)
+
+
+def _check_size(w: int, h: int, path: Path, where: str) -> None:
+    if w * h == 0:
+        raise DataError(path, f"image is {w}x{h} pixels (no pixels to read)", where)
+    if w * h > MAX_PIXELS:
+        raise DataError(
+            path,
+            f"image claims {w}x{h} pixels, above the limit of {MAX_PIXELS} "
+            "(possible decompression bomb)",
+            where,
+        )
+
+
+def _in_our_words(e: BaseException, path: Path, what: str, where: str) -> BaseException:
+    """A Pillow failure as a :class:`DataError` naming ``path``; anything else unchanged."""
+    if isinstance(e, DataError):
+        return e
+    if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+        return DataError(
+            path,
+            f"image is above the limit of {MAX_PIXELS} pixels (possible decompression bomb); "
+            f"Pillow: {e}",
+            where,
+        )
+    if isinstance(e, UnidentifiedImageError):
+        return DataError(
+            path,
+            f"{what}: {e} (not a format Pillow reads, a corrupt header, or a 0-pixel size)",
+            where,
+        )
+    if isinstance(e, (OSError, SyntaxError, ValueError)):
+        return DataError(path, f"{what}: {e}", where)
+    return e
 
 
 def load_image(
@@ -75,21 +120,42 @@ def load_image(
 
     A phone stores a portrait photo's pixels sideways with an EXIF Orientation tag; every viewer
     (and every annotation tool) shows it upright, so boxes are drawn in that displayed frame and
-    the pixels are turned to it here. Greyscale, palette, RGBA (alpha dropped) and 16-bit images are converted; a truncated or
-    corrupt file raises :class:`DataError` (Pillow's lenient truncated-image mode stays off).
+    the pixels are turned to it here. What other files become (:func:`_rgb`): greyscale and
+    1-bit images are repeated on three channels; palette images take their palette colours
+    (a transparent entry keeps its colour); alpha is dropped; CMYK is converted by Pillow;
+    16-bit samples are divided by 257 (65535 -> 255, whatever the image's own range); an
+    animated GIF / APNG gives its first frame. A 32-bit float or integer image is refused (no
+    scale is implied), as are a 0-pixel image, one above :data:`MAX_PIXELS` and a truncated or
+    corrupt file (Pillow's lenient truncated-image mode stays off): :class:`DataError`.
     """
     path = Path(path)
     img, orientation = _open(path, source, where)
-    if orientation != 1:
-        img = _upright(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = arr.max() if arr.size and arr.max() > 255 else 255.0
-        arr = np.clip(arr / max(top, 1.0) * 255.0, 0, 255).astype(np.uint8)
-        arr = np.repeat(arr[..., None], 3, axis=2)
-    else:
-        arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).contiguous()
+    # A multi-frame file (GIF) or one turned by EXIF keeps its handle open until closed.
+    with img:
+        if orientation == 1:
+            arr = _rgb(img, path, where)
+        else:
+            with _upright(img) as turned:
+                arr = _rgb(turned, path, where)
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def _rgb(img: Image.Image, path: Path, where: str) -> np.ndarray:
+    """``uint8 (H, W, 3)`` pixels of a decoded image, by the rules of :func:`load_image`."""
+    if img.mode in _SIXTEEN_BIT:
+        arr = np.asarray(img, dtype=np.uint16)
+        grey = np.rint(arr.astype(np.float32) / 257.0).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=2)
+    if img.mode in ("I", "F"):
+        raise DataError(
+            path,
+            f"{'float' if img.mode == 'F' else 'integer'} 32-bit image (mode {img.mode}) has no "
+            "8-bit scale to read it by; convert it to an 8-bit or 16-bit image first",
+            where,
+        )
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")  # Pillow warns on P -> RGB with transparency; same colours
+    return np.array(img.convert("RGB"), dtype=np.uint8)
 
 
 def load_index_png(
@@ -101,11 +167,12 @@ def load_index_png(
     """
     path = Path(path)
     img, _ = _open(path, source, where)  # read as stored: mask tools write no orientation tag
-    if img.mode not in ("L", "P", "I", "I;16", "I;16B", "I;16L", "1"):
-        raise DataError(
-            path, f"mask must be a single-channel index image, got mode {img.mode}", where
-        )
-    arr = np.asarray(img)
+    with img:
+        if img.mode not in ("L", "P", "I", *_SIXTEEN_BIT, "1"):
+            raise DataError(
+                path, f"mask must be a single-channel index image, got mode {img.mode}", where
+            )
+        arr = np.asarray(img)
     return torch.from_numpy(arr.astype(np.int64))
 
 
@@ -116,8 +183,7 @@ def image_size(
     only (no decode)."""
     path = Path(path)
     src = source if source is not None else path
-    if not path.is_file():
-        raise DataError(src, f"image file {path} does not exist", where)
+    _check_is_file(path, src, where)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -125,17 +191,9 @@ def image_size(
                 w, h = img.size
                 if _orientation(img) in _QUARTER_TURNS:
                     w, h = h, w
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise DataError(path, f"refused as a possible decompression bomb: {e}", where) from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DataError(path, f"cannot read image header: {e}", where) from e
-    if w * h > MAX_PIXELS:
-        raise DataError(
-            path,
-            f"image claims {w}x{h} pixels, above the limit of {MAX_PIXELS} "
-            "(possible decompression bomb)",
-            where,
-        )
+    except Exception as e:
+        raise _in_our_words(e, path, "cannot read image header", where) from e
+    _check_size(w, h, path, where)
     return h, w
 
 

@@ -85,6 +85,8 @@ class LspDataset(Dataset):
     (14, 3) or (3, 14) is one sample (MATLAB drops a trailing dimension of size 1).
     """
 
+    image_files = ("_records", "image")
+
     classes = ["background", "person"]
     num_keypoints = NUM_JOINTS
     keypoint_names = list(LSP_JOINTS)

@@ -47,6 +47,8 @@ class MaskFolderDataset(Dataset):
     ``image_id`` is the image path as written in the list file.
     """
 
+    image_files = ("_pairs", "image")
+
     def __init__(
         self,
         list_file: str | Path,

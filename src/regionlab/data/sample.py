@@ -19,6 +19,7 @@ Conventions (all tasks):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -78,3 +79,14 @@ class Dataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> Sample:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    #: ``(records attribute, path attribute)``: where a reader keeps each sample's image file
+    image_files: tuple[str, str] | None = None
+
+    def image_file(self, index: int) -> Path | None:
+        """The image file of sample ``index`` without decoding it (its header gives the size
+        cheaply), or ``None`` where the reader has no file per sample."""
+        if self.image_files is None:
+            return None
+        records, attr = self.image_files
+        return Path(getattr(getattr(self, records)[index], attr))

@@ -32,9 +32,17 @@ class ScanReport:
         return not self.problems
 
 
-def scan(dataset, check: Callable[[Sample], None] | None = None) -> ScanReport:
+def scan(
+    dataset,
+    check: Callable[[Sample], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
+) -> ScanReport:
     """Read ``dataset[i]`` for every ``i`` (and ``check(sample)``), collecting each
-    :class:`DataError` with the index of its sample. Other exceptions propagate."""
+    :class:`DataError` with the index of its sample. Other exceptions propagate.
+
+    Memory stays bounded whatever the size: each sample is dropped once read, and only the
+    problems are kept. ``progress(done, total, bad)`` is called after every sample (the caller
+    decides how often to show it)."""
     t0 = time.perf_counter()
     report = ScanReport(len(dataset))
     for i in range(len(dataset)):
@@ -45,6 +53,9 @@ def scan(dataset, check: Callable[[Sample], None] | None = None) -> ScanReport:
         except DataError as e:
             report.bad.append(i)
             report.problems.append(e)
+        sample = None
+        if progress is not None:
+            progress(i + 1, report.checked, len(report.bad))
     report.seconds = time.perf_counter() - t0
     return report
 

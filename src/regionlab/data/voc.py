@@ -83,6 +83,8 @@ class VocDataset(Dataset):
     With ``skip_bad=True`` bad images are left out and listed in ``self.skipped``.
     """
 
+    image_files = ("_records", "image")
+
     def __init__(
         self,
         root: str | Path,

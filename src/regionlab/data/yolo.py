@@ -7,17 +7,18 @@ by the image width/height to ``0..1``.
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from regionlab.data.checks import check_box
+from regionlab.data.coco_segm import decode_segm
+from regionlab.data.coco_segm import semantic as semantic_map
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, resolve_inside
 from regionlab.data.sample import Dataset, Sample
+from regionlab.data.yolo_labels import COORD_TOLERANCE, read_label_file  # noqa: F401 - public name
 from regionlab.data.yolo_yaml import (
     IMAGE_EXTENSIONS,
     is_yaml,
@@ -27,9 +28,6 @@ from regionlab.data.yolo_yaml import (
     read_data_yaml,
     split_images,
 )
-
-# Normalised values may stray this far outside 0..1 (float rounding in exporters).
-COORD_TOLERANCE = 1e-3
 
 
 def read_class_names(root: str | Path) -> list[str] | None:
@@ -82,6 +80,7 @@ class _Record:
     boxes: list[list[float]]
     labels: list[int]  # YOLO class ids (0-based)
     lines: list[int]  # label-file line of each box, for error messages
+    polygons: list[list[float] | None]  # flat x, y pixels; None for a box line
 
 
 class YoloDataset(Dataset):
@@ -96,13 +95,20 @@ class YoloDataset(Dataset):
     else ``names:`` in ``root/data.yaml`` (see :func:`read_class_names`), else
     ``class0, class1, ...`` up to the largest id used. ``image_id`` is the image path relative to
     ``images`` (a folder) or to the yaml's dataset root, without extension (e.g. ``"train/0001"``).
+    Segmentation labels (``class x1 y1 x2 y2 x3 y3 ...``, Ultralytics' ``-seg`` format; see
+    :mod:`regionlab.data.yolo_labels`) give each object its polygon's extent as the box and, when
+    every object of the set has a polygon (``has_masks``), ``masks`` ``bool (N, H, W)`` rasterised
+    as COCO polygons are and ``semantic`` ``int64 (H, W)`` (later objects over earlier ones).
 
     An image without a label file has no objects (this is how YOLO marks negatives; not an
     error); a label file in a scanned label folder without its image is an error. Label lines with
-    a wrong field count, non-numbers, values outside ``0..1`` (beyond 1e-3), non-positive size or
+    a wrong field count (an odd number of polygon coordinates), non-numbers, values outside
+    ``0..1`` (beyond 1e-3), non-positive size or
     a class id ``>=`` the number of classes raise :class:`DataError` naming the label file and
     line; with ``skip_bad=True`` such images are left out and listed in ``self.skipped``.
     """
+
+    image_files = ("_records", "image")
 
     def __init__(
         self,
@@ -145,6 +151,7 @@ class YoloDataset(Dataset):
             names = [f"class{i}" for i in range(top + 1)]
         self.classes = ["background", *names]
         self._records = [r for r in records if self._known_classes(r, len(names), skip_bad)]
+        self.has_masks = _has_masks(self._records, self.source)
         if self.skipped.count:
             warnings.warn(self.skipped.summary(), stacklevel=2)
 
@@ -216,48 +223,14 @@ class YoloDataset(Dataset):
         label_file = resolve_inside(entry.label_base, str(entry.label), source=image,
                                     allow_outside=allow_outside)  # fmt: skip
         image_id = entry.image_id
+        if label_file.is_dir():
+            raise DataError(label_file, "is a folder, not a label file")
         if not label_file.is_file():
-            return _Record(image_id, image, None, [], [], [])
+            return _Record(image_id, image, None, [], [], [], [])
         h, w = image_size(image, source=label_file)
-        tol = max(1.0, COORD_TOLERANCE * max(h, w))
-        boxes, labels, lines = [], [], []
-        try:
-            text = label_file.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise DataError(label_file, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            where = f"line {n}"
-            fields = line.split()
-            if len(fields) != 5:
-                raise DataError(
-                    label_file, f"expected 5 fields 'class cx cy w h', got {len(fields)}", where
-                )
-            try:
-                cls = int(fields[0])
-                cx, cy, bw, bh = (float(f) for f in fields[1:])
-            except ValueError:
-                raise DataError(label_file, f"not a number in {line.strip()!r}", where) from None
-            if cls < 0:
-                raise DataError(label_file, f"class id {cls} is negative", where)
-            values = (cx, cy, bw, bh)
-            if not all(math.isfinite(v) for v in values):
-                raise DataError(label_file, f"non-finite value in {line.strip()!r}", where)
-            if bw <= 0 or bh <= 0:
-                raise DataError(
-                    label_file, f"box has non-positive width or height ({bw:g}, {bh:g})", where
-                )
-            if not all(-COORD_TOLERANCE <= v <= 1 + COORD_TOLERANCE for v in values):
-                raise DataError(label_file, f"coordinates {values} outside 0..1", where)
-            box = [(cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h]
-            written = f"box {line.strip()!r} (class cx cy w h)"
-            boxes.append(
-                check_box(box, h, w, source=label_file, where=where, tol=tol, written=written)
-            )
-            labels.append(cls)
-            lines.append(n)
-        return _Record(image_id, image, label_file, boxes, labels, lines)
+        objs = read_label_file(label_file, h, w)
+        return _Record(image_id, image, label_file, [o.box for o in objs], [o.cls for o in objs],
+                       [o.line for o in objs], [o.polygon for o in objs])  # fmt: skip
 
     def __len__(self) -> int:
         return len(self._records)
@@ -266,10 +239,21 @@ class YoloDataset(Dataset):
         r = self._records[index]
         image = load_image(r.image, source=r.label_file)
         n = len(r.labels)
+        labels = torch.tensor(r.labels, dtype=torch.int64) + 1
+        masks = semantic = None
+        if self.has_masks:
+            h, w = image.shape[1:]
+            masks = torch.zeros((n, h, w), dtype=torch.bool)
+            for i, (poly, line) in enumerate(zip(r.polygons, r.lines, strict=True)):
+                m = decode_segm([poly], h, w, source=r.label_file, where=f"line {line}")
+                masks[i] = torch.from_numpy(m)
+            semantic = semantic_map(masks, labels, torch.zeros(n, dtype=torch.bool))
         return Sample(
             image=image,
+            semantic=semantic,
+            masks=masks,
             boxes=torch.tensor(r.boxes, dtype=torch.float32).reshape(n, 4),
-            labels=torch.tensor(r.labels, dtype=torch.int64) + 1,
+            labels=labels,
             image_id=r.image_id,
             path=str(r.image),
         )
@@ -291,3 +275,16 @@ def _orphans(labels_dir: Path, images_dir: Path, images: list[Path]) -> list[Dat
         if orphan and label_file.name != "classes.txt":
             out.append(DataError(label_file, f"no image for this label file in {images_dir}"))
     return out
+
+
+def _has_masks(records: list[_Record], source: str) -> bool:
+    """Whether every object has a polygon (Ultralytics' segmentation labels). A set mixing
+    polygons with box-only lines gives boxes alone, and says so."""
+    polys = [p is not None for r in records for p in r.polygons]
+    if any(polys) and not all(polys):
+        warnings.warn(
+            f"{source}: {sum(polys)} of {len(polys)} objects have polygons and the rest only "
+            "boxes; masks are left out and every object is read as its box",
+            stacklevel=3,
+        )
+    return bool(polys) and all(polys)

@@ -4,7 +4,8 @@
 ``train/lr`` and the task's step logs (every logged step, as ``metrics.jsonl``), ``val/<metric>``
 for every numeric metric of each evaluation, ``model/parameters`` after growth, and
 ``predictions/<i>`` images of the first validation images when the task can draw them (an
-optional ``task.draw(model, image) -> PIL image``). ``tensorboard --logdir RUN`` shows them.
+optional ``task.draw(model, image) -> PIL image``; ``regionlab.train`` gives every task one,
+the API's ``Result.plot``). ``tensorboard --logdir RUN`` shows them.
 
 Only rank 0 writes. A resumed run drops the events the interrupted attempt wrote after the step
 it resumes from, so the curves continue without a fold.

@@ -14,12 +14,15 @@ from pathlib import Path
 class TrainConfig:
     """How to train (not what: the model is the task's ``spec``).
 
-    Length: ``epochs`` and/or ``minutes`` (a wall-clock budget of training time; the LR schedule
-    is stretched over it). With both, training stops at whichever comes first.
+    Length, in steps fixed before or early in the run (:mod:`regionlab.engine.budget`): ``steps``
+    (exactly that many; ``epochs`` and ``minutes`` are then not used), else ``epochs`` and/or
+    ``minutes`` (a wall-clock budget of training time: the first steps measure the speed and
+    fix the count the budget holds; with both, the smaller count).
     """
 
     epochs: int | None = 10
     minutes: float | None = None
+    steps: int | None = None
     batch_size: int = 8
     eval_batch_size: int = 8
     optimizer: str = "adamw"  # adamw | sgd
@@ -49,8 +52,10 @@ class TrainConfig:
     tensorboard: bool = False  # event files in OUT/tensorboard/ (the tensorboard extra)
 
     def validate(self) -> None:
-        if self.epochs is None and self.minutes is None:
-            raise ValueError("give epochs or minutes (or both)")
+        if self.epochs is None and self.minutes is None and self.steps is None:
+            raise ValueError("give epochs or minutes (or both), or steps")
+        if self.steps is not None and (isinstance(self.steps, bool) or self.steps < 1):
+            raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
         if self.minutes is not None and self.minutes <= 0:
@@ -108,8 +113,13 @@ def load_config(
             f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
         )
     merged = {**(base or {}), **data, **(overrides or {})}
-    if "minutes" in data and "epochs" not in data and "epochs" not in (overrides or {}):
-        merged["epochs"] = data.get("epochs")  # the file's time budget alone replaces epochs
+    flags = overrides or {}
+    if "steps" in data and "epochs" in data:
+        raise ValueError(f"{path}: give steps or epochs, not both")
+    if "epochs" in flags and "steps" not in flags:
+        merged["steps"] = None  # a length the flags give wins over the file's
+    if merged.get("steps") is not None or ("minutes" in data and "epochs" not in {**data, **flags}):
+        merged["epochs"] = None  # a step count, or the file's time budget alone, replaces epochs
     return TrainConfig.from_dict(merged, source=str(path))
 
 

@@ -30,16 +30,18 @@ from __future__ import annotations
 import datetime
 import json
 import platform
-import shlex
-import subprocess
 import sys
 from dataclasses import asdict, is_dataclass
-from importlib import metadata
 from pathlib import Path
 
 import torch
 
 from regionlab.atomic import write_text_atomic
+
+# one provenance record for run.json, compare.json and the benchmarks' results
+from regionlab.provenance import command_line, source_commit, versions
+
+__all__ = ["RunRecord", "command_line", "read_record", "session", "source_commit", "versions"]
 
 FORMAT = 1
 NAME = "run.json"
@@ -58,6 +60,7 @@ ENGINE_KEYS = frozenset(
         "runtime",
         "model",
         "resumes",
+        "schedule",
     }
 )
 
@@ -153,15 +156,6 @@ def session(
     }
 
 
-def command_line(argv: list[str]) -> str:
-    """``argv`` as a shell command line; a ``python -m PACKAGE`` run as such (Python puts
-    the path of the package's ``__main__.py`` in ``argv[0]``)."""
-    argv = list(argv)
-    if argv and Path(argv[0]).name == "__main__.py":
-        argv[:1] = ["python", "-m", Path(argv[0]).parent.name]
-    return shlex.join(argv)
-
-
 def runtime_info(rt) -> dict:
     """Where this run computes: device (and its name), processes, threads."""
     if rt.device.type == "cuda":
@@ -175,42 +169,6 @@ def runtime_info(rt) -> dict:
         "threads": torch.get_num_threads(),
         "interop_threads": torch.get_num_interop_threads(),
     }
-
-
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("regionlab", "torch", "torchvision"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    out["torch"] = torch.__version__  # the build actually imported (e.g. +cpu, +cu121)
-    return out
-
-
-def source_commit() -> dict | None:
-    """The git commit of regionlab's own source (and whether it has uncommitted changes), or
-    ``None`` when it is not a git checkout (an installed wheel) or git is missing."""
-    here = Path(__file__).resolve().parents[1]  # the regionlab package
-
-    def git(*args: str) -> str | None:
-        try:
-            out = subprocess.run(
-                ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return out.stdout.strip() if out.returncode == 0 else None
-
-    # The package tracked, else a wheel installed inside some other repository would report
-    # that repository's commit.
-    if git("ls-files", "--error-unmatch", "__init__.py") is None:
-        return None
-    commit = git("rev-parse", "HEAD")
-    if not commit:
-        return None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return {"commit": commit, "dirty": bool(status) if status is not None else None}
 
 
 def _plain(value):

@@ -19,6 +19,7 @@ from torch import nn
 from regionlab.atomic import append_line, make_folder
 from regionlab.engine import growing, metrics_log, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
+from regionlab.engine.budget import StepBudget
 from regionlab.engine.checkpoint import (
     CheckpointError,
     RunCheckpoint,
@@ -28,6 +29,7 @@ from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError
 from regionlab.engine.evaluation import evaluate
 from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
+from regionlab.engine.memory import StepMemory
 from regionlab.engine.optim import build_optimizer, lr_factor
 from regionlab.engine.preempt import StopSignals
 from regionlab.engine.state import RunState
@@ -78,8 +80,9 @@ class Run:
                 f"training set of {len(train_set)} samples is smaller than one global "
                 f"batch ({cfg.batch_size} x {self.rt.world} processes)"
             )
-        self.total_steps = cfg.epochs * self.steps_per_epoch if cfg.epochs else None
-        self.budget = cfg.minutes * 60 if cfg.minutes else None
+        self.length = StepBudget(cfg, self.steps_per_epoch, self.state)  # steps, fixed once
+        self.total_steps = self.length.plan.steps if self.length.plan else None
+        self.budget = self.length.budget
         self.data = Augmented(
             SampleCache(train_set, cache_mb), task.transform(train=True), cfg.seed
         )
@@ -91,6 +94,7 @@ class Run:
         self.signals = StopSignals()  # entered by fit(); a signal stops the run after a step
         self.stop_signal: int | None = None  # the signal every process agreed to stop on
         self.saved_at = time.monotonic()  # last write of last.pt (checkpoint_minutes)
+        self.memory = StepMemory(self.rt.device)  # peaks during steps, in the train rows
 
     # ------------------------------------------------------------------ setup
 
@@ -160,13 +164,11 @@ class Run:
         self.model.load_state_dict(ckpt.model)
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.state = ckpt.state
+        self.length.attach(self.state)
         runtime.set_rng_state(ckpt.rng)
         if self.rt.is_main:  # rows an interrupted attempt wrote after its checkpoint go
             st = self.state
-            st.metrics_rows, dropped = metrics_log.rewind(self.metrics_path, st.metrics_rows)
-            if dropped:
-                self.log(f"{self.metrics_path}: dropped {dropped} line(s) written after step "
-                         f"{st.step} by the interrupted run (written again now)")  # fmt: skip
+            st.metrics_rows = metrics_log.rewind(self.metrics_path, st.metrics_rows, self.log)
         self.log(f"resumed {self.last_path} at epoch {self.state.epoch}, step {self.state.step}")
 
     def wrap(self) -> None:
@@ -178,8 +180,7 @@ class Run:
                 # Batch statistics over the global batch, as in single-process training
                 # (without: each process normalises its own slice of it)
                 m = sync_batchnorm(m, self.rt.device)
-            # Some parameters get no gradient in some steps or in every step (a detector's
-            # backbone stage no head reads, a head without positives): DDP must not wait on them.
+            # (some parameters get no gradient in some steps: a head without positives, ...)
             ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
             m = nn.parallel.DistributedDataParallel(m, device_ids=ids, find_unused_parameters=True)
         self.train_model = m
@@ -202,6 +203,9 @@ class Run:
             },
         )
         session["model"] = ModelSummary(total, trainable).to_dict()
+        if self.length.plan is not None:
+            session["schedule"] = self.length.plan.to_dict()
+            self.say(self.length.plan.line(self.budget))
         self.record.start(session, resume=resume)
         if self.cfg.tensorboard:
             self.board = Board(self.out_dir / "tensorboard", resume_step=self.state.step)
@@ -214,19 +218,20 @@ class Run:
     # ------------------------------------------------------------------ progress
 
     def progress(self) -> float:
-        p = 0.0
-        if self.total_steps:
-            p = max(p, self.state.step / self.total_steps)
-        if self.budget:
-            p = max(p, self.state.elapsed / self.budget)
-        return min(p, 1.0)
+        return self.length.progress()
 
     def done(self) -> bool:
-        return self.progress() >= 1.0
+        return self.length.done()
+
+    def fix_length(self) -> None:
+        """After each step: a ``minutes`` run fixes its step count once it has measured its speed."""
+        plan = self.length.after_step()
+        if plan is not None:
+            self.say(plan.line(self.budget))
+            self.record.update(schedule=plan.to_dict())
 
     def epoch_pending(self) -> bool:
-        """Every batch of the epoch trained, its end (evaluation, next epoch) not yet done: a
-        run stopped on its epoch's last step resumes here."""
+        """The epoch's batches all trained, its end not yet done (a run stopped on its last)."""
         return self.state.batch >= self.steps_per_epoch
 
     def write_metrics(self, row: dict) -> None:
@@ -327,6 +332,7 @@ class Run:
                     "split": "train",
                     "time": round(st.elapsed, 2),
                     **logged,
+                    **self.memory.row(),  # {"memory": {...}} where measured
                 }
             )
             if self.board is not None:

@@ -26,6 +26,8 @@ class RunState:
     last_eval: dict | None = None
     grown: int = 0  # steps of the growth schedule applied
     epoch_progress: float = 0.0
+    planned_steps: int = 0  # the run's length in steps once fixed (0: still measuring)
+    schedule_start: int = 0  # the step the LR schedule starts at (after a measuring window)
     # lines of metrics.jsonl when the state was saved (None: not counted, an older file); a
     # resume drops the lines an interrupted attempt wrote after its last checkpoint
     metrics_rows: int | None = None
@@ -54,7 +56,10 @@ class RunState:
 
 
 _CHECKS = [
-    *((n, int, "an integer >= 0") for n in ("epoch", "batch", "step", "grown")),
+    *(
+        (n, int, "an integer >= 0")
+        for n in ("epoch", "batch", "step", "grown", "planned_steps", "schedule_start")
+    ),  # fmt: skip
     *((n, (int, float), "a number >= 0") for n in ("elapsed", "epoch_progress")),
     *((n, (dict, type(None)), "a dict of metrics or None") for n in ("best", "last_eval")),
     ("metrics_rows", (int, type(None)), "an integer >= 0 or None"),

@@ -48,6 +48,9 @@ __all__ = [
 ]
 
 
+clock = time.perf_counter  # training seconds are read here (a test may give its own clock)
+
+
 @dataclass
 class FitResult:
     metrics: dict  # the last evaluation
@@ -77,15 +80,17 @@ def train_epoch(run: Run, bar: ProgressBar) -> bool:
     )
     start = state.batch
     loader = make_loader(run.data, batches[start:], run.task.collate, cfg.num_workers)
-    t_last = time.perf_counter()
+    t_last = clock()
     for b, batch in enumerate(loader, start=start):
-        loss_value = run.step(batch, b, batches)
-        now = time.perf_counter()
+        with run.memory.step():  # peak memory sampled during the step itself
+            loss_value = run.step(batch, b, batches)
+        now = clock()
         state.elapsed += now - t_last
         t_last = now
         run.agree_clock()
         state.step += 1
         state.batch = b + 1
+        run.fix_length()
         bar.update(loss_value)
         run.log_step(loss_value)
         if run.done() or run.stop_signal is not None:
@@ -163,6 +168,8 @@ def _finish(run: Run, out_dir: Path) -> FitResult:
     """Warn about growth the run never reached, wait for every process, and sum the run up."""
     state = run.state
     not_applied = [str(s) for s in run.growth[state.grown :]]
+    if run.length.overrun():
+        run.say(run.length.overrun())
     if not_applied:
         run.say(
             f"warning: growth step(s) {', '.join(not_applied)} were not applied: the run ended "

@@ -227,7 +227,8 @@ def coco_evaluate(
     max_dets: int | None = None,
     label_to_cat_id: Mapping[int, int] | None = None,
     sigmas: Sequence[float] | None = None,
-) -> dict[str, float]:
+    arrays: bool = False,
+) -> dict[str, float] | COCOeval_faster:
     """COCO evaluation of ``predictions[i]`` against ``targets[i]`` on image ``i`` (``(H, W)``
     ``image_sizes[i]``), through faster-coco-eval.
 
@@ -245,7 +246,8 @@ def coco_evaluate(
     Returns floats: ``AP`` (IoU 0.50:0.95), ``AP50``, ``AP75``, ``AP_small``, ``AP_medium``,
     ``AP_large``, ``AR1``, ``AR10``, ``AR<max_dets>`` (``AR100`` by default), ``AR_small``,
     ``AR_medium``, ``AR_large`` and ``AP/<class name>`` for every class ``1 ..``; ``nan`` where
-    there is no ground truth to score. No predictions at all give AP 0.
+    there is no ground truth to score. No predictions at all give AP 0. With ``arrays``, the
+    accumulated ``COCOeval_faster`` itself instead (``.eval["precision"]`` ``(T, R, K, A, M)``).
     """
     if iou_type not in ("bbox", "segm", "keypoints"):
         raise ValueError(f"iou_type must be 'bbox', 'segm' or 'keypoints', got {iou_type!r}")
@@ -289,6 +291,8 @@ def coco_evaluate(
         ev.params.maxDets = _max_dets(100 if max_dets is None else max_dets)
     ev.evaluate()
     ev.accumulate()
+    if arrays:  # the report's PR curves read COCO's own accumulated arrays
+        return ev
     return _summary(ev, {c["id"]: c["name"] for c in gt_dict["categories"]})
 
 

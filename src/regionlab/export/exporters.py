@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -40,6 +41,32 @@ def _meta(task, wrapper, fmt: str, batch: int | None, notes: dict) -> ExportMeta
     return ExportMeta(task.name, task.spec_dict(), list(task.classes), list(input_size(task)),
                       list(wrapper.inputs), list(wrapper.outputs), fmt, batch,
                       notes=notes)  # fmt: skip
+
+
+LIMITS = ("score_thresh", "nms_iou", "max_det")  # a detector's selection, fixed in its graph
+
+
+@contextmanager
+def detector_limits(model, iou: float | None, max_det: int | None):
+    """``model`` with its NMS IoU and ``max_det`` set for the export (and put back after);
+    yields the limits the graph holds, ``{}`` for a model that selects no detections."""
+    if not all(hasattr(model, a) for a in LIMITS):
+        if (iou, max_det) != (None, None):
+            raise ExportError(f"{type(model).__name__}: --iou and --max-det are for detectors")
+        yield {}
+        return
+    before = {a: getattr(model, a) for a in LIMITS}
+    if iou is not None and not 0 < iou <= 1:
+        raise ExportError(f"--iou must be in (0, 1], got {iou}")
+    if max_det is not None and max_det < 1:
+        raise ExportError(f"--max-det must be >= 1, got {max_det}")
+    try:
+        model.nms_iou = before["nms_iou"] if iou is None else float(iou)
+        model.max_det = before["max_det"] if max_det is None else int(max_det)
+        yield {a: getattr(model, a) for a in LIMITS}
+    finally:
+        for a, v in before.items():
+            setattr(model, a, v)
 
 
 def _temp(path: Path) -> Path:
@@ -90,24 +117,33 @@ def _write_onnx(wrapper, example, meta: ExportMeta, path: Path, opset: int,
 
 def export_model(task, model, out: str | Path, fmt: str = "onnx",
                  size: tuple[int, int] | None = None, dynamic: bool = False,
-                 opset: int = DEFAULT_OPSET) -> Path:  # fmt: skip
+                 opset: int = DEFAULT_OPSET, iou: float | None = None,
+                 max_det: int | None = None) -> Path:  # fmt: skip
     """Write ``task``'s ``model`` to ``out`` as ``fmt`` (``onnx | torchscript``) at the task's
     input size (or ``size``, ``(H, W)``); ``dynamic``: a free batch dimension (not for the
     detectors, which take one image at a time; without it the graph takes one image per
-    call). Returns the path written."""
+    call). Detectors: ``iou`` and ``max_det`` (default: the model's own) are fixed inside the
+    graph's NMS and recorded in the file, with the score threshold. Returns the path written."""
     if fmt not in FORMATS:
         raise ExportError(f"format must be onnx or torchscript, got {fmt!r}")
     if size is not None:
         task = resized_task(task, size)
+    with detector_limits(model, iou, max_det) as limits:
+        return _export(task, model, Path(out), fmt, dynamic, opset, limits)
+
+
+def _export(task, model, path: Path, fmt: str, dynamic: bool, opset: int,
+            limits: dict) -> Path:  # fmt: skip
     wrapper = wrap(task, model)
     if dynamic and not wrapper.batch_dynamic:
         raise ExportError(f"{task.name}: the detector graph takes one image at a time; "
                           "--dynamic (a free batch size) does not apply")  # fmt: skip
     notes = {"beam": "greedy"} if task.name == "caption" else {}
+    if limits:
+        notes["limits"] = limits
     # A free batch is traced with 2 images (so no size-1 dimension is taken for a constant);
     # a fixed one takes one image per call and the runner feeds them one by one.
     meta = _meta(task, wrapper, fmt, None if dynamic else 1, notes)
-    path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     example = example_input(task, 2 if dynamic else 1)
     try:

@@ -272,8 +272,10 @@ class DetectionTask:
         model.eval()
         aug = self._augment(False)
         out_dets = []
-        for img in images:
-            s = Sample((img * 255).round().clamp(0, 255).to(torch.uint8))
+        # the uint8 image evaluation letterboxes (one in-place pass; the input is not touched)
+        pixels = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        for img in pixels:
+            s = Sample(img)
             letter, frame = aug.letterbox_frame(s)
             x = letter.image[None].float().div(255).to(model_device(model))
             det = model(like_model(x, model)).detections[0].to("cpu")

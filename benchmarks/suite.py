@@ -1,0 +1,118 @@
+"""The benchmarks as comparisons: each suite is one ``regionlab compare`` configuration (task,
+data, models, budget), run through the same code path as a user's comparison. The result is
+the comparison's ``compare.json`` (provenance, splits, every run, mean ± sd over seeds of every
+metric), copied to ``benchmarks/results/compare_<suite>.json``.
+
+    python benchmarks/suite.py --list
+    python benchmarks/suite.py detect-scenes --seeds 3 --parallel 2 --threads 1
+    python benchmarks/suite.py seg-scenes --minutes 1 --workdir /tmp/bench --reuse
+
+This is the shape the older scripts (detection.py, defaults.py, ...) move to: a suite per
+setup, their variants as labelled ``--models`` entries, other libraries' models as ``--peers``
+(the YOLO ones need the bench extra; ``--no-peers`` leaves them out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import DATASETS, RESULTS  # noqa: E402
+
+PF = DATASETS / "pennfudan"
+PFI = f"instances:{PF}/PNGImages:{PF}/PedMasks"
+VOC = f"voc:{DATASETS / 'raccoon'}:images=images,annotations=annotations"
+LSPET = DATASETS / "lspet"
+CAMVID = DATASETS / "camvid"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """``regionlab compare TASK --data DATA [--val VAL] --models MODELS --minutes MINUTES
+    --flags FLAGS [--peers PEERS]``; ``needs``: the dataset folder it reads (checked before
+    anything runs)."""
+
+    task: str
+    data: str
+    models: str
+    minutes: float
+    val: str | None = None
+    flags: str = ""
+    needs: Path | None = None
+    peers: str = ""
+
+
+SUITES: dict[str, Suite] = {
+    "detect-scenes": Suite("detect", "scenes", "grid,sliding-window,faster-rcnn", 5.0,
+                           val="scenes:n=100"),
+    "detect-pennfudan": Suite("detect", f"{PFI}:start=0,stop=120,class_name=person",
+                              "grid,faster-rcnn", 15.0,
+                              val=f"{PFI}:start=120,class_name=person", needs=PF,
+                              peers="tv-frcnn,yolo26n,yolov8n"),
+    "detect-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv", "grid,faster-rcnn",
+                            15.0, val=f"{VOC},split=data/test_labels.csv",
+                            needs=DATASETS / "raccoon", peers="tv-frcnn,yolo26n,yolov8n"),
+    "instance-pennfudan": Suite("instance", f"{PFI}:start=0,stop=120,class_name=person",
+                                "align=mask-rcnn[--roi align],pool=mask-rcnn[--roi pool]", 15.0,
+                                val=f"{PFI}:start=120,class_name=person", needs=PF),
+    "seg-scenes": Suite("segment", "scenes:size=64", "patch,fcn,encdec", 2.0),
+    "seg-camvid": Suite("segment", f"camvid:{CAMVID}/train.txt",
+                        "before=encdec[--backbone small --upsampler bilinear --kernel 4 "
+                        "--class-weights none --dice 0 --widths 32,64,128,256 --size 256x320],"
+                        "tuned=encdec[--backbone mobilenet_v3_large --upsampler transposed "
+                        "--kernel 2 --class-weights median_freq --dice 1 --size 240x320]",
+                        10.0, val=f"camvid:{CAMVID}/val.txt", needs=CAMVID),
+    "loc-scenes": Suite("localize", "scenes:size=64,max_objects=1",
+                        "fixed[--loss-weighting fixed],uncertainty[--loss-weighting uncertainty],"
+                        "gradnorm[--loss-weighting gradnorm]", 5.0),
+    "kp-lspet": Suite("keypoints", f"lsp:{LSPET}:start=0,stop=300",
+                      "l2[--coord-loss l2],l1[--coord-loss l1],smooth_l1[--coord-loss smooth_l1]",
+                      10.0, val=f"lsp:{LSPET}:start=300,stop=400", needs=LSPET),
+    "caption-scenes": Suite("caption", "scenes", "lstm[--cell lstm],gru[--cell gru],"
+                            "rnn_tanh[--cell rnn_tanh]", 5.0),
+}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("suite", nargs="?", choices=list(SUITES))
+    ap.add_argument("--list", action="store_true", help="print the suites")
+    ap.add_argument("--minutes", type=float, help="override the suite's budget per run")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--parallel", type=int, default=1)
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--workdir", help="folder of the runs (default: a new temporary one)")
+    ap.add_argument("--reuse", action="store_true", help="continue the suite in --workdir")
+    ap.add_argument("--no-peers", action="store_true", help="leave the suite's peers out")
+    args = ap.parse_args(argv)
+    if args.list or args.suite is None:
+        for name, s in SUITES.items():
+            peers = f" + peers {s.peers}" if s.peers else ""
+            print(f"{name}: {s.task} on {s.data} ({s.minutes:g} min): {s.models}{peers}")
+        return 0
+    s = SUITES[args.suite]
+    if s.needs is not None and not s.needs.is_dir():
+        sys.exit(f"{s.needs} not found: the {args.suite} suite needs it")
+    import regionlab
+    from regionlab.atomic import write_text_atomic
+
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="regionlab-suite-")) / args.suite
+    result = regionlab.compare(
+        s.task, s.data, models=s.models, val=s.val, seeds=args.seeds,
+        minutes=args.minutes or s.minutes, parallel=args.parallel, threads=args.threads,
+        flags=s.flags, out=work, reuse_runs=args.reuse, argv=["python", *sys.argv],
+        peers=[p for p in s.peers.split(",") if p and not args.no_peers],
+    )  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target = RESULTS / f"compare_{args.suite}.json"
+    write_text_atomic(target, (work / "compare.json").read_text())
+    print(f"saved {target}")
+    return 1 if result["failed"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""The ``yolo26n`` and ``yolov8n`` peers: Ultralytics YOLO built from its YAML (no pretrained
+weights) with its own training recipe, on the comparison's train split written out as a YOLO
+folder, for the comparison's time budget and threads; it predicts the report images, which our
+evaluator scores (:mod:`regionlab.comparison.peer_run`).
+
+Nothing goes to the network or to Ultralytics' own folders: ``YOLO_OFFLINE=1``, its font check
+off, ``plots=False``, every file under the run's folder. Its validation set is the tune split,
+so the ``best.pt`` Ultralytics keeps (and its ``YOLO`` object loads after training, the model
+that predicts here) is chosen on the tune split only; ``val=False`` skips its per-epoch
+validation, not the final one. Its threads: ``torch.set_num_threads`` (by ``peer_run``)
+and ``ultralytics.utils.NUM_THREADS`` / ``torch_utils.NUM_THREADS``. Needs the ``bench`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from regionlab.comparison.peers import PeerJob, PeerResult
+
+SIZE = 320  # Ultralytics' imgsz, as the tv-frcnn peer's
+
+
+def _offline(threads: int) -> None:
+    os.environ["YOLO_OFFLINE"] = "1"
+    import ultralytics.data.utils as du
+    import ultralytics.utils as uu
+    import ultralytics.utils.torch_utils as tu
+
+    du.check_font = lambda *a, **k: None  # it would fetch Arial.ttf from the network
+    uu.NUM_THREADS = tu.NUM_THREADS = threads
+
+
+def export_yolo(dataset, root: Path) -> list[Path]:
+    """``dataset`` as a YOLO folder under ``root`` (``images/``: links to the files, PNGs of
+    generated scenes; ``labels/*.txt``, crowds left out); returns the images in order."""
+    from PIL import Image
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(len(dataset)):
+        s = dataset[i]
+        src = Path(s.path) if getattr(s, "path", None) else None
+        if src is not None and src.is_file():
+            dst = root / "images" / f"{i:05d}{src.suffix}"
+            if not dst.exists():
+                dst.symlink_to(src.resolve())
+        else:  # drawn by code (scenes): write the pixels
+            dst = root / "images" / f"{i:05d}.png"
+            if not dst.exists():
+                Image.fromarray(s.image.permute(1, 2, 0).numpy()).save(dst)
+        h, w = s.image.shape[-2:]
+        lines = [
+            f"{c - 1} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} {(x2 - x1) / w} {(y2 - y1) / h}"
+            for (x1, y1, x2, y2), c, crowd in zip(
+                s.boxes.tolist(), s.labels.tolist(), s.iscrowd.tolist()
+            )
+            if not crowd
+        ]
+        (root / "labels" / f"{dst.stem}.txt").write_text("\n".join(lines) + "\n")
+        paths.append(dst)
+    return paths
+
+
+class YoloPeer:
+    def __init__(self, config: str) -> None:
+        self.config = config  # an Ultralytics model YAML, e.g. "yolov8n"
+
+    def run(self, job: PeerJob) -> PeerResult:
+        import torch
+
+        from regionlab.api.prepare import classes_of
+        from regionlab.api.specs import open_dataset
+        from regionlab.ops.detections import Detections
+
+        if job.minutes is None:
+            raise ValueError(f"{self.config}: a peer needs a time budget (--minutes)")
+        _offline(job.threads)
+        from ultralytics import YOLO
+
+        train = open_dataset(job.train)
+        names = dict(enumerate(classes_of(train)[1:]))  # our label 0 is the background
+        data = job.out / "data"
+        export_yolo(train, data / "train")
+        export_yolo(open_dataset(job.tune, split="val"), data / "tune")
+        report = export_yolo(open_dataset(job.report, split="val"), data / "report")
+        yaml = job.out / "data.yaml"
+        yaml.write_text(f"path: {data}\ntrain: train/images\nval: tune/images\nnames: {names}\n")
+        device = 0 if torch.cuda.is_available() else "cpu"
+        model = YOLO(f"{self.config}.yaml")
+        t0 = time.perf_counter()
+        model.train(data=str(yaml), imgsz=SIZE, device=device, workers=0, plots=False,
+                    val=False, time=job.minutes / 60, seed=job.seed, project=str(job.out),
+                    name="train", exist_ok=True, verbose=False, amp=False)  # fmt: skip
+        seconds = time.perf_counter() - t0
+        preds = []
+        for p in report:
+            r = model.predict(str(p), imgsz=SIZE, conf=0.001, iou=0.7, max_det=100,
+                              device=device, verbose=False)[0]  # fmt: skip
+            b = r.boxes
+            preds.append(Detections(b.xyxy.float().cpu(), b.cls.long().cpu() + 1,
+                                    b.conf.float().cpu()))  # fmt: skip
+        epoch = getattr(model.trainer, "epoch", None)
+        notes = {"epochs": None if epoch is None else epoch + 1, "ultralytics_config": self.config}
+        return PeerResult(preds, seconds, None, notes)
+
+
+YOLO26N = YoloPeer("yolo26n")
+YOLOV8N = YoloPeer("yolov8n")

@@ -1,0 +1,35 @@
+"""The YOLO peer end to end, where the bench extra is installed (skipped otherwise): trained on
+the train split for the budget, its report predictions scored by our evaluator."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from regionlab.api.specs import with_option
+from regionlab.api.subsets import SubsetFile, write_subset
+from regionlab.comparison.peer_run import main as peer_main
+
+pytest.importorskip("ultralytics")
+
+
+def test_yolov8n_trains_and_is_scored_on_the_report_images(tmp_path):
+    data = "scenes:size=48,n=12"
+    specs = {}
+    for name, idx in {"train": range(0, 8), "tune": range(8, 10), "report": range(10, 12)}.items():
+        path = write_subset(tmp_path / f"{name}.json", SubsetFile("train", 12, tuple(idx)))
+        specs[name] = with_option(data, "subset", str(path))
+    out = tmp_path / "yolov8n-s0"
+    argv = ["yolov8n", "--task", "detect", "--train", specs["train"], "--tune", specs["tune"],
+            "--report", specs["report"], "--seed", "0", "--threads", "1", "--minutes", "0.02",
+            "--out", str(out)]  # fmt: skip
+    assert peer_main(argv) == 0
+    scores = json.loads((out / "scores.json").read_text())
+    assert (
+        0 <= scores["checkpoints"]["last"]["AP"] <= 1 and "AR100" in scores["checkpoints"]["last"]
+    )
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["peer"] == "yolov8n" and summary["epochs"] >= 1
+    record = json.loads((out / "run.json").read_text())
+    assert record["command"].startswith("python -m regionlab.comparison.peer_run yolov8n")

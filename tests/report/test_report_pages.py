@@ -1,0 +1,156 @@
+"""report.html of finished runs and of a compare folder: the sections of each task, one table
+row per model, every string from data escaped, nothing fetched from anywhere."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import HOSTILE, HOSTILE_FILE, NAMES
+from PIL import Image
+
+from regionlab.cli.main import main
+from regionlab.report import write_report
+from regionlab.report.page import CSP, text
+
+URI = re.compile(r'src="(data:image/png;base64,[^"]*)"')
+
+
+def _check_self_contained(page: str) -> None:
+    """No script, no URL outside the page, the CSP meta, every image a decodable PNG."""
+    assert "<script" not in page.lower()
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:|//|file:)', page, re.I)
+    assert "http://" not in page and "https://" not in page
+    assert f'http-equiv="Content-Security-Policy" content="{text(CSP)}"' in page
+    tags = re.findall(r"<img\b[^>]*>", page)
+    uris = URI.findall(page)
+    assert tags and len(uris) == len(tags), "an <img> without a PNG data: URI"
+    for uri in uris:
+        png = base64.b64decode(uri.split(",", 1)[1], validate=True)
+        assert Image.open(io.BytesIO(png)).size[0] > 0
+
+
+def _rows(page: str, table_id: str) -> list[str]:
+    body = re.search(rf'<table id="{table_id}">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert body, f"no table {table_id}"
+    return re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
+
+
+def test_train_writes_a_detection_report_with_names_from_data_as_text(det_run):
+    page = (det_run / "report.html").read_text(encoding="utf-8")
+    _check_self_contained(page)
+    for name in NAMES:  # every class name shows, as text
+        assert text(name) in page
+    assert text(HOSTILE_FILE) in page  # a file name too
+    assert HOSTILE not in page and "<script>alert" not in page and "<b onclick" not in page
+    assert len(_rows(page, "results")) == 1
+    for section in ("curves", "cost", "detection", "ap-per-class", "ap-by-size", "side-by-side"):
+        assert f'id="{section}"' in page
+    assert len(_rows(page, "ap-per-class")) == len(NAMES)
+    assert "precision-recall curves of det" in page and "confusion matrix of det" in page
+    assert "F1 against confidence of det" in page
+    cost = _rows(page, "cost")[0]
+    params = json.loads((det_run / "run.json").read_text())["model"]["parameters"]
+    assert f"{params:,}" in cost  # parameters from run.json's model summary
+    assert re.search(r"\d+\.\d+ \(cpu\)", cost), cost  # test ms/image measured at batch 1
+    assert "best.pt" in page  # says which checkpoint predicted
+
+
+def test_segmentation_report_has_confusion_and_iou_per_class(seg_run):
+    page = (seg_run / "report.html").read_text(encoding="utf-8")
+    _check_self_contained(page)
+    from regionlab.data.scenes import CLASSES
+
+    assert [re.search(r'class="text">([^<]*)<', r).group(1) for r in _rows(page, "iou")] == CLASSES
+    assert "pixel confusion of seg" in page and 'id="worst"' in page
+    assert "first 4 of 4 validation images of scenes:size=32,n=4" in page
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", _rows(page, "cost")[0])
+    rss = float(cells[7].replace(",", ""))  # peak RSS sampled during the training steps
+    assert 10 < rss < 100_000
+
+
+def _compare(folder: Path, det_run: Path) -> Path:
+    """A compare folder by hand: one model run twice, one with a hostile name, one failed."""
+    runs = [
+        {"model": "grid", "seed": 0, "dir": str(det_run), "status": "done", "seconds": 3.0,
+         "metrics": {"AP": 0.02}},
+        {"model": "grid", "seed": 1, "dir": str(det_run), "status": "done", "seconds": 3.1,
+         "metrics": {"AP": 0.03}},
+        {"model": HOSTILE, "seed": 0, "dir": str(det_run), "status": "done"},
+        {"model": "broken", "seed": 0, "dir": "runs/broken-s0", "status": "failed"},
+    ]  # fmt: skip
+    table = [
+        {"model": m, "n": n, "metrics": {"AP": {"mean": 0.025, "sd": 0.007, "values": [0.02]}},
+         "within_noise": {"AP": True}}
+        for m, n in (("grid", 2), (HOSTILE, 1), ("broken", 0))
+    ]  # fmt: skip
+    folder.mkdir()
+    (folder / "compare.json").write_text(json.dumps({
+        "kind": "compare", "task": "detect", "command": ["regionlab", "compare", HOSTILE],
+        "provenance": {}, "split": {"report": "val", "tune": "train"}, "main_metric": "AP",
+        "runs": runs, "table": table}))  # fmt: skip
+    return folder
+
+
+def test_compare_report_has_a_row_and_a_column_per_model(det_run, tmp_path, capsys):
+    folder = _compare(tmp_path / "cmp", det_run)
+    assert main(["report", str(folder), "--images", "3"]) == 0
+    assert capsys.readouterr().out.strip() == str(folder / "report.html")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    _check_self_contained(page)
+    assert HOSTILE not in page and text(HOSTILE) in page
+    assert len(_rows(page, "results")) == 3  # grid, the hostile name, broken
+    assert len(_rows(page, "cost")) == 4  # every run, failed ones included
+    side = _rows(page, "side-by-side")
+    assert len(side) == 3 and all(r.count("<img ") == 3 for r in side)  # truth + 2 models
+    assert "broken (seed 0): run folder" in page and "failed" in page
+    assert "first 3 of 6 validation images" in page
+
+
+def test_report_of_what_is_not_a_run_is_an_error_naming_it(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path) in err and "compare.json" in err
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        write_report(tmp_path / "missing")
+
+
+def test_a_report_that_fails_only_warns_and_the_run_stands(tmp_path, monkeypatch, capsys):
+    import regionlab
+    import regionlab.report
+
+    def broken(folder, **kw):
+        raise RuntimeError("no space left")
+
+    monkeypatch.setattr(regionlab.report, "write_report", broken)
+    out = tmp_path / "seg"
+    summary = regionlab.train("segment", data="scenes:size=32,n=4", val="scenes:size=32,n=2",
+                              widths=[8], epochs=1, batch_size=4, threads=1, scale=[1, 1],
+                              out=str(out))  # fmt: skip
+    assert summary["steps"] == 1 and (out / "best.pt").is_file()
+    assert not (out / "report.html").exists()
+    said = capsys.readouterr().out
+    assert "warning:" in said and "report.html not written (RuntimeError: no space left)" in said
+    # and report=False writes none, asking nothing of the report room
+    regionlab.train("segment", data="scenes:size=32,n=4", val="scenes:size=32,n=2", widths=[8],
+                    epochs=1, batch_size=4, threads=1, scale=[1, 1], out=str(tmp_path / "b"),
+                    report=False)  # fmt: skip
+    assert not (tmp_path / "b" / "report.html").exists()
+    assert "report.html" not in capsys.readouterr().out
+
+
+def test_caption_report_shows_references_and_each_models_caption(tmp_path):
+    import regionlab
+
+    out = tmp_path / "cap"
+    regionlab.train("caption", data="scenes:size=32,n=8", val="scenes:size=32,n=3", epochs=1,
+                    batch_size=4, hidden=32, widths=[8, 16], threads=1, out=str(out))  # fmt: skip
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _check_self_contained(page)
+    rows = _rows(page, "captions")
+    assert len(rows) == 3 and all(r.count("<li>") >= 1 for r in rows)  # references, listed
+    assert 'id="worst"' in page and "CIDEr-D of the image" in page
