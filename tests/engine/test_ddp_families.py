@@ -49,6 +49,7 @@ EXACT = ("segment-ce", "localize")  # losses that are means over equal images
 
 
 @needs_dist
+@pytest.mark.slow
 def test_sync_bn_two_processes_equal_one_with_the_same_global_batch(tmp_path):
     # (without --sync-bn each process normalises by its own slice: about 1e-1 apart here)
     train_all(tmp_path / "one", 1, ["segment-ce"])
