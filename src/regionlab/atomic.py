@@ -1,7 +1,8 @@
 """Atomic file writes: a reader (or a crash) sees the old file or the new one, never a torn one.
 
-Stdlib (and torch, imported when saving tensors) only, so any room (``ops/`` caches, ``engine/`` checkpoints, the command line's
-summaries) can use it without depending on the others.
+Stdlib (and torch, imported when saving tensors) only, so any room (``ops/`` caches,
+``engine/`` checkpoints, the command line's summaries) can use it without depending on the
+others.
 
 A write that fails (a full disk, a read-only or forbidden folder) raises :class:`WriteError`,
 naming the file and the cause, and leaves the file as it was: no partial or temporary file.
@@ -28,8 +29,10 @@ class WriteError(OSError):
     """A file could not be written; the message names it and the cause (``errno`` and
     ``filename`` kept, as in the OSError it replaces)."""
 
+    message = ""
+
     def __str__(self) -> str:
-        return self.message
+        return self.message or super().__str__()
 
 
 def make_folder(path: str | Path) -> None:
