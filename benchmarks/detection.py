@@ -44,6 +44,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, RESULTS, add_run_args, bar_plot, collect, run_jobs, save  # noqa: E402
 
+# a dataset as a YOLO folder: the one copy, shared with `regionlab compare --peers yolo26n`
+from regionlab.comparison.peer_yolo import export_yolo  # noqa: E402
+
 PF = DATASETS / "pennfudan"
 RACCOON = DATASETS / "raccoon"
 VOC = f"voc:{RACCOON}:images=images,annotations=annotations"
@@ -188,37 +191,6 @@ def _yolo_env() -> None:
     import ultralytics.data.utils as du
 
     du.check_font = lambda *a, **k: None  # it would fetch Arial.ttf from the network
-
-
-def export_yolo(dataset, root: Path) -> list[Path]:
-    """A dataset as a YOLO folder (``images/`` symlinks, PNGs for generated scenes,
-    ``labels/*.txt``); returns the images."""
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    (root / "labels").mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(len(dataset)):
-        s = dataset[i]
-        src = Path(s.path)
-        if src.is_file():
-            dst = root / "images" / f"{i:05d}{src.suffix}"
-            if not dst.exists():
-                dst.symlink_to(src.resolve())
-        else:  # drawn by code (scenes): write the pixels
-            from PIL import Image
-
-            dst = root / "images" / f"{i:05d}.png"
-            if not dst.exists():
-                Image.fromarray(s.image.permute(1, 2, 0).numpy()).save(dst)
-        h, w = s.image.shape[-2:]
-        lines = []
-        for (x1, y1, x2, y2), c, crowd in zip(s.boxes.tolist(), s.labels.tolist(),
-                                              s.iscrowd.tolist()):  # fmt: skip
-            if not crowd:
-                lines.append(f"{c - 1} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} "
-                             f"{(x2 - x1) / w} {(y2 - y1) / h}")  # fmt: skip
-        (root / "labels" / f"{dst.stem}.txt").write_text("\n".join(lines) + "\n")
-        paths.append(dst)
-    return paths
 
 
 def run_yolo(cfg_name: str, minutes: float, train: str, val: str, out: Path) -> dict:

@@ -118,11 +118,7 @@ def compare(
     result["command"] = list(sys.argv if argv is None else argv)
     result["provenance"] = prov
     result["timing"] = timing(result["runs"], wall, parallel)
-    _write(out, result, say)
-    if report:
-        from regionlab.api.training import write_run_report
-
-        write_run_report(out)
+    _write(out, result, say, report)
     return result
 
 
@@ -178,14 +174,18 @@ def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: s
     }
 
 
-def _write(out: Path, result: dict, say) -> None:
-    """``compare.json`` (atomically) and the printed table."""
+def _write(out: Path, result: dict, say, report: bool) -> None:
+    """``compare.json`` (atomically), the printed table and, with ``report``, ``report.html``
+    (a failure of the page only warns)."""
+    from regionlab.api.training import write_run_report
     from regionlab.atomic import write_text_atomic
 
     write_text_atomic(out / "compare.json", json.dumps(result, indent=2) + "\n")
     say(f"\n{result['task']} on the report split ({result['checkpoint']}.pt of each run):")
     say(stats.format_table(result["table"]))
     say(f"wrote {out / 'compare.json'}")
+    if report:
+        write_run_report(out)
 
 
 def _run_entry(job: Job, outcome: scheduler.Outcome, out: Path, checkpoint: str) -> dict:
