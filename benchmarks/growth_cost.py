@@ -36,7 +36,7 @@ from efficiency import PENN_FUDAN  # noqa: E402
 MODELS = {"grid": [], "faster-rcnn": ["--model", "faster-rcnn"]}
 OBJECTS = (1, 10, 50, 200)
 SIZES = (320, 640, 1024)
-EVAL_IMAGES = (10, 100, 1000)
+EVAL_IMAGES = (100, 300, 1000, 3000)
 
 
 def rss_bytes() -> int:
