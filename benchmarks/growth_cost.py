@@ -4,11 +4,14 @@ grid detector and Faster R-CNN against objects per image (1, 10, 50, 200) and in
 
 Each step is the engine's (``task.step`` + backward + AdamW) on a batch of synthetic images
 (random pixels, ``N`` random boxes per image, one class), the model built as ``regionlab train
-detect --data PENN_FUDAN --size S`` builds it (default flags; scenes without the datasets). Peak memory is sampled during the steps (a
-thread reading ``VmRSS`` every 2 ms) above the process's RSS before them, not ``ru_maxrss``.
-Time should grow no faster than the FLOPs (the arithmetic the step must do): the script
-reports, per axis, the log-log slope of time and of FLOPs, so a term that grows faster than
-the work (an assigner quadratic in objects, say) shows as a time slope above the FLOP slope.
+detect --data PENN_FUDAN --size S`` builds it (default flags; scenes without the datasets).
+Each point runs in a fresh process; its peak memory is the process's RSS sampled during the
+steps (a thread reading ``VmRSS`` every 2 ms, the first step's allocations included), beside
+its RSS before them; not ``ru_maxrss``. Time should grow no faster than the FLOPs (the
+arithmetic the step must do): the script reports, per axis, the log-log slope of time and of
+FLOPs. The FLOP counter sees convolutions and matrix products only: matching, sampling and NMS
+count none, so along the objects axis the FLOP slope is 0 and the time slope is that work
+(quadratic in objects would show as a slope near 2 between 50 and 200 objects).
 
     python benchmarks/growth_cost.py                       # 2 threads, both detectors
     python benchmarks/growth_cost.py --only grid --steps 2
@@ -109,18 +112,31 @@ def step_cost(flags: list[str], size: int, n_objects: int, batch: int, steps: in
         out.loss.backward()
         opt.step()
 
-    one()  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        one()
-    times = []
-    with PeakRSS() as mem:
+    with PeakRSS() as mem:  # from before the first step: its allocations count
+        one()  # warm-up
+        with FlopCounterMode(display=False) as counter:
+            one()
+        times = []
         for _ in range(steps):
             t0 = time.perf_counter()
             one()
             times.append(time.perf_counter() - t0)
     return {"size": size, "objects": n_objects, "batch": batch,
             "gflop": counter.get_total_flops() / 1e9, "step_s": statistics.median(times),
-            "step_s_all": times, "peak_rss_mb": (mem.peak - mem.before) / 2**20}  # fmt: skip
+            "step_s_all": times, "rss_before_mb": mem.before / 2**20,
+            "peak_rss_mb": mem.peak / 2**20}  # fmt: skip
+
+
+def fresh(fn, *args):
+    """``fn(*args)`` in a new process, so each point's memory is its own (an allocator keeps
+    what earlier points freed)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"),
+                             initializer=torch.set_num_threads,
+                             initargs=(torch.get_num_threads(),)) as pool:  # fmt: skip
+        return pool.submit(fn, *args).result()
 
 
 def eval_cost(n_images: int, per_image: int = 10, preds: int = 100) -> dict:
@@ -162,8 +178,8 @@ def main() -> None:
     for name, flags in MODELS.items():
         if args.only and name not in args.only.split(","):
             continue
-        by_objects = [step_cost(flags, 320, n, args.batch, args.steps) for n in OBJECTS]
-        by_size = [step_cost(flags, s, 10, args.batch, args.steps) for s in SIZES]
+        by_objects = [fresh(step_cost, flags, 320, n, args.batch, args.steps) for n in OBJECTS]
+        by_size = [fresh(step_cost, flags, s, 10, args.batch, args.steps) for s in SIZES]
         rows[name] = {"by_objects": by_objects, "by_size": by_size, "slopes": {
             axis: {"time": slope([r[key] for r in pts], [r["step_s"] for r in pts]),
                    "gflop": slope([r[key] for r in pts], [r["gflop"] for r in pts])}
