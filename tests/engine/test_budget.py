@@ -75,11 +75,14 @@ def test_counts_round_to_a_coarse_grid_and_windows_end_at_few_lengths():
 def test_a_slower_machine_after_the_estimate_ends_at_the_same_step_and_weights(
     tmp_path, monkeypatch
 ):
-    # one fake second per step; budget one minute: the window ends after 2 + 8 steps
+    # one fake second per step; budget one minute: the window ends after 2 + 8 steps, the
+    # count is fixed again (for good) at 30% of the budget, step 18; the machine changes after
+    # (the clock is also read at each 3-step epoch's end: its 30th reading is near step 22)
+    switch = 30
     even, a = _fit(tmp_path, "even", FakeClock(1.0), monkeypatch, minutes=1.0)
-    slow, b = _fit(tmp_path, "slow", FakeClock(1.0, later=3.0, switch=14), monkeypatch,
+    slow, b = _fit(tmp_path, "slow", FakeClock(1.0, later=3.0, switch=switch), monkeypatch,
                    minutes=1.0)  # fmt: skip
-    fast, c = _fit(tmp_path, "fast", FakeClock(1.0, later=0.2, switch=14), monkeypatch,
+    fast, c = _fit(tmp_path, "fast", FakeClock(1.0, later=0.2, switch=switch), monkeypatch,
                    minutes=1.0)  # fmt: skip
     assert even.steps == slow.steps == fast.steps == a["state"]["planned_steps"]
     assert 45 <= even.steps <= 60  # about what a minute at a second per step holds
@@ -88,6 +91,20 @@ def test_a_slower_machine_after_the_estimate_ends_at_the_same_step_and_weights(
     record = json.loads((tmp_path / "slow" / "run.json").read_text())
     assert record["schedule"]["steps"] == slow.steps and record["schedule"]["from"] == "minutes"
     assert record["schedule"]["schedule_start"] == 2 + budget.MIN_WINDOW
+    assert record["schedule"]["replanned_at"] == 18
+
+
+def test_slow_first_steps_do_not_shorten_the_run(tmp_path, monkeypatch):
+    # the first 14 clock readings at 3 s (a first epoch drawing its samples: 42 s, about 10
+    # steps), then 1 s: from the window alone the count would be about 10 + 18 / 3 = 16 steps
+    # and leave most of the minute unused; measured again from 20% to 30% of the budget, the
+    # count is what the rest of the minute holds at the later speed
+    r, ckpt = _fit(tmp_path, "warm", FakeClock(3.0, later=1.0, switch=14), monkeypatch,
+                   minutes=1.0)  # fmt: skip
+    record = json.loads((tmp_path / "warm" / "run.json").read_text())["schedule"]
+    assert ckpt["state"]["replanned"] and record["replanned_at"] > record["schedule_start"]
+    assert record["seconds_per_step"] > 2 and record["later_seconds_per_step"] < 1.5
+    assert r.steps >= 36 and 55 <= r.seconds <= 66  # the budget used, not overrun
 
 
 def test_steps_ignore_the_clock(tmp_path, monkeypatch):

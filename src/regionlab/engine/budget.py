@@ -23,7 +23,15 @@ after it. The window is short: at least :data:`MIN_WINDOW` steps and the smaller
 under 1.5 x that time, about 3% of a 5-minute budget at most, trains at the warm-up's
 first learning rate.
 
-Trade-off: the wall clock decides the count once. If the machine gets slower after the
+The first steps are often slower than the rest (a first epoch that decodes or draws every
+sample before the sample cache holds it; kernels and allocations warming up): a count from the
+window alone left a 2-minute scenes run a third of its budget unused. So the count is fixed
+once more, and then for good: the speed is measured again between :data:`MARK_AT` and
+:data:`REPLAN_AT` of the budget, and the count becomes what the rest of the budget holds at
+that speed (on the same grid). The schedule's progress then moves by the change (at most a
+small step of the learning rate, once).
+
+Trade-off: the wall clock decides the count twice, early. If the machine gets slower after the
 window the run takes longer than its budget (it is not cut short: a cut would leave the
 schedule unfinished and the outcome depend on the load again); the end of the run says by
 how much. Decoding a small set's images in its first epoch (before the sample cache holds
@@ -45,6 +53,7 @@ WINDOW_SECONDS = 3.0
 WINDOW_FRACTION = 0.02
 GRID_PER_OCTAVE = 8  # counts 2^(k/8): neighbours about 9% apart
 OVERRUN_WARNING = 1.25  # a run past this share of its budget says so
+MARK_AT, REPLAN_AT = 0.2, 0.3  # shares of the budget: the second speed measurement
 
 
 def on_grid(n: int) -> int:
@@ -71,19 +80,32 @@ class Plan:
     source: str  # "steps" | "epochs" | "minutes"
     seconds_per_step: float | None = None
     window: int = 0  # steps measured
+    replanned_at: int | None = None  # the step the count was fixed again (at REPLAN_AT)
+    later_seconds_per_step: float | None = None  # the speed it was fixed from
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "steps": self.steps,
             "schedule_start": self.start,
             "from": self.source,
             "seconds_per_step": self.seconds_per_step,
             "window_steps": self.window,
         }
+        if self.replanned_at is not None:
+            d.update(
+                replanned_at=self.replanned_at, later_seconds_per_step=self.later_seconds_per_step
+            )
+        return d
 
     def line(self, budget: float | None) -> str:
         if self.source != "minutes":
             return f"schedule: {self.steps} steps (from --{self.source})"
+        if self.replanned_at is not None:
+            return (
+                f"schedule: {self.steps} steps, fixed again at step {self.replanned_at} from "
+                f"{self.later_seconds_per_step:.3g} s/step since {MARK_AT:.0%} of the budget; "
+                "final"
+            )
         if self.seconds_per_step is None:
             return (
                 f"schedule: the {budget / 60:g}-minute budget (or the epochs) ended after "
@@ -137,8 +159,10 @@ class StepBudget:
     def after_step(self) -> Plan | None:
         """Called after every step; returns the plan when it is fixed at this step."""
         st = self.state
-        if not self.measuring or self.budget is None:
+        if self.budget is None:
             return None
+        if not self.measuring:
+            return self._second_measurement()
         if st.elapsed >= self.budget or (self.epoch_steps and st.step >= self.epoch_steps):
             return self._fix(st.step, None, 0)  # the budget ran out while measuring
         if self.window_from is None:
@@ -159,6 +183,27 @@ class StepBudget:
         st = self.state
         st.planned_steps, st.schedule_start = max(total, 1), st.step
         self.plan = Plan(st.planned_steps, st.step, "minutes", rate, window)
+        return self.plan
+
+    def _second_measurement(self) -> Plan | None:
+        """Mark the speed at MARK_AT of the budget; at REPLAN_AT fix the count for good."""
+        st = self.state
+        if st.replanned or self.plan is None or self.plan.source != "minutes":
+            return None  # done, or a count the flags gave
+        if st.speed_mark is None:
+            if st.elapsed >= MARK_AT * self.budget:
+                st.speed_mark = [st.step, st.elapsed]
+            return None
+        step0, t0 = st.speed_mark
+        if st.elapsed < REPLAN_AT * self.budget or st.step <= step0:
+            return None
+        rate = (st.elapsed - t0) / (st.step - step0)
+        total = on_grid(st.step + int(max(0.0, self.budget - st.elapsed) / rate))
+        if self.epoch_steps:
+            total = min(total, self.epoch_steps)
+        st.planned_steps, st.replanned = max(total, st.step), True
+        self.plan.steps, self.plan.replanned_at = st.planned_steps, st.step
+        self.plan.later_seconds_per_step = rate
         return self.plan
 
     def overrun(self) -> str | None:

@@ -28,14 +28,19 @@ class RunState:
     epoch_progress: float = 0.0
     planned_steps: int = 0  # the run's length in steps once fixed (0: still measuring)
     schedule_start: int = 0  # the step the LR schedule starts at (after a measuring window)
+    # a timed run's (step, training seconds) where its second speed measurement starts, and
+    # whether the count was re-fixed from it (see engine/budget.py)
+    speed_mark: list[float] | None = None
+    replanned: bool = False
     # lines of metrics.jsonl when the state was saved (None: not counted, an older file); a
     # resume drops the lines an interrupted attempt wrote after its last checkpoint
     metrics_rows: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["metrics_rows"] is None:  # not counted: written as an older file was
-            del d["metrics_rows"]
+        for key, unset in (("metrics_rows", None), ("speed_mark", None), ("replanned", False)):
+            if d[key] == unset:  # as an older file was written (its round trip stays equal)
+                del d[key]
         return d
 
     @classmethod
@@ -52,6 +57,13 @@ class RunState:
             value = getattr(state, name)
             if isinstance(value, bool) or not isinstance(value, kinds) or _negative(value):
                 raise ValueError(f"{source}: run state {name} must be {what}, got {value!r}")
+        mark = state.speed_mark
+        if mark is not None and (len(mark) != 2 or not all(_number(v) for v in mark)):
+            raise ValueError(f"{source}: run state speed_mark must be a [step, seconds] pair, "
+                             f"got {mark!r}")  # fmt: skip
+        if not isinstance(state.replanned, bool):
+            raise ValueError(f"{source}: run state replanned must be true or false, got "
+                             f"{state.replanned!r}")  # fmt: skip
         return state
 
 
@@ -63,7 +75,12 @@ _CHECKS = [
     *((n, (int, float), "a number >= 0") for n in ("elapsed", "epoch_progress")),
     *((n, (dict, type(None)), "a dict of metrics or None") for n in ("best", "last_eval")),
     ("metrics_rows", (int, type(None)), "an integer >= 0 or None"),
+    ("speed_mark", (list, type(None)), "a [step, seconds] pair or None"),
 ]
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
 
 
 def _negative(value) -> bool:
