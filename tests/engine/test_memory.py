@@ -27,6 +27,12 @@ def test_a_transient_allocation_inside_the_step_is_the_peak():
     peak = sampler.row()["memory"]["peak_rss_mb"]
     assert peak >= base + 30 and peak >= after + 30  # seen during the step, gone after it
     assert sampler.row() == {}  # a row starts over
+    thread = sampler._thread
+    with sampler.step():  # the same sampler thread serves every step of a run
+        pass
+    assert sampler._thread is thread and thread.is_alive()
+    sampler.close()
+    assert not thread.is_alive()
 
 
 def test_no_proc_no_value(monkeypatch, tmp_path):

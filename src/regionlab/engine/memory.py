@@ -1,6 +1,7 @@
-"""Peak memory of training steps, measured during the steps: a background thread samples the
-process's resident set size (RSS, from ``/proc/self/statm``) every few milliseconds while a
-step runs, and CUDA's own peak counter is read when the device is a GPU.
+"""Peak memory of training steps, measured during the steps: one background thread (started at
+the first step, ended by :meth:`StepMemory.close`) samples the process's resident set size
+(RSS, from ``/proc/self/statm``) every few milliseconds while a step runs and waits between
+steps, and CUDA's own peak counter is read when the device is a GPU.
 
 ``with sampler.step(): <one optimisation step>`` measures; :meth:`StepMemory.row` gives the
 peaks since the last row (``{"memory": {"peak_rss_mb", "peak_cuda_mb"}}``) for a train row
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -44,32 +46,44 @@ class StepMemory:
         self.available = rss_bytes() is not None
         self._peak = 0
         self._lock = threading.Lock()
+        self._active = threading.Event()  # set while a step runs
+        self._closed = False
+        self._thread: threading.Thread | None = None  # one per run, not one per step
 
     def _see(self, value: int | None) -> None:
         if value is not None:
             with self._lock:
                 self._peak = max(self._peak, value)
 
-    def _sample(self, stop: threading.Event) -> None:
-        while not stop.wait(self.interval):
+    def _sample(self) -> None:
+        while self._active.wait() and not self._closed:
             self._see(rss_bytes())
+            time.sleep(self.interval)
 
     @contextmanager
     def step(self):
-        """Sample RSS in a background thread while the block (one step) runs."""
+        """Sample RSS while the block (one step) runs."""
         if not self.available:
             yield
             return
-        stop = threading.Event()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
         self._see(rss_bytes())
-        thread = threading.Thread(target=self._sample, args=(stop,), daemon=True)
-        thread.start()
+        self._active.set()
         try:
             yield
         finally:
+            self._active.clear()
             self._see(rss_bytes())
-            stop.set()
-            thread.join()
+
+    def close(self) -> None:
+        """End the sampling thread (the run is over)."""
+        self._closed = True
+        self._active.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
     def row(self) -> dict[str, dict[str, float]]:
         """``{"memory": {"peak_rss_mb": ..., "peak_cuda_mb": ...}}`` since the last row (each
