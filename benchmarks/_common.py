@@ -151,3 +151,30 @@ def bar_plot(results: dict, bars: list[tuple[str, str]], path: Path, titles: dic
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"saved {path}")
+
+
+def timed_passes(runners: dict, inputs: dict, repeats: int) -> dict[str, dict]:
+    """Latency of each runner over its own list of inputs (``inputs[name]``, the same length
+    for all): ``repeats`` rounds in which each runner, after one warm-up call, passes over all
+    its inputs in turn, so a change of machine load hits them alike (whole passes, not input
+    by input: onnxruntime's threads keep spinning a moment after each call and would slow the
+    next runner's first input). Per runner: the median of all calls, the median of each pass
+    and their sd, and every time (seconds)."""
+    import statistics
+    import time
+
+    times = {name: [] for name in runners}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            run(inputs[name][0])
+            for x in inputs[name]:
+                t0 = time.perf_counter()
+                run(x)
+                times[name].append(time.perf_counter() - t0)
+    out = {}
+    for name, t in times.items():
+        n = len(inputs[name])
+        passes = [statistics.median(t[k * n : (k + 1) * n]) for k in range(repeats)]
+        out[name] = {"median_s": statistics.median(t), "pass_medians_s": passes,
+                     "sd_s": statistics.stdev(passes) if repeats > 1 else 0.0, "all_s": t}  # fmt: skip
+    return out

@@ -20,16 +20,14 @@ Writes benchmarks/results/export.json and .png.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
+from _common import DATASETS, RESULTS, save, timed_passes  # noqa: E402
 from efficiency import PENN_FUDAN  # noqa: E402
 
 SETUPS = [
@@ -53,22 +51,6 @@ def build(task_name: str, flags: list[str], spec: str):
     return task, task.build_model().eval(), data
 
 
-def latency(runners: dict, images: list[torch.Tensor], repeats: int) -> dict[str, list[float]]:
-    """Seconds per image of each runner (one warm-up call each): ``repeats`` rounds in which
-    each runner passes over all images in turn, so that a change of machine load hits them
-    alike (whole passes, not image by image: onnxruntime's threads keep spinning a moment
-    after each call and would slow the next runner's first image)."""
-    times = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            run(images[0][None])
-            for img in images:
-                t0 = time.perf_counter()
-                run(img[None])
-                times[name].append(time.perf_counter() - t0)
-    return times
-
-
 def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path, repeats: int,
             peer: bool = False) -> dict:  # fmt: skip
     from regionlab.export import export_model, load_exported
@@ -81,14 +63,9 @@ def measure(task_name: str, flags: list[str], spec: str, n: int, work: Path, rep
         path = export_model(task, model, work / f"{task_name}{suffix}", fmt)
         exported = load_exported(path)
         runners[runtime] = exported.predict_tensor
+    batches = [img[None] for img in images]
     with torch.inference_mode():
-        times = latency(runners, images, repeats)
-    out = {}
-    for name, t in times.items():
-        # the median of each pass over the images, then their mean and spread
-        passes = [statistics.median(t[k * n : (k + 1) * n]) for k in range(repeats)]
-        out[name] = {"median_s": statistics.median(t), "pass_medians_s": passes,
-                     "sd_s": statistics.stdev(passes) if repeats > 1 else 0.0, "all_s": t}  # fmt: skip
+        out = timed_passes(runners, {name: batches for name in runners}, repeats)
     eager = out["eager"]["median_s"]
     for name in RUNTIMES:
         out[name]["speedup_vs_eager"] = eager / out[name]["median_s"]

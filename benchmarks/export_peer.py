@@ -12,32 +12,11 @@ post-processing, NMS included).
 from __future__ import annotations
 
 import os
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-
-def _timed(runners: dict, inputs: dict, repeats: int) -> dict:
-    """Seconds per call, runners taking turns in whole passes (see export.latency)."""
-    times = {name: [] for name in runners}
-    for _ in range(repeats):
-        for name, run in runners.items():
-            xs = inputs[name]
-            run(xs[0])
-            for x in xs:
-                t0 = time.perf_counter()
-                run(x)
-                times[name].append(time.perf_counter() - t0)
-    n = len(next(iter(inputs.values())))
-    out = {}
-    for name, t in times.items():
-        passes = [statistics.median(t[k * n : (k + 1) * n]) for k in range(repeats)]
-        out[name] = {"median_s": statistics.median(t), "pass_medians_s": passes,
-                     "sd_s": statistics.stdev(passes) if repeats > 1 else 0.0}  # fmt: skip
-    return out
+from _common import timed_passes
 
 
 def yolo26n_onnx(work: Path, size: int, threads: int) -> Path:
@@ -100,7 +79,7 @@ def measure_peer(grid_export: Path, images: list[torch.Tensor], size: int, threa
     inputs = {"grid_graph": square, "yolo26n_graph": square, "grid_end_to_end": images,
               "yolo26n_end_to_end": arrays}  # fmt: skip
     with torch.inference_mode():
-        out = _timed(runners, inputs, repeats)
+        out = timed_passes(runners, inputs, repeats)
     out["threads_seen"] = torch.get_num_threads()
     out["yolo26n_outputs"] = [o.name for o in yolo_sess.get_outputs()]
     return out
