@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ import torch
 from PIL import Image
 
 from regionlab.api.results import DetectionResult, Result, SegmentationResult
-from regionlab.atomic import write_text_atomic
+from regionlab.atomic import write_bytes_atomic, write_text_atomic
 
 # below this many frames no progress bar is shown
 PROGRESS_FROM = 10
@@ -156,19 +155,8 @@ def instance_map(masks: torch.Tensor) -> Image.Image:
 def _png(img: Image.Image, path: Path) -> Path:
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    _write_bytes_atomic(path, buf.getvalue())
+    write_bytes_atomic(path, buf.getvalue())
     return path
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class _Videos:
