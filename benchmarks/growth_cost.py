@@ -6,7 +6,8 @@ Each step is the engine's (``task.step`` + backward + AdamW) on a batch of synth
 (random pixels, ``N`` random boxes per image, one class), the model built as ``regionlab train
 detect --data PENN_FUDAN --size S`` builds it (default flags; scenes without the datasets).
 Each point runs in a fresh process; its peak memory is the process's RSS sampled during the
-steps (a thread reading ``VmRSS`` every 2 ms, the first step's allocations included), beside
+steps (the kernel's high-water mark, reset before the first step, whose allocations count;
+results before 2026-12-06 sampled ``VmRSS`` every 2 ms from a thread instead), beside
 its RSS before them; not ``ru_maxrss``. Time should grow no faster than the FLOPs (the
 arithmetic the step must do): the script reports, per axis, the log-log slope of time and of
 FLOPs. The FLOP counter sees convolutions and matrix products only: matching, sampling and NMS
@@ -25,12 +26,13 @@ import argparse
 import math
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
+
+from regionlab.engine.memory import peak_bytes, reset_peak, rss_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, RESULTS, save  # noqa: E402
@@ -42,35 +44,18 @@ SIZES = (320, 640, 1024)
 EVAL_IMAGES = (100, 300, 1000, 3000)
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
 class PeakRSS:
-    """The highest RSS seen while the block runs, sampled by a thread."""
-
-    def __init__(self, every: float = 0.002) -> None:
-        self.every, self.peak, self._stop = every, 0, threading.Event()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, rss_bytes())
-            time.sleep(self.every)
+    """The kernel's RSS high-water mark while the block runs (reset on entry), beside the RSS
+    before it."""
 
     def __enter__(self) -> PeakRSS:
         self.before = rss_bytes()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        if not reset_peak():
+            raise SystemExit("growth_cost.py needs a resettable /proc/self peak RSS (Linux 4.0+)")
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self.thread.join()
-        self.peak = max(self.peak, rss_bytes())
+        self.peak = peak_bytes()
 
 
 def synthetic(n_objects: int, size: int, seed: int):
