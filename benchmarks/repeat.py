@@ -7,10 +7,12 @@ main metric at 5 minutes. This runs a ``regionlab train`` command ``--runs`` tim
 Identical step counts with the same seed and threads give identical weights; the table says
 whether they did.
 
-    python benchmarks/repeat.py --metric miou --runs 2 -- train segment \\
+    python benchmarks/repeat.py --metric miou --seeds 0,1,2 --runs 2 -- train segment \\
         --data camvid:CamVid/train.txt --val camvid:CamVid/val.txt --minutes 5 --threads 2
 
-Writes benchmarks/results/repeat<tag>.json (and prints a Markdown table). Run it on a quiet
+Each ``--seeds`` value gets ``--runs`` repeats (``--seed S`` added to the command); the table
+gives the spread of each seed's repeats and the mean ± sd over seeds of their first runs.
+Writes benchmarks/results/repeat<tag>.json and .png (and prints a Markdown table). Run it on a quiet
 machine: the point is what the same machine gives twice.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -52,9 +55,51 @@ def run_once(command: list[str], out: Path, threads: int | None) -> dict:
     }
 
 
+def table(runs: list[dict], metric: str) -> tuple[str, dict]:
+    """A Markdown table of every run and the spread of each seed's repeats; the summary."""
+    lines = [f"| seed | run | steps | train s | {metric} (last.pt) |", "|---|---|---|---|---|"]
+    lines += [f"| {r['seed']} | {r['repeat']} | {r['steps']} | {r['train_seconds']} | "
+              f"{r['final'][metric]:.4f} |" for r in runs]  # fmt: skip
+    seeds = sorted({r["seed"] for r in runs})
+    spreads, firsts = {}, []
+    for seed in seeds:
+        values = [r["final"][metric] for r in runs if r["seed"] == seed]
+        spreads[seed] = max(values) - min(values)
+        firsts.append(values[0])
+    same = all(len({r["steps"] for r in runs if r["seed"] == s}) == 1 for s in seeds)
+    mean = statistics.mean(firsts)
+    sd = statistics.stdev(firsts) if len(firsts) > 1 else 0.0
+    lines.append(f"\nrepeat spread per seed: {', '.join(f'{s}: {v:.4f}' for s, v in spreads.items())}"
+                 f"; same step count within each seed: {same}; {metric} over seeds (first runs) "
+                 f"{mean:.4f} ± {sd:.4f}")  # fmt: skip
+    return "\n".join(lines), {"spread_per_seed": spreads, "max_spread": max(spreads.values()),
+                              "same_steps": same, "mean": mean, "sd": sd}  # fmt: skip
+
+
+def plot(runs: list[dict], metric: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for r in runs:
+        ax.scatter(r["seed"] + 0.08 * r["repeat"], r["final"][metric], marker="ox^v"[r["repeat"] % 4],
+                   color=f"C{r['repeat']}", label=f"run {r['repeat']}" if r["seed"] == runs[0]["seed"] else None)  # fmt: skip
+    ax.set_xlabel("seed")
+    ax.set_ylabel(f"{metric} (last.pt)")
+    ax.set_xticks(sorted({r["seed"] for r in runs}))
+    ax.legend()
+    ax.set_title("same command, same seed, run again")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=2, help="repeats of each seed")
+    ap.add_argument("--seeds", default="0", help="comma-separated seeds (--seed of each run)")
     ap.add_argument("--metric", required=True, help="the main metric, e.g. miou, loc_acc, pck")
     ap.add_argument("--threads", type=int, help="OMP_NUM_THREADS of each run")
     ap.add_argument("--tag", default="")
@@ -66,22 +111,19 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="repeat_"))
     print(f"runs in {workdir}", flush=True)
     runs = []
-    for i in range(args.runs):
-        r = run_once(command, workdir / f"run{i}", args.threads)
-        runs.append(r)
-        print(f"run {i}: {r['steps']} steps, {r['train_seconds']} s, {args.metric} "
-              f"{r['final'].get(args.metric)}", flush=True)  # fmt: skip
-    values = [r["final"].get(args.metric) for r in runs]
-    spread = max(values) - min(values)
-    same_steps = len({r["steps"] for r in runs}) == 1
-    lines = ["| run | steps | train s | " + args.metric + " |", "|---|---|---|---|"]
-    lines += [f"| {i} | {r['steps']} | {r['train_seconds']} | {v:.4f} |"
-              for i, (r, v) in enumerate(zip(runs, values))]  # fmt: skip
-    lines.append(f"\nspread {spread:.4f}; same step count: {same_steps}")
-    text = "\n".join(lines)
+    for seed in [int(s) for s in args.seeds.split(",")]:
+        for i in range(args.runs):
+            out = workdir / f"seed{seed}_run{i}"
+            r = {"seed": seed, "repeat": i,
+                 **run_once([*command, "--seed", str(seed)], out, args.threads)}  # fmt: skip
+            runs.append(r)
+            print(f"seed {seed} run {i}: {r['steps']} steps, {r['train_seconds']} s, "
+                  f"{args.metric} {r['final'].get(args.metric)}", flush=True)  # fmt: skip
+    text, summary = table(runs, args.metric)
     print(text)
-    save(f"repeat{args.tag}", {"command": "regionlab " + " ".join(command), "runs": runs,
-                               "spread": spread, "same_steps": same_steps, "table": text})  # fmt: skip
+    path = save(f"repeat{args.tag}", {"train_command": "regionlab " + " ".join(command),
+                                      "runs": runs, **summary, "table": text})  # fmt: skip
+    plot(runs, args.metric, path.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Reproducible budgets: a ``minutes`` run fixes its step count once from its measured speed
-and then runs exactly that many steps, so a machine that slows down later changes nothing;
-``steps`` never reads the clock."""
+and then runs exactly that many steps, its learning rate a function of the step and that count
+alone, so a machine that is slower before or after the fix changes nothing else; ``steps``
+never reads the clock."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import pytest
 import torch
 
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
-from regionlab.engine import budget, trainer
-from regionlab.engine.budget import StepBudget, on_grid, window_ends
+from regionlab.engine import trainer
+from regionlab.engine.budget import StepBudget, on_grid
 from regionlab.engine.checkpoint import load_checkpoint
 from regionlab.engine.config import TrainConfig
+from regionlab.engine.optim import warmup_steps
 from regionlab.engine.state import RunState
 from regionlab.engine.trainer import fit
 from regionlab.models.segmentation.builders import SegmentationSpec
@@ -62,22 +64,25 @@ def _same_weights(a, b) -> bool:
     return all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
-def test_counts_round_to_a_coarse_grid_and_windows_end_at_few_lengths():
+def test_counts_round_to_a_coarse_grid():
     values = [on_grid(n) for n in range(1, 5000)]
     assert all(abs(v - n) <= 0.045 * n + 1 for n, v in zip(range(1, 5000), values))
     assert values == sorted(values)
     assert values[:16] == list(range(1, 17))  # small counts exactly
     assert len(set(values[1000:])) <= 20  # few distinct counts: nearby estimates agree
     assert on_grid(57) == on_grid(61) == 59
-    assert [n for n in range(1, 70) if window_ends(n)] == [8, 12, 16, 24, 32, 48, 64]
 
 
-def test_a_slower_machine_after_the_estimate_ends_at_the_same_step_and_weights(
+def _schedule(tmp_path, name) -> dict:
+    return json.loads((tmp_path / name / "run.json").read_text())["schedule"]
+
+
+def test_a_slower_machine_after_the_count_is_fixed_ends_at_the_same_step_and_weights(
     tmp_path, monkeypatch
 ):
-    # one fake second per step; budget one minute: the window ends after 2 + 8 steps, the
-    # count is fixed again (for good) at 30% of the budget, step 18; the machine changes after
-    # (the clock is also read at each 3-step epoch's end: its 30th reading is near step 22)
+    # one fake second per clock reading (about one per step); budget one minute: the speed is
+    # measured from 20% to 30% of it and the count fixed there, at step 18 (57 readings in a
+    # minute: 59 on the grid); the machine changes after that
     switch = 30
     even, a = _fit(tmp_path, "even", FakeClock(1.0), monkeypatch, minutes=1.0)
     slow, b = _fit(tmp_path, "slow", FakeClock(1.0, later=3.0, switch=switch), monkeypatch,
@@ -88,23 +93,30 @@ def test_a_slower_machine_after_the_estimate_ends_at_the_same_step_and_weights(
     assert 45 <= even.steps <= 60  # about what a minute at a second per step holds
     assert slow.seconds > 1.25 * 60  # it ran long rather than cut its schedule short
     assert _same_weights(a, b) and _same_weights(a, c)
-    record = json.loads((tmp_path / "slow" / "run.json").read_text())
-    assert record["schedule"]["steps"] == slow.steps and record["schedule"]["from"] == "minutes"
-    assert record["schedule"]["schedule_start"] == 2 + budget.MIN_WINDOW
-    assert record["schedule"]["replanned_at"] == 18
+    record = _schedule(tmp_path, "slow")
+    assert record["steps"] == slow.steps and record["from"] == "minutes"
+    assert record["fixed_at"] == 18 and record["decay_start"] == round(0.4 * slow.steps)
+
+
+def test_a_clock_that_differs_before_the_count_is_fixed_changes_nothing_else(tmp_path, monkeypatch):
+    # the same count reached from a different start (slower first steps, as a first epoch
+    # that decodes its images): the learning rate is a function of the step until the count
+    # is fixed, so the same count gives the same weights
+    even, a = _fit(tmp_path, "even", FakeClock(1.0), monkeypatch, minutes=1.0)
+    warm, b = _fit(tmp_path, "warm", FakeClock(1.5, later=1.0, switch=6), monkeypatch,
+                   minutes=1.0)  # fmt: skip
+    assert even.steps == warm.steps and _same_weights(a, b)
+    assert _schedule(tmp_path, "warm")["fixed_at"] < _schedule(tmp_path, "even")["fixed_at"]
 
 
 def test_slow_first_steps_do_not_shorten_the_run(tmp_path, monkeypatch):
-    # the first 14 clock readings at 3 s (a first epoch drawing its samples: 42 s, about 10
-    # steps), then 1 s: from the window alone the count would be about 10 + 18 / 3 = 16 steps
-    # and leave most of the minute unused; measured again from 20% to 30% of the budget, the
-    # count is what the rest of the minute holds at the later speed
-    r, ckpt = _fit(tmp_path, "warm", FakeClock(3.0, later=1.0, switch=14), monkeypatch,
+    # the first 4 clock readings at 3 s (a first epoch drawing its samples: 12 s, a fifth of
+    # the budget), then 1 s: the count is what the rest of the minute holds at the later speed
+    r, ckpt = _fit(tmp_path, "warm", FakeClock(3.0, later=1.0, switch=4), monkeypatch,
                    minutes=1.0)  # fmt: skip
-    record = json.loads((tmp_path / "warm" / "run.json").read_text())["schedule"]
-    assert ckpt["state"]["replanned"] and record["replanned_at"] > record["schedule_start"]
-    assert record["seconds_per_step"] > 2 and record["later_seconds_per_step"] < 1.5
-    assert r.steps >= 36 and 55 <= r.seconds <= 66  # the budget used, not overrun
+    record = _schedule(tmp_path, "warm")
+    assert record["seconds_per_step"] < 1.5 and ckpt["state"]["speed_mark"] is not None
+    assert r.steps >= 45 and 55 <= r.seconds <= 66  # the budget used, not overrun
 
 
 def test_steps_ignore_the_clock(tmp_path, monkeypatch):
@@ -113,9 +125,8 @@ def test_steps_ignore_the_clock(tmp_path, monkeypatch):
                       steps=7, minutes=0.01)  # fmt: skip
     assert steady.steps == erratic.steps == 7
     assert _same_weights(a, b)
-    record = json.loads((tmp_path / "erratic" / "run.json").read_text())
-    assert record["schedule"] == {"steps": 7, "schedule_start": 0, "from": "steps",
-                                  "seconds_per_step": None, "window_steps": 0}  # fmt: skip
+    assert _schedule(tmp_path, "erratic") == {"steps": 7, "decay_start": 0, "from": "steps",
+                                              "seconds_per_step": None, "fixed_at": None}  # fmt: skip
 
 
 def test_a_resumed_timed_run_keeps_its_step_count(tmp_path, monkeypatch):
@@ -139,14 +150,13 @@ def test_a_resumed_timed_run_keeps_its_step_count(tmp_path, monkeypatch):
     assert _same_weights(a, load_checkpoint(tmp_path / "cut" / "last.pt"))
 
 
-def test_a_budget_spent_while_measuring_stops_there():
+def test_a_budget_spent_before_it_is_measured_stops_there():
     state = RunState()
     b = StepBudget(_cfg(minutes=0.05), steps_per_epoch=3, state=state)  # 3 seconds
-    for step, elapsed in [(1, 1.0), (2, 2.0), (3, 3.5)]:
-        state.step, state.elapsed = step, elapsed
-        plan = b.after_step()
-    assert plan is not None and plan.steps == 3 and b.done()
-    assert "budget (or the epochs) ended after 3 steps" in plan.line(b.budget)
+    state.step, state.elapsed = 1, 3.5  # one step longer than the budget
+    plan = b.after_step()
+    assert plan is not None and plan.steps == 1 and b.done()
+    assert "budget (or the epochs) ended after 1 steps" in plan.line(b.budget)
 
 
 def test_epochs_cap_a_timed_run_and_alone_need_no_clock():
@@ -158,16 +168,27 @@ def test_epochs_cap_a_timed_run_and_alone_need_no_clock():
     assert not StepBudget(_cfg(epochs=2), 3, RunState()).measuring
 
 
-def test_the_schedule_is_flat_while_measuring_then_runs_over_the_steps():
+def test_a_timed_schedule_warms_up_in_steps_stays_flat_then_decays_over_the_fixed_count():
+    cfg = _cfg(minutes=1.0)  # warm-up 3%: 30 steps
     state = RunState()
-    b = StepBudget(_cfg(minutes=1.0), steps_per_epoch=3, state=state)
-    for step in range(1, 11):
+    b = StepBudget(cfg, steps_per_epoch=3, state=state)
+    factors = []
+    for step in range(0, 13):  # a second a step; the speed mark at 20%: step 12
         state.step, state.elapsed = step, float(step)
-        assert b.progress() == 0.0
+        factors.append(b.lr_factor())
         plan = b.after_step()
-    assert plan is not None and plan.start == 10
-    state.step = (plan.steps + plan.start) // 2
-    assert b.progress() == pytest.approx(0.5, abs=0.05)
+    assert factors == [(s + 1) / warmup_steps(cfg) for s in range(13)]  # the step alone
+    assert b.progress() == 0.0 and plan is None and state.speed_mark == [12, 12.0]
+    state.step, state.elapsed = 72, 18.0  # 60 steps in 6 s: 0.1 s a step from then on
+    plan = b.after_step()
+    assert plan.steps == on_grid(72 + 420) and plan.decay_start == round(0.4 * plan.steps)
+    state.step = plan.decay_start
+    assert b.lr_factor() == 1.0
+    state.step = (plan.decay_start + plan.steps) // 2
+    assert b.lr_factor() == pytest.approx(0.5, abs=0.01)
+    state.step = plan.steps
+    assert b.lr_factor() == pytest.approx(0.0, abs=1e-9) and b.done()
+    assert b.progress() == 1.0
 
 
 def test_steps_and_epochs_together_are_refused():

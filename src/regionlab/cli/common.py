@@ -205,9 +205,10 @@ def add_length_flags(p: argparse.ArgumentParser, shown) -> None:
     p.add_argument(
         "--minutes",
         type=float,
-        help="wall-clock training budget (evaluation excluded): the first steps measure the "
-        "speed and fix the step count the budget holds, the LR schedule runs over those steps "
-        "(the clock decides the count once, not the outcome). Alone, it replaces --epochs"
+        help="wall-clock training budget (evaluation excluded): the speed measured from 20%% to "
+        "30%% of it fixes the step count the budget holds; the LR warms up over a count of "
+        "steps, stays flat to 40%% of the count, then decays (the clock decides the count "
+        "once, nothing else). Alone, it replaces --epochs"
         + shown("minutes"),
     )
     p.add_argument(

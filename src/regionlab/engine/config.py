@@ -16,8 +16,8 @@ class TrainConfig:
 
     Length, in steps fixed before or early in the run (:mod:`regionlab.engine.budget`): ``steps``
     (exactly that many; ``epochs`` and ``minutes`` are then not used), else ``epochs`` and/or
-    ``minutes`` (a wall-clock budget of training time: the first steps measure the speed and
-    fix the count the budget holds; with both, the smaller count).
+    ``minutes`` (a wall-clock budget of training time: the speed measured from 20% to 30% of
+    it fixes the count the budget holds; with both, the smaller count).
     """
 
     epochs: int | None = 10

@@ -9,7 +9,11 @@ from torch import nn
 
 from regionlab.engine.config import TrainConfig
 
-__all__ = ["build_optimizer", "lr_factor"]
+__all__ = ["build_optimizer", "lr_factor", "timed_lr_factor", "warmup_steps"]
+
+# A timed run warms up before its length is known: over ``warmup x NOMINAL_STEPS`` steps (30 at
+# the default 3%, about what 3% of a few-minute CPU run is), not a share of an unknown count.
+NOMINAL_STEPS = 1000
 
 
 def lr_factor(progress: float, cfg: TrainConfig) -> float:
@@ -20,6 +24,25 @@ def lr_factor(progress: float, cfg: TrainConfig) -> float:
         return 1.0
     p = (progress - cfg.warmup) / max(1e-8, 1 - cfg.warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, p))))
+
+
+def warmup_steps(cfg: TrainConfig) -> int:
+    """The warm-up of a timed run, in steps (0: none)."""
+    return math.ceil(cfg.warmup * NOMINAL_STEPS)
+
+
+def timed_lr_factor(step: int, cfg: TrainConfig, end: tuple[int, int] | None) -> float:
+    """A timed run's factor at ``step`` (0-based, the step about to train): linear warm-up over
+    :func:`warmup_steps`, flat, then (once ``end = (decay_start, total)`` is fixed) cosine
+    from ``decay_start`` to zero at ``total``; ``cfg.schedule == "constant"`` never decays.
+    A function of the step and ``end`` alone (see :mod:`regionlab.engine.budget`)."""
+    n = warmup_steps(cfg)
+    factor = max((step + 1) / n, 1e-3) if step < n else 1.0
+    if end is None or cfg.schedule == "constant":
+        return factor
+    start, total = end
+    p = (step - start) / max(1, total - start)
+    return factor * 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, p))))
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:

@@ -30,7 +30,7 @@ from regionlab.engine.errors import NonFiniteLossError
 from regionlab.engine.evaluation import evaluate
 from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
 from regionlab.engine.memory import StepMemory
-from regionlab.engine.optim import build_optimizer, lr_factor
+from regionlab.engine.optim import build_optimizer
 from regionlab.engine.preempt import StopSignals
 from regionlab.engine.state import RunState
 from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
@@ -282,7 +282,7 @@ class Run:
         """One optimisation step on ``batch`` (batch ``b`` of the epoch); returns the loss."""
         cfg = self.cfg
         for g in self.optimizer.param_groups:
-            g["lr"] = cfg.lr * lr_factor(self.progress(), cfg)
+            g["lr"] = cfg.lr * self.length.lr_factor()
         # The first step of this process (rank 0) is also the model summary's forward.
         counting = self.summary is None and self.rt.is_main
         with FlopCount(unwrap(self.model)) if counting else nullcontext() as flops:

@@ -27,18 +27,16 @@ class RunState:
     grown: int = 0  # steps of the growth schedule applied
     epoch_progress: float = 0.0
     planned_steps: int = 0  # the run's length in steps once fixed (0: still measuring)
-    schedule_start: int = 0  # the step the LR schedule starts at (after a measuring window)
-    # a timed run's (step, training seconds) where its second speed measurement starts, and
-    # whether the count was re-fixed from it (see engine/budget.py)
+    schedule_start: int = 0  # a timed run's step where the LR decay starts (engine/budget.py)
+    # a timed run's (step, training seconds) where its speed measurement starts
     speed_mark: list[float] | None = None
-    replanned: bool = False
     # lines of metrics.jsonl when the state was saved (None: not counted, an older file); a
     # resume drops the lines an interrupted attempt wrote after its last checkpoint
     metrics_rows: int | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for key, unset in (("metrics_rows", None), ("speed_mark", None), ("replanned", False)):
+        for key, unset in (("metrics_rows", None), ("speed_mark", None)):
             if d[key] == unset:  # as an older file was written (its round trip stays equal)
                 del d[key]
         return d
@@ -61,9 +59,6 @@ class RunState:
         if mark is not None and (len(mark) != 2 or not all(_number(v) for v in mark)):
             raise ValueError(f"{source}: run state speed_mark must be a [step, seconds] pair, "
                              f"got {mark!r}")  # fmt: skip
-        if not isinstance(state.replanned, bool):
-            raise ValueError(f"{source}: run state replanned must be true or false, got "
-                             f"{state.replanned!r}")  # fmt: skip
         return state
 
 
