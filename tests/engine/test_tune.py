@@ -61,9 +61,11 @@ class TradeOffTask:
     def step(self, model, batch, device) -> StepOutput:
         return StepOutput(self._loss(model))
 
-    def evaluate(self, model, batches, device) -> dict:
-        list(batches)
+    def evaluate_batch(self, model, batch, device) -> dict:
         return {"closeness": -abs(float(model.theta) - 2.5), "loss": float(self._loss(model))}
+
+    def summarize(self, parts) -> dict:
+        return parts[-1]
 
 
 def test_tuner_picks_the_metric_best_weight_not_the_loss_best(tmp_path):

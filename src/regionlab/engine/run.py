@@ -354,11 +354,11 @@ class Run:
         """Score the validation set, log it, and keep ``best.pt`` when the main metric improves."""
         if self.val_set is None:
             return
-        task, st = self.task, self.state
-        metrics = evaluate(task, unwrap(self.model), self.val_set, self.cfg, self.rt.device)
+        task, st, rt = self.task, self.state, self.rt
+        shard = {"rank": rt.rank, "world": rt.world}  # each process its share of batches
+        metrics = evaluate(task, unwrap(self.model), self.val_set, self.cfg, rt.device, **shard)
         st.last_eval = metrics
-        main = metrics.get(task.main_metric)
-        best = st.best
+        main, best = metrics.get(task.main_metric), st.best
         improved = main is not None and (best is None or main > best.get(task.main_metric, -1e30))
         if improved:
             st.best = metrics

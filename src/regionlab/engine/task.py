@@ -8,7 +8,7 @@ engine has no task-specific branch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -62,9 +62,15 @@ class Task(Protocol):
     def step(self, model: nn.Module, batch: Any, device: torch.device) -> StepOutput:
         """Loss of one training batch (the engine calls backward and the optimiser)."""
 
-    def evaluate(self, model: nn.Module, batches: Iterable[Any], device: torch.device) -> dict:
-        """Metrics over all ``batches`` (eval mode, no grad): floats, including ``"loss"`` (the
-        mean validation loss, used by the tuner) and :attr:`main_metric`."""
+    def evaluate_batch(self, model: nn.Module, batch: Any, device: torch.device) -> Any:
+        """What the metrics need of one batch (eval mode, no grad), computed with the model:
+        CPU tensors and plain values, picklable (gathered across processes)."""
+
+    def summarize(self, parts: list[Any]) -> dict:
+        """Metrics from every batch's :meth:`evaluate_batch` part, in batch order, without the
+        model: floats, including ``"loss"`` (the mean validation loss, used by the tuner) and
+        :attr:`main_metric`. (``evaluate(model, batches, device)``, one process's both halves,
+        comes with :class:`~regionlab.tasks.common.BatchwiseEvaluation`.)"""
 
     def predict(self, model: nn.Module, images: torch.Tensor) -> Any:
         """Predictions for ``float (N, 3, H, W)`` images in ``[0, 1]`` of any size, in the

@@ -22,7 +22,7 @@ name counts as a hit when its region overlaps any object of that class.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,12 +45,26 @@ from regionlab.models.alignment.model import (
     ranking_loss,
 )
 from regionlab.tasks.common import (
+    BatchwiseEvaluation,
     like_model,
+    loss_means,
+    loss_sums,
     model_device,
     resize_images,
     spec_dict,
     split_spec_dict,
 )
+
+
+def _padded(rows: list[Tensor], masks: list[Tensor] | None = None) -> tuple[Tensor, Tensor]:
+    """``(n_i, h)`` tensors -> ``(len, max n_i, h)`` zero-padded, and the ``(len, max n_i)``
+    mask of real rows (``masks``: each tensor's own, else all of its rows are real)."""
+    n = max(len(r) for r in rows)
+    if masks is None:
+        masks = [torch.ones(len(r), dtype=torch.bool) for r in rows]
+    x = torch.stack([torch.cat([r, r.new_zeros(n - len(r), r.shape[1])]) for r in rows])
+    mask = torch.stack([torch.cat([m, m.new_zeros(n - len(m))]) for m in masks])
+    return x, mask
 
 
 def grid_boxes(size: tuple[int, int]) -> Tensor:
@@ -143,7 +157,7 @@ def collate(items: list[AlignItem]) -> AlignBatch:
                       [i.sentences for i in items], [i.nouns for i in items])  # fmt: skip
 
 
-class AlignTask:
+class AlignTask(BatchwiseEvaluation):
     """``spec``: the model; ``size``: ``(H, W)``; ``vocab``: ``Vocabulary.to_dict()``;
     ``regions``: the region source; ``top``: boxes it keeps; ``nouns``: the words scored for
     alignment accuracy (the dataset's class names); ``max_words``: sentences are cut to it."""
@@ -240,33 +254,38 @@ class AlignTask:
                     batch.words.to(device))  # fmt: skip
         return StepOutput(out.loss, {})
 
-    def evaluate(self, model: nn.Module, batches: Iterable[AlignBatch], device) -> dict:
+    def evaluate_batch(self, model: nn.Module, batch: AlignBatch, device) -> dict:
+        """The batch's region vectors and boxes, the word vectors of each of its sentences
+        (which image of the batch it describes, its nouns' boxes), and its loss."""
         core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-        vs, vms, boxes, sents, owner, nouns = [], [], [], [], [], []
-        loss_sum, n = 0.0, 0
-        for batch in batches:
-            images = like_model(batch.images, model)
-            bx = [b.to(device) for b in batch.boxes]
-            out = model(images, bx, batch.words.to(device))
-            loss_sum += float(out.loss) * len(images)
-            vs += list(out.regions.unbind(0))
-            vms += list(out.region_mask.unbind(0))
-            boxes += bx
-            for k, rows in enumerate(batch.sentences):
-                sents += rows
-                owner += [n + k] * len(rows)
-                nouns += batch.nouns[k]
-            n += len(images)
-        r = max(len(v) for v in vs)
-        v = torch.stack([torch.cat([x, x.new_zeros(r - len(x), x.shape[1])]) for x in vs])
-        vm = torch.stack([torch.cat([m, m.new_zeros(r - len(m))]) for m in vms])
-        scores, words = [], []
-        for i in range(0, len(sents), 256):
-            s, sm = core.embed_words(pad_words(sents[i : i + 256]).to(device))
-            scores.append(alignment_scores(v, vm, s, sm))
-            words += [x[m] for x, m in zip(s, sm)]
-        metrics = retrieval_metrics(torch.cat(scores, 1), torch.tensor(owner))
-        metrics["loss"] = loss_sum / max(n, 1)
+        images = like_model(batch.images, model)
+        bx = [b.to(device) for b in batch.boxes]
+        out = model(images, bx, batch.words.to(device))
+        sents, owner, nouns = [], [], []
+        for k, rows in enumerate(batch.sentences):
+            sents += rows
+            owner += [k] * len(rows)
+            nouns += batch.nouns[k]
+        s, sm = core.embed_words(pad_words(sents).to(device))
+        k = len(images)
+        return {"regions": list(out.regions.cpu()), "region_masks": list(out.region_mask.cpu()),
+                "boxes": [b.cpu() for b in bx], "words": [x[m].cpu() for x, m in zip(s, sm)],
+                "owner": owner, "nouns": nouns, "losses": loss_sums(out.loss, k), "n": k}  # fmt: skip
+
+    def summarize(self, parts: list[dict]) -> dict:
+        v, vm = _padded([r for p in parts for r in p["regions"]],
+                        [m for p in parts for m in p["region_masks"]])  # fmt: skip
+        words = [w for p in parts for w in p["words"]]
+        s, sm = _padded(words)
+        owner, nouns, n = [], [], 0
+        for p in parts:
+            owner += [n + k for k in p["owner"]]
+            nouns += p["nouns"]
+            n += p["n"]
+        scores = torch.cat([alignment_scores(v, vm, s[i : i + 256], sm[i : i + 256])
+                            for i in range(0, len(s), 256)], 1)  # fmt: skip
+        metrics = {**retrieval_metrics(scores, torch.tensor(owner)), **loss_means(parts)}
+        boxes = [b for p in parts for b in p["boxes"]]
         metrics.update(self._alignment(v, vm, boxes, words, owner, nouns))
         return metrics
 

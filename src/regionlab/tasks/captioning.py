@@ -12,7 +12,6 @@ checkpoint as plain data.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +25,10 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.captions import caption_scores
 from regionlab.models.captioning.captioner import PAD, Captioner, CaptionSpec
 from regionlab.tasks.common import (
+    BatchwiseEvaluation,
     like_model,
+    loss_means,
+    loss_sums,
     model_device,
     resize_images,
     spec_dict,
@@ -57,7 +59,7 @@ def collate(items: list[CapItem]) -> CapBatch:
     return CapBatch(images, caps, [i.references for i in items])
 
 
-class CaptionTask:
+class CaptionTask(BatchwiseEvaluation):
     """``spec``: the captioner; ``size``: ``(H, W)`` input; ``vocab``: ``Vocabulary.to_dict()``;
     ``beam``: width used by evaluation (1: greedy); ``max_words``: training captions are cut
     to this many words."""
@@ -122,20 +124,21 @@ class CaptionTask:
     def _text(self, ids: list[int]) -> str:
         return " ".join(self.vocab.decode(ids))
 
-    def evaluate(self, model: nn.Module, batches: Iterable[CapBatch], device) -> dict:
+    def evaluate_batch(self, model: nn.Module, batch: CapBatch, device) -> dict:
+        """The batch's generated captions (text) beside its references, and its loss."""
         core = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-        loss_sum, n, cands, refs = 0.0, 0, {}, {}
-        for batch in batches:
-            images = like_model(batch.images, model)
-            out = model(images, batch.captions.to(device))
-            loss_sum += float(out.loss) * len(images)
-            for ids, r in zip(core.generate(images, beam=self.beam), batch.references):
-                cands[n] = self._text(ids)
-                refs[n] = r
-                n += 1
-        metrics = caption_scores(cands, refs)
-        metrics["loss"] = loss_sum / max(n, 1)
-        return metrics
+        images = like_model(batch.images, model)
+        out = model(images, batch.captions.to(device))
+        cands = [self._text(ids) for ids in core.generate(images, beam=self.beam)]
+        k = len(images)
+        return {"cands": cands, "refs": list(batch.references),
+                "losses": loss_sums(out.loss, k), "n": k}  # fmt: skip
+
+    def summarize(self, parts: list[dict]) -> dict:
+        cands = [c for p in parts for c in p["cands"]]
+        refs = [r for p in parts for r in p["refs"]]
+        metrics = caption_scores(dict(enumerate(cands)), dict(enumerate(refs)))
+        return {**metrics, **loss_means(parts)}
 
     @torch.inference_mode()
     def predict(self, model: nn.Module, images: torch.Tensor, beam: int | None = None) -> list[str]:

@@ -59,3 +59,39 @@ def proposal_cache(folder: str | None = None):
     from regionlab.ops.proposals import ProposalCache
 
     return ProposalCache(folder or PROPOSAL_CACHE)
+
+
+class BatchwiseEvaluation:
+    """Evaluation in two halves, so the engine can spread the first over processes:
+
+    - ``evaluate_batch(model, batch, device) -> part``: what the metrics need of one batch
+      (CPU tensors and plain values, picklable), computed with the model;
+    - ``summarize(parts) -> metrics``: the metrics from every batch's part, in batch order,
+      without the model.
+
+    One process and many compute the same parts (the same batches, the same model) and
+    summarize them in the same order, so the metrics are the same exactly."""
+
+    def evaluate(self, model: nn.Module, batches, device: torch.device) -> dict:
+        """The metrics over ``batches`` in one process."""
+        return self.summarize([self.evaluate_batch(model, b, device) for b in batches])
+
+
+def loss_sums(loss: torch.Tensor, k: int, losses: dict | None = None) -> dict[str, float]:
+    """A batch's total loss (``loss``) and per-task losses (``loss_<name>``), each times its
+    ``k`` samples, for :func:`loss_means`."""
+    sums = {"loss": float(loss) * k}
+    sums.update({f"loss_{name}": float(v) * k for name, v in (losses or {}).items()})
+    return sums
+
+
+def loss_means(parts: list[dict]) -> dict[str, float]:
+    """Sample-weighted means over batches' parts (each with ``losses`` from :func:`loss_sums`
+    and its sample count ``n``), summed in batch order."""
+    totals: dict[str, float] = {}
+    n = 0
+    for part in parts:
+        for key, value in part["losses"].items():
+            totals[key] = totals.get(key, 0.0) + value
+        n += part["n"]
+    return {key: value / max(n, 1) for key, value in totals.items()}

@@ -18,7 +18,6 @@ a flip renaming them by ``flip_perm`` (left and right swap).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 import torch
@@ -31,7 +30,14 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.detection import coco_evaluate
 from regionlab.models.detection.specs import DetectorSpec, split_task_dict
 from regionlab.ops.detections import Detections
-from regionlab.tasks.common import like_model, model_device, proposal_cache
+from regionlab.tasks.common import (
+    BatchwiseEvaluation,
+    like_model,
+    loss_means,
+    loss_sums,
+    model_device,
+    proposal_cache,
+)
 from regionlab.tasks.detection_frames import to_original
 
 # OKS constant for keypoints without COCO's own: about the mean of COCO's 17.
@@ -109,7 +115,7 @@ class _Train:
         return DetItem(out.image, target, original, frame, sample.image_id, seed)
 
 
-class DetectionTask:
+class DetectionTask(BatchwiseEvaluation):
     """``spec``: the detector (any :data:`DetectorSpec`); ``size``: the square input side;
     ``classes``: names with ``classes[0] == "background"``; ``mosaic``: probability of a 2x2
     mosaic per training image, used until ``mosaic_off`` of the training budget is spent;
@@ -225,24 +231,23 @@ class DetectionTask:
         logs.update({f"w_{k}": v for k, v in out.weights.items()})
         return StepOutput(out.loss, logs)
 
-    def evaluate(self, model: nn.Module, batches: Iterable[DetBatch], device) -> dict:
-        preds, gts, sizes = [], [], []
-        loss_sum, parts, n = 0.0, {}, 0
-        for batch in batches:
-            out = self._call(model, batch, device)
-            k = len(batch.ids)
-            loss_sum += float(out.loss) * k
-            for name, v in out.losses.items():
-                parts[name] = parts.get(name, 0.0) + float(v) * k
-            n += k
-            for det, frame, gt in zip(out.detections, batch.frames, batch.originals):
-                preds.append(self.scored(self.to_original(det.to("cpu"), frame)))
-                gts.append(gt)
-                sizes.append((frame.orig_h, frame.orig_w))
-        metrics = self.metrics(preds, gts, sizes)
-        metrics["loss"] = loss_sum / max(n, 1)
-        metrics.update({f"loss_{k}": v / max(n, 1) for k, v in parts.items()})
-        return metrics
+    def evaluate_batch(self, model: nn.Module, batch: DetBatch, device) -> dict:
+        """The batch's detections in original pixels (:meth:`scored`), its annotations and
+        image sizes, and its losses."""
+        out = self._call(model, batch, device)
+        preds, sizes = [], []
+        for det, frame in zip(out.detections, batch.frames):
+            preds.append(self.scored(self.to_original(det.to("cpu"), frame)))
+            sizes.append((frame.orig_h, frame.orig_w))
+        k = len(batch.ids)
+        return {"preds": preds, "gts": list(batch.originals), "sizes": sizes,
+                "losses": loss_sums(out.loss, k, out.losses), "n": k}  # fmt: skip
+
+    def summarize(self, parts: list[dict]) -> dict:
+        def cat(key):
+            return [x for p in parts for x in p[key]]
+
+        return {**self.metrics(cat("preds"), cat("gts"), cat("sizes")), **loss_means(parts)}
 
     def scored(self, det: Detections) -> Detections:
         """A prediction in original pixels as evaluation keeps it: masks thresholded at 0.5 at

@@ -8,8 +8,7 @@ image's pixels: PCK@0.2 (torso reference for 14-joint LSP skeletons, else the bo
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -21,8 +20,15 @@ from regionlab.engine.task import StepOutput
 from regionlab.eval.keypoints import box_size, pck, pcp, torso_diameter
 from regionlab.models.localization.builders import KeypointSpec, build_keypoint_model
 from regionlab.models.localization.keypoints import KeypointTargets
-from regionlab.tasks.common import like_model, spec_dict, split_spec_dict
-from regionlab.tasks.localization import LossMeans, multitask_logs, single_object
+from regionlab.tasks.common import (
+    BatchwiseEvaluation,
+    like_model,
+    loss_means,
+    loss_sums,
+    spec_dict,
+    split_spec_dict,
+)
+from regionlab.tasks.localization import multitask_logs, single_object
 
 
 @dataclass
@@ -68,7 +74,7 @@ def collate(items: list[KeypointItem]) -> KeypointBatch:
     )
 
 
-class KeypointTask:
+class KeypointTask(BatchwiseEvaluation):
     """``size``: crop size ``(H, W)``; ``ref``: ``torso`` (LSP-14 left shoulder - right hip) or
     ``box`` (max side of the object box) for PCK; ``flip_perm``: keypoint order after a mirror
     (enables flip augmentation); ``skeleton``: joint pairs for drawing; ``margin``: crop margin;
@@ -189,24 +195,27 @@ class KeypointTask:
             out["pcp"] = pcp(p, g, batch.labelled)["mean"]
         return out
 
-    def evaluate(
-        self, model: nn.Module, batches: Iterable[KeypointBatch], device: torch.device
-    ) -> dict:
-        parts: list[KeypointBatch] = []
-        preds, vis_hit, vis_n = [], 0, 0
-        losses = LossMeans()
-        for batch in batches:
-            out = model(like_model(batch.images, model), batch.targets(device))
-            preds.append(out.coords.float().cpu())
-            parts.append(batch)
-            lab = batch.labelled
-            vis_hit += int(((out.visibility.cpu() > 0) == batch.visible)[lab].sum())
-            vis_n += int(lab.sum())
-            losses.add(out, len(batch.ids))
-        whole = _concat(parts)
-        m = self.metrics(torch.cat(preds), whole)
-        m["vis_acc"] = vis_hit / max(vis_n, 1)
-        return {**m, **losses.means()}
+    def evaluate_batch(self, model: nn.Module, batch: KeypointBatch, device: torch.device) -> dict:
+        """The batch's predicted coordinates, the batch's annotations (its images dropped),
+        visibility hits over labelled joints, and its losses."""
+        out = model(like_model(batch.images, model), batch.targets(device))
+        lab = batch.labelled
+        k = len(batch.ids)
+        return {
+            "pred": out.coords.float().cpu(),
+            "truth": replace(batch, images=torch.empty(0)),
+            "vis_hit": int(((out.visibility.cpu() > 0) == batch.visible)[lab].sum()),
+            "vis_n": int(lab.sum()),
+            "losses": loss_sums(out.loss, k, out.losses),
+            "n": k,
+        }
+
+    def summarize(self, parts: list[dict]) -> dict:
+        m = self.metrics(
+            torch.cat([p["pred"] for p in parts]), _concat([p["truth"] for p in parts])
+        )
+        m["vis_acc"] = sum(p["vis_hit"] for p in parts) / max(sum(p["vis_n"] for p in parts), 1)
+        return {**m, **loss_means(parts)}
 
     def mean_pose_baseline(self, train_set, val_set) -> dict:
         """Metrics of the trivial predictor: the mean normalised training pose for everyone."""

@@ -7,7 +7,6 @@ file, never silently dropped.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -22,7 +21,15 @@ from regionlab.eval.localization import localization_metrics
 from regionlab.models.localization.builders import LocalizationSpec, build_localization_model
 from regionlab.models.localization.net import LocalizationTargets
 from regionlab.ops.boxes import denormalize_boxes, normalize_boxes
-from regionlab.tasks.common import like_model, resize_images, spec_dict, split_spec_dict
+from regionlab.tasks.common import (
+    BatchwiseEvaluation,
+    like_model,
+    loss_means,
+    loss_sums,
+    resize_images,
+    spec_dict,
+    split_spec_dict,
+)
 
 
 @dataclass
@@ -50,24 +57,6 @@ def collate(samples: list[Sample]) -> LocBatch:
     return LocBatch(images, labels, boxes, [s.image_id for s in samples])
 
 
-class LossMeans:
-    """Sample-weighted means of a multi-task output's total and per-task losses over batches,
-    named ``loss`` and ``loss_<task>`` as in the training log."""
-
-    def __init__(self) -> None:
-        self.sums: dict[str, float] = {}
-        self.n = 0
-
-    def add(self, out, k: int) -> None:
-        for name, v in {"loss": out.loss, **out.losses}.items():
-            key = name if name == "loss" else f"loss_{name}"
-            self.sums[key] = self.sums.get(key, 0.0) + float(v) * k
-        self.n += k
-
-    def means(self) -> dict[str, float]:
-        return {k: v / max(self.n, 1) for k, v in self.sums.items()}
-
-
 def multitask_logs(out) -> dict[str, float]:
     """Each task's unweighted loss and current weight, for the training log."""
     logs = {f"loss_{k}": float(v.detach()) for k, v in out.losses.items()}
@@ -75,7 +64,7 @@ def multitask_logs(out) -> dict[str, float]:
     return logs
 
 
-class LocalizationTask:
+class LocalizationTask(BatchwiseEvaluation):
     """``classes``: the dataset's names, ``classes[0] == "background"``; ``size``: ``(H, W)``
     every image is warped to; ``crop``: area range of the training crops (which keep the box)."""
 
@@ -121,24 +110,31 @@ class LocalizationTask:
         out = model(like_model(batch.images, model), batch.targets(device))
         return StepOutput(out.loss, multitask_logs(out))
 
-    def evaluate(self, model: nn.Module, batches: Iterable[LocBatch], device: torch.device) -> dict:
-        preds, pboxes, labels, boxes = [], [], [], []
-        losses = LossMeans()
-        for batch in batches:
-            out = model(like_model(batch.images, model), batch.targets(device))
-            preds.append(out.logits.argmax(1).cpu())
-            pboxes.append(out.boxes.float().cpu())
-            labels.append(batch.labels)
-            boxes.append(batch.boxes)
-            losses.add(out, len(batch.labels))
+    def evaluate_batch(self, model: nn.Module, batch: LocBatch, device: torch.device) -> dict:
+        """The batch's predicted classes and ``cxcywh`` boxes beside its own, and its losses."""
+        out = model(like_model(batch.images, model), batch.targets(device))
+        k = len(batch.labels)
+        return {
+            "pred": out.logits.argmax(1).cpu(),
+            "pred_boxes": out.boxes.float().cpu(),
+            "labels": batch.labels,
+            "boxes": batch.boxes,
+            "losses": loss_sums(out.loss, k, out.losses),
+            "n": k,
+        }
+
+    def summarize(self, parts: list[dict]) -> dict:
+        def cat(key):
+            return torch.cat([p[key] for p in parts])
+
         m = localization_metrics(
-            torch.cat(preds),
-            box_convert(torch.cat(pboxes), "cxcywh", "xyxy"),
-            torch.cat(labels),
-            box_convert(torch.cat(boxes), "cxcywh", "xyxy"),
+            cat("pred"),
+            box_convert(cat("pred_boxes"), "cxcywh", "xyxy"),
+            cat("labels"),
+            box_convert(cat("boxes"), "cxcywh", "xyxy"),
         )
         m.pop("n")
-        return {**m, **losses.means()}
+        return {**m, **loss_means(parts)}
 
     @torch.inference_mode()
     def predict(self, model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:

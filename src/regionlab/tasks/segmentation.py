@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -13,7 +12,15 @@ from regionlab.data.transforms import SegmentationAugment
 from regionlab.engine.task import StepOutput
 from regionlab.eval.segmentation import ConfusionMatrix
 from regionlab.models.segmentation.builders import SegmentationSpec, build_segmentation_model
-from regionlab.tasks.common import like_model, resize_images, spec_dict, split_spec_dict
+from regionlab.tasks.common import (
+    BatchwiseEvaluation,
+    like_model,
+    loss_means,
+    loss_sums,
+    resize_images,
+    spec_dict,
+    split_spec_dict,
+)
 
 
 @dataclass
@@ -36,7 +43,7 @@ def collate(samples: list[Sample]) -> SegBatch:
     return SegBatch(images, targets, [s.image_id for s in samples])
 
 
-class SegmentationTask:
+class SegmentationTask(BatchwiseEvaluation):
     """``spec``: the model; ``size``: ``(H, W)`` every image is resized to; ``classes``: names;
     ``background``: whether class 0 is a background (not painted in pictures) or a real class
     (CamVid's sky); by default, when it is named ``"background"``."""
@@ -83,19 +90,24 @@ class SegmentationTask:
         out = model(like_model(batch.images, model), batch.targets.to(device))
         return StepOutput(out.loss)
 
-    def evaluate(self, model: nn.Module, batches: Iterable[SegBatch], device: torch.device) -> dict:
+    def evaluate_batch(self, model: nn.Module, batch: SegBatch, device: torch.device) -> dict:
+        """The batch's pixel confusion counts ``(C, C)`` and loss (see
+        :class:`~regionlab.tasks.common.BatchwiseEvaluation`)."""
+        out = model(like_model(batch.images, model), batch.targets.to(device))
         cm = ConfusionMatrix(self.spec.num_classes)
-        loss_sum, n = 0.0, 0
-        for batch in batches:
-            out = model(like_model(batch.images, model), batch.targets.to(device))
-            cm.update(out.logits.argmax(1).cpu(), batch.targets)
-            loss_sum += float(out.loss) * len(batch.images)
-            n += len(batch.images)
+        cm.update(out.logits.argmax(1).cpu(), batch.targets)
+        k = len(batch.images)
+        return {"counts": cm.counts, "losses": loss_sums(out.loss, k), "n": k}
+
+    def summarize(self, parts: list[dict]) -> dict:
+        cm = ConfusionMatrix(self.spec.num_classes)
+        for part in parts:
+            cm.counts += part["counts"]
         m = cm.compute(self.classes)
         return {
             "miou": m["miou"],
             "pixel_acc": m["pixel_acc"],
-            "loss": loss_sum / max(n, 1),
+            **loss_means(parts),
             **{f"iou/{k}": v for k, v in m["iou"].items()},
         }
 
