@@ -33,3 +33,20 @@ def test_yolov8n_trains_and_is_scored_on_the_report_images(tmp_path):
     assert summary["peer"] == "yolov8n" and summary["epochs"] >= 1
     record = json.loads((out / "run.json").read_text())
     assert record["command"].startswith("python -m regionlab.comparison.peer_run yolov8n")
+
+
+def test_yolov8n_seg_trains_on_outlines_and_its_masks_are_scored(tmp_path):
+    data = "scenes:size=48,n=12"
+    specs = {}
+    for name, idx in {"train": range(0, 8), "tune": range(8, 10), "report": range(10, 12)}.items():
+        path = write_subset(tmp_path / f"{name}.json", SubsetFile("train", 12, tuple(idx)))
+        specs[name] = with_option(data, "subset", str(path))
+    out = tmp_path / "yolov8n-seg-s0"
+    argv = ["yolov8n-seg", "--task", "instance", "--train", specs["train"], "--tune",
+            specs["tune"], "--report", specs["report"], "--seed", "0", "--threads", "1",
+            "--minutes", "0.02", "--out", str(out)]  # fmt: skip
+    assert peer_main(argv) == 0
+    last = json.loads((out / "scores.json").read_text())["checkpoints"]["last"]
+    assert 0 <= last["mask_AP"] <= 1 and 0 <= last["AP"] <= 1
+    labels = next((out / "data" / "train" / "labels").glob("*.txt")).read_text().split("\n")[0]
+    assert len(labels.split()) >= 7  # a class and at least three x y pairs

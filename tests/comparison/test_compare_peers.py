@@ -26,8 +26,14 @@ def test_a_missing_extra_names_the_install_command(monkeypatch):
 
 def test_peers_are_checked_by_name_task_and_readiness(monkeypatch):
     monkeypatch.setattr(peers, "installed", lambda module: True)
+    unready = peers.KnownPeer("later", ("segment",), "torchvision")
+    monkeypatch.setitem(peers.KNOWN, "later", unready)
     with pytest.raises(ValueError, match="not written yet"):
-        peers.check_peers(["smp-unet"], "segment")
+        peers.check_peers(["later"], "segment")
+    assert [p.name for p in peers.check_peers(["tv-lraspp", "smp-unet"], "segment")] == [
+        "tv-lraspp",
+        "smp-unet",
+    ]
     with pytest.raises(ValueError, match="tv-frcnn is a detect peer, not segment"):
         peers.check_peers(["tv-frcnn"], "segment")
     with pytest.raises(ValueError, match="unknown peer 'nope'"):
@@ -84,3 +90,33 @@ def test_a_model_label_may_not_hide_a_peer(tmp_path):
         compare("detect", "scenes", models="tv-frcnn=grid", peers=["tv-frcnn"], minutes=1,
                 out=tmp_path / "c")  # fmt: skip
     assert not (tmp_path / "c").exists()
+
+
+def test_instance_peer_masks_are_scored_by_our_evaluator():
+    spec = "scenes:size=48,n=3"
+    ds = open_dataset(spec, split="val")
+    perfect, boxes_only = [], []
+    for i in range(len(ds)):
+        s = ds[i]
+        ones = s.labels.float() * 0 + 1
+        perfect.append(Detections(s.boxes.float(), s.labels.long(), ones, masks=s.masks.bool()))
+        empty = s.masks.bool() & False
+        boxes_only.append(Detections(s.boxes.float(), s.labels.long(), ones, masks=empty))
+    metrics = score_predictions("instance", spec, perfect)
+    assert metrics["mask_AP"] == pytest.approx(1.0) and metrics["AP"] == pytest.approx(1.0)
+    assert score_predictions("instance", spec, boxes_only)["mask_AP"] == 0.0
+
+
+def test_a_mask_outline_for_yolo_labels_fills_back_to_the_mask():
+    import torch
+
+    from regionlab.comparison.peer_yolo import polygon, rasterize
+
+    mask = torch.zeros(40, 60, dtype=torch.bool)
+    mask[10:30, 5:45] = True
+    outline = polygon(mask)
+    assert outline is not None and all(0 <= v <= 1 for v in outline)
+    xy = torch.tensor(outline).view(-1, 2) * torch.tensor([60.0, 40.0])
+    back = rasterize([xy.numpy()], (40, 60))[0]
+    assert (back & mask).sum() / (back | mask).sum() > 0.95
+    assert polygon(torch.zeros(8, 8, dtype=torch.bool)) is None

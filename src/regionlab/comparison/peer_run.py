@@ -24,25 +24,33 @@ from regionlab.comparison.score import NAME as SCORES
 
 def score_predictions(task: str, spec: str, predictions: list) -> dict:
     """COCO metrics of ``predictions`` (one ``Detections`` per image of the data ``spec``, in
-    its order and pixels, labels indexing its classes) against its annotations: the metrics
-    our detectors' evaluation computes (:func:`regionlab.eval.detection.coco_evaluate`)."""
+    its order and pixels, labels indexing its classes; for ``instance`` with ``bool (N, H,
+    W)`` masks) against its annotations: the metrics our detectors' evaluation computes
+    (:func:`regionlab.eval.detection.coco_evaluate`; boxes, and masks as ``mask_*``)."""
     from regionlab.api.prepare import classes_of
     from regionlab.api.specs import open_dataset
     from regionlab.eval.detection import coco_evaluate
     from regionlab.ops.detections import Detections
 
-    if task != "detect":
-        raise ValueError(f"scoring peers of {task} is not written yet (detect only)")
+    if task not in ("detect", "instance"):
+        raise ValueError(f"scoring predictions of {task} peers is not written yet (a {task} "
+                         "peer is scored by our task's evaluator: PeerResult.metrics)")  # fmt: skip
     ds = open_dataset(spec, split="val")
     if len(predictions) != len(ds):
         raise ValueError(f"a peer gave {len(predictions)} predictions for {len(ds)} images")
     gts, sizes = [], []
     for i in range(len(ds)):
         s = ds[i]
-        gts.append(Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool()))
+        masks = s.masks.bool() if task == "instance" else None
+        gts.append(Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(),
+                              masks=masks))  # fmt: skip
         sizes.append(tuple(s.image.shape[-2:]))
-    metrics = coco_evaluate(predictions, gts, sizes, classes_of(ds))
-    return {k: float(v) for k, v in metrics.items()}
+    classes = classes_of(ds)
+    metrics = {k: float(v) for k, v in coco_evaluate(predictions, gts, sizes, classes).items()}
+    if task == "instance":
+        segm = coco_evaluate(predictions, gts, sizes, classes, iou_type="segm")
+        metrics.update({f"mask_{k}": float(v) for k, v in segm.items()})
+    return metrics
 
 
 def _record(out: Path, argv: list[str], threads: int) -> None:
@@ -83,7 +91,9 @@ def run(argv: list[str]) -> None:
                   args.threads, out)  # fmt: skip
     result = peer.run(job)
     t0 = time.perf_counter()
-    metrics = score_predictions(args.task, args.report, result.predictions)
+    metrics = result.metrics
+    if metrics is None:
+        metrics = score_predictions(args.task, args.report, result.predictions)
     scores = {
         "split": "report",
         "spec": args.report,

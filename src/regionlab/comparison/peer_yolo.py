@@ -32,9 +32,40 @@ def _offline(threads: int) -> None:
     uu.NUM_THREADS = tu.NUM_THREADS = threads
 
 
-def export_yolo(dataset, root: Path) -> list[Path]:
+def polygon(mask) -> list[float] | None:
+    """The outline of a ``bool (H, W)`` mask's largest region as normalised ``x y`` pairs
+    (YOLO segmentation labels), or ``None`` for an empty mask."""
+    import cv2
+    import numpy as np
+
+    m = np.ascontiguousarray(mask.numpy().astype(np.uint8))
+    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    c = max(contours, key=cv2.contourArea).reshape(-1, 2).astype(float)
+    if len(c) < 3:
+        return None
+    h, w = m.shape
+    return [v for x, y in c for v in (x / w, y / h)]
+
+
+def rasterize(polygons, size: tuple[int, int]):
+    """Predicted outlines (pixel ``(K, 2)`` arrays) -> ``bool (N, H, W)`` masks."""
+    import cv2
+    import numpy as np
+    import torch
+
+    masks = np.zeros((len(polygons), *size), np.uint8)
+    for m, p in zip(masks, polygons):
+        if len(p) >= 3:
+            cv2.fillPoly(m, [np.round(p).astype(np.int32)], 1)
+    return torch.from_numpy(masks).bool()
+
+
+def export_yolo(dataset, root: Path, masks: bool = False) -> list[Path]:
     """``dataset`` as a YOLO folder under ``root`` (``images/``: links to the files, PNGs of
-    generated scenes; ``labels/*.txt``, crowds left out); returns the images in order."""
+    generated scenes; ``labels/*.txt``: boxes, or with ``masks`` each object's outline;
+    crowds left out); returns the images in order."""
     from PIL import Image
 
     (root / "images").mkdir(parents=True, exist_ok=True)
@@ -52,13 +83,17 @@ def export_yolo(dataset, root: Path) -> list[Path]:
             if not dst.exists():
                 Image.fromarray(s.image.permute(1, 2, 0).numpy()).save(dst)
         h, w = s.image.shape[-2:]
-        lines = [
-            f"{c - 1} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} {(x2 - x1) / w} {(y2 - y1) / h}"
-            for (x1, y1, x2, y2), c, crowd in zip(
-                s.boxes.tolist(), s.labels.tolist(), s.iscrowd.tolist()
-            )
-            if not crowd
-        ]
+        lines = []
+        for k, ((x1, y1, x2, y2), c, crowd) in enumerate(
+            zip(s.boxes.tolist(), s.labels.tolist(), s.iscrowd.tolist())
+        ):
+            if crowd:
+                continue
+            if not masks:
+                lines.append(f"{c - 1} {(x1 + x2) / 2 / w} {(y1 + y2) / 2 / h} "
+                             f"{(x2 - x1) / w} {(y2 - y1) / h}")  # fmt: skip
+            elif (outline := polygon(s.masks[k])) is not None:
+                lines.append(f"{c - 1} " + " ".join(f"{v:.6f}" for v in outline))
         (root / "labels" / f"{dst.stem}.txt").write_text("\n".join(lines) + "\n")
         paths.append(dst)
     return paths
@@ -66,7 +101,8 @@ def export_yolo(dataset, root: Path) -> list[Path]:
 
 class YoloPeer:
     def __init__(self, config: str) -> None:
-        self.config = config  # an Ultralytics model YAML, e.g. "yolov8n"
+        self.config = config  # an Ultralytics model YAML, e.g. "yolov8n" or "yolov8n-seg"
+        self.masks = config.endswith("-seg")
 
     def run(self, job: PeerJob) -> PeerResult:
         import torch
@@ -83,9 +119,9 @@ class YoloPeer:
         train = open_dataset(job.train)
         names = dict(enumerate(classes_of(train)[1:]))  # our label 0 is the background
         data = job.out / "data"
-        export_yolo(train, data / "train")
-        export_yolo(open_dataset(job.tune, split="val"), data / "tune")
-        report = export_yolo(open_dataset(job.report, split="val"), data / "report")
+        export_yolo(train, data / "train", self.masks)
+        export_yolo(open_dataset(job.tune, split="val"), data / "tune", self.masks)
+        report = export_yolo(open_dataset(job.report, split="val"), data / "report", self.masks)
         yaml = job.out / "data.yaml"
         yaml.write_text(f"path: {data}\ntrain: train/images\nval: tune/images\nnames: {names}\n")
         device = 0 if torch.cuda.is_available() else "cpu"
@@ -100,8 +136,11 @@ class YoloPeer:
             r = model.predict(str(p), imgsz=SIZE, conf=0.001, iou=0.7, max_det=100,
                               device=device, verbose=False)[0]  # fmt: skip
             b = r.boxes
+            masks = None
+            if self.masks:  # outlines in the image's own pixels, filled at its size
+                masks = rasterize(r.masks.xy if r.masks is not None else [], r.orig_shape)
             preds.append(Detections(b.xyxy.float().cpu(), b.cls.long().cpu() + 1,
-                                    b.conf.float().cpu()))  # fmt: skip
+                                    b.conf.float().cpu(), masks=masks))  # fmt: skip
         epoch = getattr(model.trainer, "epoch", None)
         notes = {"epochs": None if epoch is None else epoch + 1, "ultralytics_config": self.config}
         return PeerResult(preds, seconds, None, notes)
@@ -109,3 +148,5 @@ class YoloPeer:
 
 YOLO26N = YoloPeer("yolo26n")
 YOLOV8N = YoloPeer("yolov8n")
+YOLO26N_SEG = YoloPeer("yolo26n-seg")
+YOLOV8N_SEG = YoloPeer("yolov8n-seg")

@@ -11,7 +11,8 @@ Each peer runs as its own process (:mod:`regionlab.comparison.peer_run`), like a
 ``tv-frcnn`` (torchvision's Faster R-CNN, MobileNetV3-FPN at 320 px, no pretrained weights,
 trained by our loop), ``yolo26n`` and ``yolov8n`` (Ultralytics, from their YAML, their own
 recipe; the ``bench`` extra: an ``ImportError`` saying ``pip install -e ".[bench]"`` when it is
-missing). ``smp-unet`` is named but not trainable here yet.
+missing); ``tv-lraspp`` (torchvision's LR-ASPP) and ``smp-unet`` (the bench extra's U-Net),
+segmentation networks trained by our loop (:mod:`regionlab.comparison.peer_segment`).
 No torch at import.
 """
 
@@ -49,6 +50,9 @@ class PeerResult:
     seconds: float
     steps: int | None = None
     notes: dict = field(default_factory=dict)  # more facts for metrics.json (e.g. epochs)
+    # the report split's metrics where the peer was scored by our task's evaluator itself
+    # (a peer trained by our loop: predictions then stay empty)
+    metrics: dict | None = None
 
 
 class Peer(Protocol):
@@ -76,7 +80,14 @@ KNOWN: dict[str, KnownPeer] = {
         KnownPeer("yolov8n", ("detect",), "ultralytics", "regionlab.comparison.peer_yolo:YOLOV8N"),
         KnownPeer("tv-frcnn", ("detect",), "torchvision",
                   "regionlab.comparison.peer_torchvision:PEER"),
-        KnownPeer("smp-unet", ("segment",), "segmentation_models_pytorch"),
+        KnownPeer("yolo26n-seg", ("instance",), "ultralytics",
+                  "regionlab.comparison.peer_yolo:YOLO26N_SEG"),
+        KnownPeer("yolov8n-seg", ("instance",), "ultralytics",
+                  "regionlab.comparison.peer_yolo:YOLOV8N_SEG"),
+        KnownPeer("tv-lraspp", ("segment",), "torchvision",
+                  "regionlab.comparison.peer_segment:LRASPP"),
+        KnownPeer("smp-unet", ("segment",), "segmentation_models_pytorch",
+                  "regionlab.comparison.peer_segment:SMP_UNET"),
     )
 }  # fmt: skip
 

@@ -1,0 +1,53 @@
+"""The segmentation peers: LR-ASPP trained by our loop exactly as a default ``train segment``
+run (the same size, batch, learning rate, class weights and Dice), only the network swapped,
+and scored on the report images by our own evaluator; a network whose stride needs padding
+gets it and is cropped back."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+from torch import nn
+
+from regionlab.api.specs import with_option
+from regionlab.api.subsets import SubsetFile, write_subset
+from regionlab.comparison.peer_run import main as peer_main
+from regionlab.comparison.peer_segment import peer_network
+
+
+def test_lraspp_trains_as_our_default_run_and_is_scored_by_our_evaluator(tmp_path):
+    data = "scenes:size=32,n=40"  # the scenes recipe's batch is 16
+    specs = {}
+    for name, idx in {
+        "train": range(0, 32),
+        "tune": range(32, 36),
+        "report": range(36, 40),
+    }.items():
+        path = write_subset(tmp_path / f"{name}.json", SubsetFile("train", 40, tuple(idx)))
+        specs[name] = with_option(data, "subset", str(path))
+    out = tmp_path / "tv-lraspp-s0"
+    argv = ["tv-lraspp", "--task", "segment", "--train", specs["train"], "--tune", specs["tune"],
+            "--report", specs["report"], "--seed", "0", "--threads", "1", "--minutes", "0.02",
+            "--out", str(out)]  # fmt: skip
+    assert peer_main(argv) == 0
+    last = json.loads((out / "scores.json").read_text())["checkpoints"]["last"]
+    assert 0 <= last["miou"] <= 1 and "pixel_acc" in last and "iou/background" in last
+    summary = json.loads((out / "metrics.json").read_text())
+    assert summary["peer"] == "tv-lraspp" and summary["steps"] >= 1
+    assert summary["size"] == [32, 32] and summary["batch_size"] == 16  # the scenes recipe's
+
+
+def test_a_stride_bound_network_is_padded_and_cropped_back():
+    seen = []
+
+    class Stride32(nn.Module):
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            assert x.shape[-2] % 32 == 0 and x.shape[-1] % 32 == 0
+            return torch.zeros(len(x), 3, *x.shape[-2:], requires_grad=True)
+
+    model = peer_network(Stride32(), [1.0, 2.0, 1.0], dice=1.0, multiple=32)
+    out = model(torch.rand(2, 3, 40, 70), torch.zeros(2, 40, 70, dtype=torch.long))
+    assert seen == [(64, 96)] and out.logits.shape == (2, 3, 40, 70)
+    assert out.loss is not None and torch.isfinite(out.loss)
