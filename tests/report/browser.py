@@ -115,9 +115,12 @@ class Browser:
                 return
 
 
-def inspect_page(path: Path, expression: str, exe: str) -> tuple[object, list[str]]:
+def inspect_page(
+    path: Path, expression: str, exe: str, screenshot: Path | None = None, width: int = 1280
+) -> tuple[object, list[str]]:
     """Load ``path``, wait for it (images included), evaluate ``expression`` (its JSON value)
-    and return it with every console message and log entry the page produced."""
+    and return it with every console message and log entry the page produced; with
+    ``screenshot``, also save the whole page as a PNG ``width`` pixels wide."""
     b = Browser(exe)
     try:
         try:
@@ -130,6 +133,8 @@ def inspect_page(path: Path, expression: str, exe: str) -> tuple[object, list[st
         b.send("Page.navigate", s, url=path.resolve().as_uri())
         b.wait_for("Page.loadEventFired", s)
         value = b.send("Runtime.evaluate", s, expression=expression, returnByValue=True)
+        if screenshot is not None:
+            _capture(b, s, screenshot, width)
         time.sleep(0.3)  # late console or CSP reports
         b.send("Runtime.evaluate", s, expression="1")  # drains the events that came meanwhile
         messages = []
@@ -145,3 +150,43 @@ def inspect_page(path: Path, expression: str, exe: str) -> tuple[object, list[st
         return value.get("result", {}).get("value"), messages
     finally:
         b.close()
+
+
+def _capture(b: Browser, session: str, out: Path, width: int) -> None:
+    """The whole page, ``width`` CSS pixels wide, as a PNG."""
+    import base64
+
+    b.send("Emulation.setDeviceMetricsOverride", session, width=width, height=800,
+           deviceScaleFactor=1, mobile=False)  # fmt: skip
+    size = b.send("Page.getLayoutMetrics", session)["cssContentSize"]
+    shot = b.send("Page.captureScreenshot", session, format="png", captureBeyondViewport=True,
+                  clip={"x": 0, "y": 0, "width": width, "height": size["height"], "scale": 1})  # fmt: skip
+    out.write_bytes(base64.b64decode(shot["data"]))
+
+
+# What the browser test checks of any page (every image loads, nothing on the console, no
+# markup from data): ``python tests/report/browser.py REPORT.html SHOT.png`` checks a real
+# run's or compare's report the same way and saves what the browser shows.
+CHECK = """JSON.stringify({
+  images: Array.from(document.images).map(i => [i.complete, i.naturalWidth]),
+  rows: document.querySelectorAll('#results tbody tr').length,
+})"""
+
+
+def main(argv: list[str]) -> int:
+    exe = find_chromium()
+    if exe is None or len(argv) != 2:
+        print("usage: python tests/report/browser.py REPORT.html SHOT.png (needs chromium)")
+        return 2
+    value, messages = inspect_page(Path(argv[0]), CHECK, exe, screenshot=Path(argv[1]))
+    page = json.loads(value)
+    broken = [i for i, (done, w) in enumerate(page["images"]) if not (done and w > 0)]
+    print(f"{len(page['images'])} images, {len(broken)} broken; {page['rows']} table rows; "
+          f"console: {messages or 'nothing'}; saved {argv[1]}")  # fmt: skip
+    return 1 if broken or messages else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
