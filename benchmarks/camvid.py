@@ -25,46 +25,20 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, save  # noqa: E402
 
+from regionlab.comparison.peer_segment import lraspp, peer_network, smp_unet  # noqa: E402
 from regionlab.data.masks import CAMVID_CLASSES, camvid  # noqa: E402
 from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.trainer import fit  # noqa: E402
 from regionlab.eval.segmentation import ConfusionMatrix  # noqa: E402
-from regionlab.models.backbones import Normalize  # noqa: E402
 from regionlab.models.segmentation.builders import SegmentationSpec  # noqa: E402
-from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss  # noqa: E402
 from regionlab.tasks.segmentation import SegmentationTask, median_frequency_weights  # noqa: E402
 
 
-class Peer(nn.Module):
-    """A peer network behind regionlab's model contract, with the same loss as ours."""
-
-    def __init__(self, net: nn.Module, class_weights: torch.Tensor | None, dice: float) -> None:
-        super().__init__()
-        self.net, self.dice, self.normalize = net, dice, Normalize()
-        self.register_buffer("class_weights", class_weights, persistent=False)
-
-    def forward(self, images, targets=None):
-        out = self.net(self.normalize(images))
-        logits = out["out"] if isinstance(out, dict) else out
-        loss = (
-            segmentation_loss(logits, targets, self.class_weights, self.dice)
-            if targets is not None
-            else None
-        )
-        return SegmentationOutput(logits, loss)
-
-
 def peer_factory(name: str, n: int, weights, dice: float):
-    w = torch.tensor(weights) if weights else None
-    if name == "lraspp":
-        from torchvision.models.segmentation import lraspp_mobilenet_v3_large
-
-        return lambda: Peer(
-            lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=n), w, dice
-        )
-    import segmentation_models_pytorch as smp
-
-    return lambda: Peer(smp.Unet("resnet18", encoder_weights=None, classes=n), w, dice)
+    """The peer network (regionlab.comparison.peer_segment's, as ``compare --peers`` trains
+    it) behind our model contract, with the same loss as ours."""
+    make = lraspp if name == "lraspp" else smp_unet
+    return lambda: peer_network(make(n), weights, dice, 1 if name == "lraspp" else 32)
 
 
 class PeerTask(SegmentationTask):
