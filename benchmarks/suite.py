@@ -58,14 +58,21 @@ SUITES: dict[str, Suite] = {
                             needs=DATASETS / "raccoon", peers="tv-frcnn,yolo26n,yolov8n"),
     "instance-pennfudan": Suite("instance", f"{PFI}:start=0,stop=120,class_name=person",
                                 "align=mask-rcnn[--roi align],pool=mask-rcnn[--roi pool]", 15.0,
-                                val=f"{PFI}:start=120,class_name=person", needs=PF),
+                                val=f"{PFI}:start=120,class_name=person", needs=PF,
+                                peers="yolo26n-seg,yolov8n-seg"),
+    "detect-family-pennfudan": Suite("detect", f"{PFI}:start=0,stop=120,class_name=person",
+                                     "grid,faster-rcnn,fast-rcnn,rcnn,sliding-window", 15.0,
+                                     val=f"{PFI}:start=120,class_name=person", needs=PF,
+                                     peers="yolo26n,yolov8n"),
     "seg-scenes": Suite("segment", "scenes:size=64", "patch,fcn,encdec", 2.0),
+    # default flags (the data's defaults), the defaults before issue 22, and the peers; scored
+    # on val.txt's second half (start=25), the part no default was chosen on
     "seg-camvid": Suite("segment", f"camvid:{CAMVID}/train.txt",
+                        "default=encdec,"
                         "before=encdec[--backbone small --upsampler bilinear --kernel 4 "
-                        "--class-weights none --dice 0 --widths 32,64,128,256 --size 256x320],"
-                        "tuned=encdec[--backbone mobilenet_v3_large --upsampler transposed "
-                        "--kernel 2 --class-weights median_freq --dice 1 --size 240x320]",
-                        10.0, val=f"camvid:{CAMVID}/val.txt", needs=CAMVID),
+                        "--class-weights none --dice 0 --widths 32,64,128,256 --size 256x320]",
+                        10.0, val=f"camvid:{CAMVID}/val.txt:start=25", needs=CAMVID,
+                        peers="tv-lraspp,smp-unet"),
     "loc-scenes": Suite("localize", "scenes:size=64,max_objects=1",
                         "fixed[--loss-weighting fixed],uncertainty[--loss-weighting uncertainty],"
                         "gradnorm[--loss-weighting gradnorm]", 5.0),
