@@ -74,8 +74,9 @@ def add_parser(sub) -> None:
                    help="with --reuse: count runs trained at another regionlab commit")  # fmt: skip
     p.add_argument("--peers", default="",
                    help="other libraries' models on the same splits, threads and budget, scored by our "
-                   "evaluator (needs --minutes): tv-frcnn (torchvision's Faster R-CNN), yolo26n, "
-                   "yolov8n (Ultralytics, the bench extra)")  # fmt: skip
+                   "evaluator (needs --minutes): detect: tv-frcnn (torchvision's Faster R-CNN), "
+                   "yolo26n, yolov8n; instance: yolo26n-seg, yolov8n-seg (Ultralytics, the bench "
+                   "extra); segment: tv-lraspp (torchvision's LR-ASPP), smp-unet (the bench extra)")  # fmt: skip
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="no OUT/report.html at the end (`regionlab report OUT` writes it later)")  # fmt: skip
     p.set_defaults(func=cmd_compare)
