@@ -125,8 +125,20 @@ def test_steps_ignore_the_clock(tmp_path, monkeypatch):
                       steps=7, minutes=0.01)  # fmt: skip
     assert steady.steps == erratic.steps == 7
     assert _same_weights(a, b)
-    assert _schedule(tmp_path, "erratic") == {"steps": 7, "decay_start": 0, "from": "steps",
+    assert _schedule(tmp_path, "erratic") == {"steps": 7, "decay_start": 3, "from": "steps",
                                               "seconds_per_step": None, "fixed_at": None}  # fmt: skip
+
+
+def test_steps_n_repeats_a_timed_run_that_fixed_n_steps(tmp_path, monkeypatch):
+    # the same schedule once the count is known: warm-up (5 steps here, within a tenth of
+    # the count), flat, cosine from 40%; the same data order; so the same weights
+    timed, a = _fit(tmp_path, "timed", FakeClock(1.0), monkeypatch, minutes=1.0, warmup=0.005)
+    again, b = _fit(tmp_path, "again", FakeClock(0.01), monkeypatch, steps=timed.steps,
+                    warmup=0.005)  # fmt: skip
+    assert again.steps == timed.steps and _same_weights(a, b)
+    assert (
+        _schedule(tmp_path, "again")["decay_start"] == _schedule(tmp_path, "timed")["decay_start"]
+    )
 
 
 def test_a_resumed_timed_run_keeps_its_step_count(tmp_path, monkeypatch):
@@ -189,6 +201,9 @@ def test_a_timed_schedule_warms_up_in_steps_stays_flat_then_decays_over_the_fixe
     state.step = plan.steps
     assert b.lr_factor() == pytest.approx(0.0, abs=1e-9) and b.done()
     assert b.progress() == 1.0
+    short = StepBudget(_cfg(steps=40), steps_per_epoch=3, state=RunState())  # known: 40
+    assert warmup_steps(cfg, known=40) == 4 and short.plan.decay_start == 16
+    assert short.lr_factor() == pytest.approx(1 / 4)
 
 
 def test_steps_and_epochs_together_are_refused():

@@ -63,7 +63,8 @@ def cmd_train(args) -> int:
     flags = {k: v for k, v in vars(args).items() if k not in ("func", "command", "task", "data")}
     summary = run_training(builder(args.task), train_options(args.task, args.data, **flags))
     if is_main_process():
-        print(f"done: {summary['steps']} steps in {summary['train_seconds']:.0f} s; "
+        again = f" (--steps {summary['steps']} repeats it on any machine)" if args.minutes else ""
+        print(f"done: {summary['steps']} steps in {summary['train_seconds']:.0f} s{again}; "
               f"outputs in {args.out}/")  # fmt: skip
     return 0
 

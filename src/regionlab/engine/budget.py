@@ -1,9 +1,12 @@
 """How many steps a run trains, and its learning-rate schedule: fixed so that the outcome
 depends on the work done, not on how busy the machine was.
 
-- ``steps`` given: that many steps; the clock is never read (the same on any machine).
-- ``epochs`` only: ``epochs x`` steps per epoch.
-  Both follow :func:`regionlab.engine.optim.lr_factor` over the run (warm-up share, cosine).
+- ``steps`` given: that many steps; the clock is never read (the same on any machine). The
+  schedule is a timed run's (below) with the count known from the start, so ``--steps N``
+  repeats a timed run that fixed ``N`` steps exactly (for ``N >= 10 x`` the warm-up, 300 steps
+  at the default; a shorter one warms up over a tenth of its steps).
+- ``epochs`` only: ``epochs x`` steps per epoch, following
+  :func:`regionlab.engine.optim.lr_factor` (warm-up share, cosine over the run).
 - ``minutes``: a wall-clock budget. The count cannot be known before the run has measured its
   speed, and the first steps are not typical of it (a first epoch decoding or drawing every
   sample before the sample cache holds it, kernels and allocations warming up: up to 1.6x
@@ -55,6 +58,11 @@ def on_grid(n: int) -> int:
     return round(2 ** (round(math.log2(n) * GRID_PER_OCTAVE) / GRID_PER_OCTAVE))
 
 
+def decay_start(total: int) -> int:
+    """The step a schedule of ``total`` steps starts its cosine at."""
+    return round(DECAY_FROM * total)
+
+
 @dataclass
 class Plan:
     """Where the count came from (for ``run.json`` and the log)."""
@@ -101,9 +109,10 @@ class StepBudget:
         self.budget = cfg.minutes * 60 if cfg.minutes and not cfg.steps else None
         self.epoch_steps = cfg.epochs * steps_per_epoch if cfg.epochs else None
         self.plan: Plan | None = None
-        known = cfg.steps or (self.epoch_steps if self.budget is None else None)
-        if known:
-            self.plan = Plan(known, 0, "steps" if cfg.steps else "epochs")
+        if cfg.steps:
+            self.plan = Plan(cfg.steps, decay_start(cfg.steps), "steps")
+        elif self.budget is None and self.epoch_steps:
+            self.plan = Plan(self.epoch_steps, 0, "epochs")
         self.attach(state)
 
     def attach(self, state: RunState) -> None:
@@ -111,7 +120,7 @@ class StepBudget:
         written into it; a measured one it holds (a resume) is kept."""
         self.state = state
         if self.plan is not None:
-            state.planned_steps, state.schedule_start = self.plan.steps, 0
+            state.planned_steps, state.schedule_start = self.plan.steps, self.plan.decay_start
         elif state.planned_steps:
             self.plan = Plan(state.planned_steps, state.schedule_start, "minutes")
 
@@ -126,11 +135,12 @@ class StepBudget:
 
     def lr_factor(self) -> float:
         """The factor of ``cfg.lr`` for the next step."""
-        if self.budget is None:
-            return lr_factor(self.progress(), self.cfg)
         st = self.state
+        if self.plan is not None and self.plan.source == "epochs":
+            return lr_factor(self.progress(), self.cfg)
         end = None if self.measuring else (st.schedule_start, st.planned_steps)
-        return timed_lr_factor(st.step, self.cfg, end)
+        known = self.cfg.steps if self.plan is not None and self.plan.source == "steps" else None
+        return timed_lr_factor(st.step, self.cfg, end, known)
 
     def done(self) -> bool:
         return not self.measuring and self.state.step >= self.state.planned_steps
@@ -158,7 +168,7 @@ class StepBudget:
     def _fix(self, total: int, rate: float | None) -> Plan:
         st = self.state
         st.planned_steps = max(total, st.step, 1)
-        decay = round(DECAY_FROM * st.planned_steps) if rate is not None else st.planned_steps
+        decay = decay_start(st.planned_steps) if rate is not None else st.planned_steps
         st.schedule_start = max(decay, st.step)
         self.plan = Plan(st.planned_steps, st.schedule_start, "minutes", rate, st.step)
         return self.plan

@@ -26,17 +26,22 @@ def lr_factor(progress: float, cfg: TrainConfig) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, p))))
 
 
-def warmup_steps(cfg: TrainConfig) -> int:
-    """The warm-up of a timed run, in steps (0: none)."""
-    return math.ceil(cfg.warmup * NOMINAL_STEPS)
+def warmup_steps(cfg: TrainConfig, known: int | None = None) -> int:
+    """The warm-up in steps (0: none): ``warmup x NOMINAL_STEPS``, and at most a tenth of a
+    count ``known`` from the start (``--steps``)."""
+    n = math.ceil(cfg.warmup * NOMINAL_STEPS)
+    return min(n, math.ceil(known / 10)) if known else n
 
 
-def timed_lr_factor(step: int, cfg: TrainConfig, end: tuple[int, int] | None) -> float:
-    """A timed run's factor at ``step`` (0-based, the step about to train): linear warm-up over
-    :func:`warmup_steps`, flat, then (once ``end = (decay_start, total)`` is fixed) cosine
-    from ``decay_start`` to zero at ``total``; ``cfg.schedule == "constant"`` never decays.
-    A function of the step and ``end`` alone (see :mod:`regionlab.engine.budget`)."""
-    n = warmup_steps(cfg)
+def timed_lr_factor(
+    step: int, cfg: TrainConfig, end: tuple[int, int] | None, known: int | None = None
+) -> float:
+    """The factor of a run counted in steps at ``step`` (0-based, the step about to train):
+    linear warm-up over :func:`warmup_steps`, flat, then (once ``end = (decay_start, total)``
+    is fixed) cosine from ``decay_start`` to zero at ``total``; ``cfg.schedule ==
+    "constant"`` never decays. A function of the step and ``end`` alone (see
+    :mod:`regionlab.engine.budget`); ``known``: a count given from the start (``--steps``)."""
+    n = warmup_steps(cfg, known)
     factor = max((step + 1) / n, 1e-3) if step < n else 1.0
     if end is None or cfg.schedule == "constant":
         return factor
