@@ -53,6 +53,12 @@ SUITES: dict[str, Suite] = {
                               "grid,faster-rcnn", 15.0,
                               val=f"{PFI}:start=120,class_name=person", needs=PF,
                               peers="tv-frcnn,yolo26n,yolov8n"),
+    # the notes' open question: a fixed K boxes (+ background) per window against the tal head
+    "grid-k-pennfudan": Suite("detect", f"{PFI}:start=0,stop=120,class_name=person",
+                              "tal=grid[--assigner tal],k1=grid[--assigner iou "
+                              "--anchors-per-cell 1],k3=grid[--assigner iou --anchors-per-cell 3],"
+                              "k9=grid[--assigner iou --anchors-per-cell 9]", 15.0,
+                              val=f"{PFI}:start=120,class_name=person", needs=PF),
     "detect-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv", "grid,faster-rcnn",
                             15.0, val=f"{VOC},split=data/test_labels.csv",
                             needs=DATASETS / "raccoon", peers="tv-frcnn,yolo26n,yolov8n"),
