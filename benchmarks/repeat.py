@@ -86,7 +86,10 @@ def plot(runs: list[dict], metric: str, path: Path) -> None:
     for r in runs:
         ax.scatter(r["seed"] + 0.08 * r["repeat"], r["final"][metric], marker="ox^v"[r["repeat"] % 4],
                    color=f"C{r['repeat']}", label=f"run {r['repeat']}" if r["seed"] == runs[0]["seed"] else None)  # fmt: skip
-    ax.set_xlabel("seed")
+    for r in runs:  # the step count each run trained
+        ax.annotate(str(r["steps"]), (r["seed"] + 0.08 * r["repeat"], r["final"][metric]),
+                    textcoords="offset points", xytext=(6 if r["repeat"] else -24, -3), fontsize=8)  # fmt: skip
+    ax.set_xlabel("seed (points: final metric; labels: steps trained)")
     ax.set_ylabel(f"{metric} (last.pt)")
     ax.set_xticks(sorted({r["seed"] for r in runs}))
     ax.legend()
