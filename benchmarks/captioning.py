@@ -10,7 +10,7 @@ retrieval R@1/5/10 and median rank next to chance and, on scenes, the alignment 
   default), the image as first input (Show and Tell), and a vanilla tanh RNN decoder; the
   aligner with grid windows, ground-truth boxes (a ceiling) and, with ``--detector PATH`` (a
   ``regionlab train detect`` checkpoint on scenes, e.g. the grid detector of
-  ``benchmarks/detection_family.py``), its top 19 boxes, the paper's choice.
+  the ``detect-family-scenes`` suite of ``benchmarks/suite.py``), its top 19 boxes, the paper's choice.
 - coco-mini (80 train / 79 val, 5 captions each): the default captioner next to two
   nearest-neighbour baselines that return the first caption of the most similar training image,
   by the trained captioner's CNN features and by 16 x 16 thumbnails; the aligner with grid

@@ -23,11 +23,21 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, save  # noqa: E402
-from detection import OURS, PFI, TorchvisionPeer  # noqa: E402
+from suite import PFI  # noqa: E402
 
 from regionlab.cli.specs import open_dataset  # noqa: E402
+from regionlab.comparison.peer_torchvision import build as torchvision_faster_rcnn  # noqa: E402
 from regionlab.models.detection.region_spec import RegionSpec  # noqa: E402
 from regionlab.tasks.detection import DetectionTask  # noqa: E402
+
+# our detectors as `regionlab train detect` builds them with these flags
+OURS = {
+    "grid": ["--model", "grid"],
+    "rcnn": ["--model", "rcnn"],
+    "fast-rcnn": ["--model", "fast-rcnn"],
+    "faster-rcnn": ["--model", "faster-rcnn"],
+    "faster-rcnn-1map": ["--model", "faster-rcnn", "--no-fpn"],
+}
 
 
 def batch(size: int, n: int):
@@ -44,9 +54,9 @@ def batch(size: int, n: int):
 
 def model(name: str, num_classes: int, tmp: Path, spec: str):
     """torchvision's peer, or ours as ``regionlab train detect`` builds it with default flags
-    (``OURS`` of ``detection.py``: ``faster-rcnn`` on its pyramid, ``faster-rcnn-1map``...)."""
+    (``OURS``: ``faster-rcnn`` on its pyramid, ``faster-rcnn-1map``...)."""
     if name == "tv-frcnn":
-        return TorchvisionPeer.build(num_classes)
+        return torchvision_faster_rcnn(num_classes)
     from regionlab.cli.main import TASKS, build_parser
 
     args = build_parser().parse_args(["train", "detect", *OURS[name], "--data", spec,

@@ -7,9 +7,11 @@ metric), copied to ``benchmarks/results/compare_<suite>.json``.
     python benchmarks/suite.py detect-scenes --seeds 3 --parallel 2 --threads 1
     python benchmarks/suite.py seg-scenes --minutes 1 --workdir /tmp/bench --reuse
 
-This is the shape the older scripts (detection.py, defaults.py, ...) move to: a suite per
-setup, their variants as labelled ``--models`` entries, other libraries' models as ``--peers``
-(the YOLO ones need the bench extra; ``--no-peers`` leaves them out).
+The older scripts detection.py, instance.py and detection_family.py are these suites now
+(their results before, in benchmarks/results/detection*.json and instance.json, came from
+single runs of those scripts): a suite per setup, their variants as labelled ``--models``
+entries, other libraries' models as ``--peers`` (YOLO and SMP need the bench extra;
+``--no-peers`` leaves them out).
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ SUITES: dict[str, Suite] = {
                               "--anchors-per-cell 1],k3=grid[--assigner iou --anchors-per-cell 3],"
                               "k9=grid[--assigner iou --anchors-per-cell 9]", 15.0,
                               val=f"{PFI}:start=120,class_name=person", needs=PF),
+    "detect-family-scenes": Suite("detect", "scenes", "grid,faster-rcnn,fast-rcnn,rcnn,"
+                                  "sliding-window", 5.0, val="scenes:n=100",
+                                  peers="yolo26n,yolov8n"),
+    "detect-family-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv",
+                                   "grid,faster-rcnn,fast-rcnn,rcnn,sliding-window", 10.0,
+                                   val=f"{VOC},split=data/test_labels.csv",
+                                   needs=DATASETS / "raccoon", peers="yolo26n,yolov8n"),
+    "instance-scenes": Suite("instance", "scenes", "align=mask-rcnn[--roi align],"
+                             "pool=mask-rcnn[--roi pool]", 5.0, val="scenes:n=100",
+                             peers="yolo26n-seg,yolov8n-seg"),
     "detect-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv", "grid,faster-rcnn",
                             15.0, val=f"{VOC},split=data/test_labels.csv",
                             needs=DATASETS / "raccoon", peers="tv-frcnn,yolo26n,yolov8n"),

@@ -8,29 +8,15 @@ from __future__ import annotations
 import json
 
 import torch
+from peer_jobs import run_peer
 from torch import nn
 
-from regionlab.api.specs import with_option
-from regionlab.api.subsets import SubsetFile, write_subset
-from regionlab.comparison.peer_run import main as peer_main
 from regionlab.comparison.peer_segment import peer_network
 
 
 def test_lraspp_trains_as_our_default_run_and_is_scored_by_our_evaluator(tmp_path):
-    data = "scenes:size=32,n=40"  # the scenes recipe's batch is 16
-    specs = {}
-    for name, idx in {
-        "train": range(0, 32),
-        "tune": range(32, 36),
-        "report": range(36, 40),
-    }.items():
-        path = write_subset(tmp_path / f"{name}.json", SubsetFile("train", 40, tuple(idx)))
-        specs[name] = with_option(data, "subset", str(path))
-    out = tmp_path / "tv-lraspp-s0"
-    argv = ["tv-lraspp", "--task", "segment", "--train", specs["train"], "--tune", specs["tune"],
-            "--report", specs["report"], "--seed", "0", "--threads", "1", "--minutes", "0.02",
-            "--out", str(out)]  # fmt: skip
-    assert peer_main(argv) == 0
+    # 32 training scenes: the scenes recipe's batch is 16
+    out = run_peer(tmp_path, "tv-lraspp", "segment", "scenes:size=32,n=40", 40, held=4)
     last = json.loads((out / "scores.json").read_text())["checkpoints"]["last"]
     assert 0 <= last["miou"] <= 1 and "pixel_acc" in last and "iou/background" in last
     summary = json.loads((out / "metrics.json").read_text())

@@ -6,25 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from regionlab.api.specs import with_option
-from regionlab.api.subsets import SubsetFile, write_subset
-from regionlab.comparison.peer_run import main as peer_main
+from peer_jobs import run_peer
 
 pytest.importorskip("ultralytics")
 
 
 def test_yolov8n_trains_and_is_scored_on_the_report_images(tmp_path):
-    data = "scenes:size=48,n=12"
-    specs = {}
-    for name, idx in {"train": range(0, 8), "tune": range(8, 10), "report": range(10, 12)}.items():
-        path = write_subset(tmp_path / f"{name}.json", SubsetFile("train", 12, tuple(idx)))
-        specs[name] = with_option(data, "subset", str(path))
-    out = tmp_path / "yolov8n-s0"
-    argv = ["yolov8n", "--task", "detect", "--train", specs["train"], "--tune", specs["tune"],
-            "--report", specs["report"], "--seed", "0", "--threads", "1", "--minutes", "0.02",
-            "--out", str(out)]  # fmt: skip
-    assert peer_main(argv) == 0
+    out = run_peer(tmp_path, "yolov8n", "detect", "scenes:size=48,n=12", 12)
     scores = json.loads((out / "scores.json").read_text())
     assert (
         0 <= scores["checkpoints"]["last"]["AP"] <= 1 and "AR100" in scores["checkpoints"]["last"]
@@ -36,16 +24,7 @@ def test_yolov8n_trains_and_is_scored_on_the_report_images(tmp_path):
 
 
 def test_yolov8n_seg_trains_on_outlines_and_its_masks_are_scored(tmp_path):
-    data = "scenes:size=48,n=12"
-    specs = {}
-    for name, idx in {"train": range(0, 8), "tune": range(8, 10), "report": range(10, 12)}.items():
-        path = write_subset(tmp_path / f"{name}.json", SubsetFile("train", 12, tuple(idx)))
-        specs[name] = with_option(data, "subset", str(path))
-    out = tmp_path / "yolov8n-seg-s0"
-    argv = ["yolov8n-seg", "--task", "instance", "--train", specs["train"], "--tune",
-            specs["tune"], "--report", specs["report"], "--seed", "0", "--threads", "1",
-            "--minutes", "0.02", "--out", str(out)]  # fmt: skip
-    assert peer_main(argv) == 0
+    out = run_peer(tmp_path, "yolov8n-seg", "instance", "scenes:size=48,n=12", 12)
     last = json.loads((out / "scores.json").read_text())["checkpoints"]["last"]
     assert 0 <= last["mask_AP"] <= 1 and 0 <= last["AP"] <= 1
     labels = next((out / "data" / "train" / "labels").glob("*.txt")).read_text().split("\n")[0]

@@ -98,7 +98,8 @@ def run_training(b: Builder, args: Namespace) -> dict:
     record = {"flags": flags, "data": {"train": args.data, "val": args.val}, "splits": splits}
     if auto.reasons:
         record["defaults"] = auto.to_record()
-    result = fit(task, train_set, val_set, cfg, out, resume=args.resume, record=record)
+    result = fit(task, train_set, val_set, cfg, out, resume=args.resume, record=record,
+                 remember_steps=True)  # fmt: skip
     summary = summarise(out, result, task, cfg, extra={"splits": splits}, write=result.is_main)
     if getattr(args, "report", True) and result.is_main and is_main_process():
         write_run_report(out)

@@ -208,7 +208,9 @@ def add_length_flags(p: argparse.ArgumentParser, shown) -> None:
         help="wall-clock training budget (evaluation excluded): the speed measured from 20%% to "
         "30%% of it fixes the step count the budget holds; the LR warms up over a count of "
         "steps, stays flat to 40%% of the count, then decays (the clock decides the count "
-        "once, nothing else). Alone, it replaces --epochs" + shown("minutes"),
+        "once, nothing else; the first run of a setup on this machine remembers it, so the "
+        "same command repeats that run: see $REGIONLAB_STEP_CACHE). Alone, it replaces --epochs"
+        + shown("minutes"),
     )
     p.add_argument(
         "--steps",

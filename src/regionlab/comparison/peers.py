@@ -124,7 +124,7 @@ def check_peers(names: list[str], task: str) -> list[KnownPeer]:
         if peer.runner is None:
             raise ValueError(
                 f"--peers {name}: training it through compare is not written yet (the seam: "
-                "regionlab.comparison.peers.Peer); benchmarks/detection.py trains it meanwhile"
+                "regionlab.comparison.peers.Peer)"
             )
         peers.append(peer)
     return peers

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.optim import lr_factor, timed_lr_factor
 from regionlab.engine.state import RunState
+from regionlab.engine.step_cache import StepCache, cache_path
 
 GRID_PER_OCTAVE = 8  # counts 2^(k/8): neighbours about 9% apart
 OVERRUN_WARNING = 1.25  # a run past this share of its budget says so
@@ -72,6 +73,7 @@ class Plan:
     source: str  # "steps" | "epochs" | "minutes"
     seconds_per_step: float | None = None  # the speed the count was fixed from
     fixed_at: int | None = None  # the step it was fixed at (timed runs)
+    remembered: bool = False  # a timed run's count from the first run of its setup
 
     def to_dict(self) -> dict:
         return {
@@ -80,11 +82,19 @@ class Plan:
             "from": self.source,
             "seconds_per_step": self.seconds_per_step,
             "fixed_at": self.fixed_at,
+            **({"remembered": True} if self.remembered else {}),
         }
 
     def line(self, budget: float | None) -> str:
         if self.source != "minutes":
             return f"schedule: {self.steps} steps (from --{self.source})"
+        if self.remembered:
+            return (
+                f"schedule: {self.steps} steps, as the first run of this setup on this machine "
+                f"fixed them for a {budget / 60:g}-minute budget (the learning rate decays from "
+                f"step {self.decay_start}): the same command repeats that run exactly; delete "
+                f"{cache_path()} or give --steps N to choose again"
+            )
         if self.seconds_per_step is None:
             return (
                 f"schedule: the {budget / 60:g}-minute budget (or the epochs) ended after "
@@ -109,6 +119,7 @@ class StepBudget:
         self.budget = cfg.minutes * 60 if cfg.minutes and not cfg.steps else None
         self.epoch_steps = cfg.epochs * steps_per_epoch if cfg.epochs else None
         self.plan: Plan | None = None
+        self.cache: StepCache | None = None  # where a fixed count is remembered
         if cfg.steps:
             self.plan = Plan(cfg.steps, decay_start(cfg.steps), "steps")
         elif self.budget is None and self.epoch_steps:
@@ -124,14 +135,31 @@ class StepBudget:
         elif state.planned_steps:
             self.plan = Plan(state.planned_steps, state.schedule_start, "minutes")
 
+    def remember(self, cache: StepCache | None) -> None:
+        """A timed run that has not started: train the count the first run of its setup fixed
+        (as that run did from its fix on, and identically before it); else measure and
+        remember what is fixed."""
+        if cache is None or self.plan is not None or self.state.step:
+            return
+        entry = cache.get()
+        if entry is None:
+            self.cache = cache
+            return
+        st = self.state
+        st.planned_steps, st.schedule_start = entry["steps"], entry["decay_start"]
+        self.plan = Plan(entry["steps"], entry["decay_start"], "minutes",
+                         fixed_at=entry["fixed_at"], remembered=True)  # fmt: skip
+
     @property
     def measuring(self) -> bool:
         return not self.state.planned_steps
 
     def progress(self) -> float:
         """The run's progress 0..1 in steps (0 while a timed run is measuring)."""
-        st = self.state
-        return 0.0 if self.measuring else min(1.0, st.step / max(1, st.planned_steps))
+        st, plan = self.state, self.plan
+        if self.measuring or (plan is not None and st.step < (plan.fixed_at or 0)):
+            return 0.0  # a timed run's progress is 0 until its count is fixed
+        return min(1.0, st.step / max(1, st.planned_steps))
 
     def lr_factor(self) -> float:
         """The factor of ``cfg.lr`` for the next step."""
@@ -171,6 +199,8 @@ class StepBudget:
         decay = decay_start(st.planned_steps) if rate is not None else st.planned_steps
         st.schedule_start = max(decay, st.step)
         self.plan = Plan(st.planned_steps, st.schedule_start, "minutes", rate, st.step)
+        if self.cache is not None and rate is not None:
+            self.cache.put(st.planned_steps, st.schedule_start, st.step)
         return self.plan
 
     def overrun(self) -> str | None:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from regionlab.engine import records
+from regionlab.engine import records, step_cache
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError, Preempted
 from regionlab.engine.evaluation import evaluate
@@ -112,13 +112,16 @@ def fit(
     log=print,
     checkpoints: bool = True,
     record: dict | None = None,
+    remember_steps: bool = False,
 ) -> FitResult:
     """Train ``task`` on ``train_set``; see the module docstring. ``checkpoints=False`` writes
     no ``.pt`` file (metrics only), e.g. for the runs of a cross-validation.
 
     ``record``: what only the caller knows of the run (the command line's ``flags``, the
     ``data`` specs, ...), plain values stored as they are in ``out_dir/run.json`` (written
-    before the first step; a resume appends to it, see :mod:`regionlab.engine.records`)."""
+    before the first step; a resume appends to it, see :mod:`regionlab.engine.records`).
+    ``remember_steps``: a timed run trains the count the first run of its setup on this
+    machine fixed, or remembers the one it fixes (:mod:`regionlab.engine.step_cache`)."""
     cfg.validate()
     records.check_caller_record(record)
     run = Run(task, train_set, val_set, cfg, Path(out_dir), log, checkpoints)
@@ -126,6 +129,9 @@ def fit(
     run.check_growth()
     if resume:
         run.resume()
+    if remember_steps:
+        where = (run.spec, cfg, run.train_size, run.rt.world, run.rt.device.type)
+        run.length.remember(step_cache.for_run(*where))
     run.wrap()
     run.open_records(resume, record)
     bar = ProgressBar(run.state, run.total_steps, run.budget, cfg.progress and run.rt.is_main)
