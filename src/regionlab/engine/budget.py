@@ -13,7 +13,9 @@ depends on the work done, not on how busy the machine was.
   slower). So the run measures its speed from :data:`MARK_AT` to :data:`REPLAN_AT` of the
   budget and fixes the count once, there: the steps the rest of the budget holds at that
   speed, rounded to a coarse geometric grid of :data:`GRID_PER_OCTAVE` values per doubling
-  (within about 4.5%), so two runs on an idle machine pick the same count. With ``epochs``
+  (within about 4.5%), so two runs on an idle machine mostly pick the same count; a
+  process's speed varies by about 5% between runs, so not always, and the first run of a
+  setup on a machine remembers its count for the next (:mod:`.step_cache`). With ``epochs``
   too, the smaller count wins.
 
 A timed run's schedule (:func:`regionlab.engine.optim.timed_lr_factor`) is a function of the
@@ -69,7 +71,7 @@ class Plan:
     """Where the count came from (for ``run.json`` and the log)."""
 
     steps: int
-    decay_start: int  # a timed run's step where the cosine starts (0 otherwise: all of it)
+    decay_start: int  # the step where the cosine starts (0 with --epochs: all of the run)
     source: str  # "steps" | "epochs" | "minutes"
     seconds_per_step: float | None = None  # the speed the count was fixed from
     fixed_at: int | None = None  # the step it was fixed at (timed runs)
