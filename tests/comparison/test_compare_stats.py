@@ -40,6 +40,8 @@ def test_every_metric_gets_mean_sd_and_a_within_noise_mark():
     assert rows["a"]["within_noise"]["AP50"] and rows["b"]["within_noise"]["AP50"]
     # loss: lower is better, so b (0.6) is the best and a (1.1 ± 0.14) is not within noise
     assert rows["b"]["within_noise"]["loss"] and not rows["a"]["within_noise"]["loss"]
+    assert rows["b"]["best"]["loss"] and not rows["a"]["best"]["loss"]
+    assert rows["a"]["best"]["AP"] and not rows["b"]["best"]["AP"]
 
 
 def test_equal_means_are_within_noise_and_lower_is_better_names():

@@ -85,7 +85,7 @@ def _compare(folder: Path, det_run: Path) -> Path:
     ]  # fmt: skip
     table = [
         {"model": m, "n": n, "metrics": {"AP": {"mean": 0.025, "sd": 0.007, "values": [0.02]}},
-         "within_noise": {"AP": True}}
+         "within_noise": {"AP": True}, "best": {"AP": m == "grid"}}
         for m, n in (("grid", 2), (HOSTILE, 1), ("broken", 0))
     ]  # fmt: skip
     folder.mkdir()
@@ -103,7 +103,9 @@ def test_compare_report_has_a_row_and_a_column_per_model(det_run, tmp_path, caps
     page = (folder / "report.html").read_text(encoding="utf-8")
     _check_self_contained(page)
     assert HOSTILE not in page and text(HOSTILE) in page
-    assert len(_rows(page, "results")) == 3  # grid, the hostile name, broken
+    results = _rows(page, "results")
+    assert len(results) == 3  # grid, the hostile name, broken
+    assert "(best)" in results[0] and "(within noise)" in results[1]  # the best is not "noise"
     assert len(_rows(page, "cost")) == 4  # every run, failed ones included
     side = _rows(page, "side-by-side")
     assert len(side) == 3 and all(r.count("<img ") == 3 for r in side)  # truth + 2 models

@@ -65,7 +65,7 @@ def table(runs: list[dict], main: str | None = None) -> list[dict]:
 def mark_noise(rows: list[dict], names: list[str]) -> None:
     """Set each row's ``within_noise`` (see the module docstring)."""
     for row in rows:
-        row["within_noise"] = {}
+        row["within_noise"], row["best"] = {}, {}
     for m in names:
         have = [r for r in rows if m in r["metrics"]]
         if not have:
@@ -77,6 +77,7 @@ def mark_noise(rows: list[dict], names: list[str]) -> None:
             s = r["metrics"][m]
             gap = abs(s["mean"] - b["mean"])
             r["within_noise"][m] = r is best or gap == 0 or gap < max(s["sd"], b["sd"])
+            r["best"][m] = r is best
 
 
 def best_models(rows: list[dict], metric: str) -> str | None:

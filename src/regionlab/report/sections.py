@@ -65,12 +65,14 @@ def results_table(g: Gathered) -> Html:
             cells = [r.get("model", "?"), number(r.get("n"))]
             for k in keys:
                 m = (r.get("metrics") or {}).get(k) or {}
-                noise = " (within noise)" if (r.get("within_noise") or {}).get(k) else ""
+                best = (r.get("best") or {}).get(k)  # (older files: the best is within noise)
+                noise = " (best)" if best else ""
+                noise = noise or (" (within noise)" if (r.get("within_noise") or {}).get(k) else "")
                 cells.append(f"{number(m.get('mean'))} ± {number(m.get('sd'))}{noise}")
             rows.append(cells)
         body = table(["model", "runs", *keys], rows, id_="results")
-        note = para("mean ± sd over seeds; (within noise): not distinguishable from the best.",
-                    cls="note")  # fmt: skip
+        note = para("mean ± sd over seeds; (best): the best mean; (within noise): a gap to the "
+                    "best smaller than the larger sd.", cls="note")  # fmt: skip
         return section("Results", body, note, id_="table")
     run = g.runs[0]
     final = run.final_metrics()
@@ -113,7 +115,8 @@ def cost(g: Gathered, predicted: dict[str, Predicted]) -> Html:
         "GFLOPs: one training forward, counted at the first step. Train images/s: images seen "
         "over training seconds (evaluation excluded). Test ms/image: the median over the "
         "report's images, one at a time, measured while this page was written. Peak RSS: "
-        "the process's resident memory sampled every few ms during training steps; peak CUDA: "
+        "the highest of the process's resident memory during a training step (the kernel's "
+        "high-water mark, reset at each step's start); peak CUDA: "
         "torch's peak allocation on the GPU (— when not recorded).",
         cls="note",
     )
