@@ -22,7 +22,9 @@ h3 { font-size: 1.05em; }
 table { border-collapse: collapse; margin: .5em 0; }
 th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; vertical-align: top; }
 th:first-child, td:first-child { text-align: left; }
-td.text { text-align: left; max-width: 28em; }
+td { white-space: nowrap; }
+td.text { text-align: left; max-width: 28em; white-space: normal; }
+section { overflow-x: auto; }
 .note { color: #555; font-size: .92em; }
 .problem { color: #a00; }
 img { max-width: 100%; }
