@@ -96,6 +96,17 @@ def _compare(folder: Path, det_run: Path) -> Path:
     return folder
 
 
+def test_runs_a_repeated_compare_reused_are_predicted_as_finished(det_run, tmp_path):
+    folder = _compare(tmp_path / "cmp", det_run)
+    data = json.loads((folder / "compare.json").read_text())
+    for run in data["runs"]:  # what --reuse records for runs finished before
+        run["status"] = "skipped" if run["status"] == "done" else run["status"]
+    (folder / "compare.json").write_text(json.dumps(data))
+    page = write_report(folder, max_images=2).read_text(encoding="utf-8")
+    assert "grid: no finished run" not in page and "done (earlier)" in page
+    assert len(_rows(page, "side-by-side")) == 2  # truth + grid + the hostile one, 2 images
+
+
 def test_compare_report_has_a_row_and_a_column_per_model(det_run, tmp_path, capsys):
     folder = _compare(tmp_path / "cmp", det_run)
     assert main(["report", str(folder), "--images", "3"]) == 0

@@ -22,7 +22,8 @@ class RunFolder:
     """One training run. ``label``: how the page names it (a compare's ``model`` and seed, else
     the folder's name); ``record``: ``run.json`` (``{}`` when missing); ``rows``:
     ``metrics.jsonl``; ``summary``: ``metrics.json``; ``status``: a compare's ``done`` |
-    ``failed`` | ``skipped`` (a plain run: ``done``)."""
+    ``failed`` | ``skipped`` (finished by an earlier compare and reused: as good as done; a
+    plain run: ``done``)."""
 
     label: str
     path: Path
@@ -31,6 +32,10 @@ class RunFolder:
     summary: dict = field(default_factory=dict)
     status: str = "done"
     model: str = ""  # a compare's model name (the table's row); a plain run: its label
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "skipped")
 
     @property
     def task(self) -> str:

@@ -104,7 +104,8 @@ def cost(g: Gathered, predicted: dict[str, Predicted]) -> Html:
         ms = f"{p.ms_per_image:.1f} ({p.device})" if p and p.ms_per_image is not None else "—"
         threads = (r.record.get("runtime") or {}).get("threads")
         rows.append([
-            r.label, r.status, number(model.get("parameters")),
+            r.label, "done (earlier)" if r.status == "skipped" else r.status,
+            number(model.get("parameters")),
             f"{number(model.get('gflops_per_image'))} at {size}",
             number(r.train_images_per_second(), 3), number(threads), ms,
             number(r.peak_memory_mb(), 4), number(r.peak_memory_mb("peak_cuda_mb"), 4),

@@ -19,7 +19,7 @@ def _picked(g: Gathered) -> dict[str, RunFolder]:
     """One run per model to predict with: the first finished one with a checkpoint."""
     out: dict[str, RunFolder] = {}
     for r in g.runs:
-        if r.model not in out and r.status == "done" and r.checkpoint() is not None:
+        if r.model not in out and r.finished and r.checkpoint() is not None:
             out[r.model] = r
     for model in dict.fromkeys(r.model for r in g.runs if r.model not in out):
         g.problems.append(f"{model}: no finished run with a checkpoint: not predicted")
