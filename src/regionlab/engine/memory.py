@@ -78,9 +78,6 @@ class StepMemory:
         finally:
             self._peak = max(self._peak, peak_bytes() or 0)
 
-    def close(self) -> None:
-        """Nothing to end (no thread); kept so a run closes what it opened."""
-
     def row(self) -> dict[str, dict[str, float]]:
         """``{"memory": {"peak_rss_mb": ..., "peak_cuda_mb": ...}}`` since the last row (each
         only where measured; ``{}`` when neither is), then start over. Nested, so a train row's

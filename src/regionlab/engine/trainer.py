@@ -156,7 +156,6 @@ def fit(
             run.checkpoint(run.last_path)
     finally:
         run.close_board()  # events written so far stay readable, even after a crash
-        run.memory.close()
     return _finish(run, Path(out_dir))
 
 
