@@ -26,11 +26,11 @@ def score_predictions(task: str, spec: str, predictions: list) -> dict:
     """COCO metrics of ``predictions`` (one ``Detections`` per image of the data ``spec``, in
     its order and pixels, labels indexing its classes; for ``instance`` with ``bool (N, H,
     W)`` masks) against its annotations: the metrics our detectors' evaluation computes
-    (:func:`regionlab.eval.detection.coco_evaluate`; boxes, and masks as ``mask_*``)."""
+    (:func:`regionlab.tasks.detection.coco_metrics`; boxes, and masks as ``mask_*``)."""
     from regionlab.api.prepare import classes_of
     from regionlab.api.specs import open_dataset
-    from regionlab.eval.detection import coco_evaluate
     from regionlab.ops.detections import Detections
+    from regionlab.tasks.detection import coco_metrics
 
     if task not in ("detect", "instance"):
         raise ValueError(f"scoring predictions of {task} peers is not written yet (a {task} "
@@ -45,12 +45,7 @@ def score_predictions(task: str, spec: str, predictions: list) -> dict:
         gts.append(Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(),
                               masks=masks))  # fmt: skip
         sizes.append(tuple(s.image.shape[-2:]))
-    classes = classes_of(ds)
-    metrics = {k: float(v) for k, v in coco_evaluate(predictions, gts, sizes, classes).items()}
-    if task == "instance":
-        segm = coco_evaluate(predictions, gts, sizes, classes, iou_type="segm")
-        metrics.update({f"mask_{k}": float(v) for k, v in segm.items()})
-    return metrics
+    return coco_metrics(predictions, gts, sizes, classes_of(ds), masks=task == "instance")
 
 
 def _record(out: Path, argv: list[str], threads: int) -> None:

@@ -44,6 +44,21 @@ from regionlab.tasks.detection_frames import to_original
 DEFAULT_SIGMA = 0.07
 
 
+def coco_metrics(preds: list[Detections], gts: list[Detections], sizes: list, classes: list[str],
+                 masks: bool = False, keypoints: bool = False, sigmas=None) -> dict:  # fmt: skip
+    """COCO metrics of predictions and annotations in original pixels: boxes (``AP``, ...),
+    with ``masks`` masks (``mask_AP``, ...), with ``keypoints`` keypoints by OKS with
+    ``sigmas`` (``kp_AP``, ...). Our detectors' evaluation and the peers' scoring both."""
+    out = {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, classes).items()}
+    if masks:
+        segm = coco_evaluate(preds, gts, sizes, classes, iou_type="segm")
+        out.update({f"mask_{k}": float(v) for k, v in segm.items()})
+    if keypoints:
+        kp = coco_evaluate(preds, gts, sizes, classes, iou_type="keypoints", sigmas=sigmas)
+        out.update({f"kp_{k}": float(v) for k, v in kp.items()})
+    return out
+
+
 @dataclass
 class DetItem:
     """One image: ``image`` ``uint8 (3, S, S)`` letterboxed; ``target`` in that frame;
@@ -255,18 +270,9 @@ class DetectionTask(BatchwiseEvaluation):
         return replace(det, masks=det.masks >= 0.5) if det.masks is not None else det
 
     def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
-        """COCO metrics of predictions and annotations in original pixels: boxes (``AP``,
-        ...), with a mask head masks (``mask_AP``, ...), with a keypoint head keypoints by OKS
-        (``kp_AP``, ...)."""
-        out = {k: float(v) for k, v in coco_evaluate(preds, gts, sizes, self.classes).items()}
-        if self.masks:
-            segm = coco_evaluate(preds, gts, sizes, self.classes, iou_type="segm")
-            out.update({f"mask_{k}": float(v) for k, v in segm.items()})
-        if self.keypoints:
-            kp = coco_evaluate(preds, gts, sizes, self.classes, iou_type="keypoints",
-                               sigmas=self.oks_sigmas)  # fmt: skip
-            out.update({f"kp_{k}": float(v) for k, v in kp.items()})
-        return out
+        """:func:`coco_metrics` of this task's heads."""
+        return coco_metrics(preds, gts, sizes, self.classes, masks=self.masks,
+                            keypoints=self.keypoints, sigmas=self.oks_sigmas)  # fmt: skip
 
     to_original = staticmethod(to_original)
 
