@@ -82,13 +82,9 @@ def run_training(b: Builder, args: Namespace) -> dict:
 
     train_config(args, b.recipe)  # a bad option or config file fails before data is read
     train_set, val_set = _training_data(args, b)
-    recipe = b.recipe_for(train_set, getattr(args, "model", None))
     # run.json: every option as given or defaulted, and the data specs (plain values only)
     flags = {k: v for k, v in vars(args).items() if not callable(v)}
-    auto = for_run(b.name, args, train_set, recipe)  # what the user left unset, from the data
-    args = Namespace(**{**vars(args), **auto.options})
-    cfg = train_config(args, {**recipe, **auto.config})
-    task = b.build(args, train_set)
+    args, cfg, task, auto = build_task(b, args, train_set)
     if cfg.tensorboard:  # the engine's preview images: each evaluation's first val images
         from regionlab.api.families import drawer, family
 
@@ -104,6 +100,16 @@ def run_training(b: Builder, args: Namespace) -> dict:
     if getattr(args, "report", True) and result.is_main and is_main_process():
         write_run_report(out)
     return summary
+
+
+def build_task(b: Builder, args: Namespace, train_set):
+    """What a run of complete options trains on ``train_set``: ``(args with the data's
+    defaults for what the user left unset, its TrainConfig, the task, those defaults)``."""
+    recipe = b.recipe_for(train_set, getattr(args, "model", None))
+    auto = for_run(b.name, args, train_set, recipe)
+    args = Namespace(**{**vars(args), **auto.options})
+    cfg = train_config(args, {**recipe, **auto.config})
+    return args, cfg, b.build(args, train_set), auto
 
 
 def write_run_report(out: Path) -> Path | None:

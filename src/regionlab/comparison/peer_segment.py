@@ -14,7 +14,6 @@ stride) and the logits cropped back.
 from __future__ import annotations
 
 import time
-from argparse import Namespace
 from dataclasses import replace
 
 from regionlab.comparison.peers import PeerJob, PeerResult
@@ -66,20 +65,14 @@ def smp_unet(num_classes: int):
 
 def default_segment_task(train, data: str, job: PeerJob):
     """The task and training config ``regionlab train segment --data DATA`` builds with
-    default flags (and the job's seed, threads and budget)."""
-    from regionlab.api.autodefaults import for_run
+    default flags (and the job's seed, threads and budget): the same code path."""
     from regionlab.api.builders import builder
-    from regionlab.api.prepare import train_config
-    from regionlab.api.training import train_options
+    from regionlab.api.training import build_task, train_options
 
-    b = builder("segment")
     args = train_options("segment", data, minutes=job.minutes, seed=job.seed,
                          threads=job.threads)  # fmt: skip
-    recipe = b.recipe_for(train, None)
-    auto = for_run("segment", args, train, recipe)
-    args = Namespace(**{**vars(args), **auto.options})
-    cfg = replace(train_config(args, {**recipe, **auto.config}), progress=False)
-    return b.build(args, train), cfg
+    _, cfg, task, _ = build_task(builder("segment"), args, train)
+    return task, replace(cfg, progress=False)
 
 
 class SegmentPeer:
