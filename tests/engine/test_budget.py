@@ -16,7 +16,7 @@ from regionlab.engine import trainer
 from regionlab.engine.budget import StepBudget, on_grid
 from regionlab.engine.checkpoint import load_checkpoint
 from regionlab.engine.config import TrainConfig
-from regionlab.engine.optim import warmup_steps
+from regionlab.engine.optim import steps_repeat_timed, warmup_steps
 from regionlab.engine.state import RunState
 from regionlab.engine.trainer import fit
 from regionlab.models.segmentation.builders import SegmentationSpec
@@ -203,6 +203,9 @@ def test_a_timed_schedule_warms_up_in_steps_stays_flat_then_decays_over_the_fixe
     assert b.progress() == 1.0
     short = StepBudget(_cfg(steps=40), steps_per_epoch=3, state=RunState())  # known: 40
     assert warmup_steps(cfg, known=40) == 4 and short.plan.decay_start == 16
+    # so --steps N repeats a timed run of N steps once a tenth of N (rounded up) reaches the
+    # timed warm-up of 30 steps: from 291 on
+    assert steps_repeat_timed(cfg, 291) and not steps_repeat_timed(cfg, 290)
     assert short.lr_factor() == pytest.approx(1 / 4)
 
 

@@ -59,11 +59,19 @@ WRITE_FAILED = 74
 def cmd_train(args) -> int:
     from regionlab.api.builders import builder
     from regionlab.api.training import run_training, train_options
+    from regionlab.engine.config import TrainConfig
+    from regionlab.engine.optim import steps_repeat_timed
 
     flags = {k: v for k, v in vars(args).items() if k not in ("func", "command", "task", "data")}
     summary = run_training(builder(args.task), train_options(args.task, args.data, **flags))
     if is_main_process():
-        again = f" (--steps {summary['steps']} repeats it on any machine)" if args.minutes else ""
+        n, again = summary["steps"], ""
+        if (
+            args.minutes
+            and not args.steps
+            and steps_repeat_timed(TrainConfig.from_dict(summary["config"]), n)
+        ):
+            again = f" (--steps {n} repeats it on any machine)"
         print(f"done: {summary['steps']} steps in {summary['train_seconds']:.0f} s{again}; "
               f"outputs in {args.out}/")  # fmt: skip
     return 0

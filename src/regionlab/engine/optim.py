@@ -9,7 +9,7 @@ from torch import nn
 
 from regionlab.engine.config import TrainConfig
 
-__all__ = ["build_optimizer", "lr_factor", "timed_lr_factor", "warmup_steps"]
+__all__ = ["build_optimizer", "lr_factor", "steps_repeat_timed", "timed_lr_factor", "warmup_steps"]
 
 # A timed run warms up before its length is known: over ``warmup x NOMINAL_STEPS`` steps (30 at
 # the default 3%, about what 3% of a few-minute CPU run is), not a share of an unknown count.
@@ -31,6 +31,12 @@ def warmup_steps(cfg: TrainConfig, known: int | None = None) -> int:
     count ``known`` from the start (``--steps``)."""
     n = math.ceil(cfg.warmup * NOMINAL_STEPS)
     return min(n, math.ceil(known / 10)) if known else n
+
+
+def steps_repeat_timed(cfg: TrainConfig, n: int) -> bool:
+    """Whether ``--steps n`` trains the schedule of a timed run that fixed ``n`` steps (its
+    warm-up, capped at a tenth of ``n``, is the timed one's)."""
+    return warmup_steps(cfg, known=n) == warmup_steps(cfg)
 
 
 def timed_lr_factor(
