@@ -3,8 +3,8 @@ depends on the work done, not on how busy the machine was.
 
 - ``steps`` given: that many steps; the clock is never read (the same on any machine). The
   schedule is a timed run's (below) with the count known from the start, so ``--steps N``
-  repeats a timed run that fixed ``N`` steps exactly (for ``N >= 10 x`` the warm-up, 300 steps
-  at the default; a shorter one warms up over a tenth of its steps).
+  repeats a timed run that fixed ``N`` steps exactly once a tenth of ``N`` reaches the timed
+  warm-up (from 291 steps at the default; a shorter run warms up over a tenth of its steps).
 - ``epochs`` only: ``epochs x`` steps per epoch, following
   :func:`regionlab.engine.optim.lr_factor` (warm-up share, cosine over the run).
 - ``minutes``: a wall-clock budget. The count cannot be known before the run has measured its
