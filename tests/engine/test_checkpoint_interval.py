@@ -1,6 +1,6 @@
-"""``checkpoint_minutes``: ``last.pt`` is written mid-epoch once that much time has passed since
-the last write (a fake clock here), and a run killed after such a write resumes to the same
-weights as an uninterrupted one."""
+"""``checkpoint_minutes``: ``last.pt`` is written mid-epoch once that much training time (the
+clock every process agrees on; a fake one here) has passed since the last write, and a run
+killed after such a write resumes to the same weights as an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
-from regionlab.engine import run as run_module
+from regionlab.engine import trainer as trainer_module
 from regionlab.engine.checkpoint import load_checkpoint
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.run import Run
@@ -33,12 +33,12 @@ def _fit(out, resume=False, **cfg):
 
 
 class FakeClock:
-    """``time`` for run.py: each optimisation step takes ``seconds``."""
+    """The trainer's clock: each optimisation step takes ``seconds``."""
 
     def __init__(self, seconds: float) -> None:
         self.now, self.seconds = 0.0, seconds
 
-    def monotonic(self) -> float:
+    def __call__(self) -> float:
         return self.now
 
 
@@ -60,7 +60,7 @@ def _record_writes(monkeypatch, clock: FakeClock | None = None) -> list[tuple[in
     monkeypatch.setattr(Run, "checkpoint", checkpoint)
     monkeypatch.setattr(Run, "step", step)
     if clock is not None:
-        monkeypatch.setattr(run_module, "time", clock)
+        monkeypatch.setattr(trainer_module, "clock", clock)
     return writes
 
 

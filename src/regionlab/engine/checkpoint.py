@@ -59,7 +59,8 @@ class RunCheckpoint:
     model: dict[str, torch.Tensor]  # state_dict() of the model, grown as state.grown says
     state: RunState = field(default_factory=RunState)
     optimizer: dict | None = None  # optimizer.state_dict()
-    rng: dict | None = None  # runtime.rng_state()
+    rng: dict | None = None  # runtime.rng_state() (of rank 0 under torchrun)
+    process_rng: list | None = None  # torchrun: every process's rng_state(), by rank
     format: int = FORMAT_VERSION
 
     @property
@@ -80,6 +81,8 @@ class RunCheckpoint:
             d["optimizer"] = self.optimizer
         if self.rng is not None:
             d["rng"] = self.rng
+        if self.process_rng is not None:
+            d["process_rng"] = self.process_rng
         return d
 
     @classmethod
@@ -118,7 +121,7 @@ class RunCheckpoint:
 
 
 _REQUIRED = {"format": int, "task": str, "spec": dict, "config": dict, "model": dict, "state": dict}
-_OPTIONAL = {"optimizer": dict, "rng": dict}
+_OPTIONAL = {"optimizer": dict, "rng": dict, "process_rng": list}
 
 
 def _check_fields(data: dict, source: str) -> None:

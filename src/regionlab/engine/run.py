@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from regionlab.atomic import append_line, make_folder
-from regionlab.engine import growing, metrics_log, records, runtime
+from regionlab.engine import growing, metrics_log, processes, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.budget import StepBudget
 from regionlab.engine.checkpoint import (
@@ -34,8 +33,8 @@ from regionlab.engine.optim import build_optimizer
 from regionlab.engine.preempt import StopSignals
 from regionlab.engine.state import RunState
 from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
-from regionlab.engine.syncbn import sync_batchnorm
 from regionlab.engine.task import Task
+from regionlab.ops.global_batch import global_batch
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -66,6 +65,7 @@ class Run:
         self.metrics_path = out_dir / "metrics.jsonl"
         runtime.seed_everything(cfg.seed)
         self.model = task.build_model().to(self.rt.device)
+        processes.own_stream(cfg.seed, self.rt)  # the same weights, then a stream each
         self._layout()
         self.optimizer = build_optimizer(self.model, cfg)
         self.spec = task.spec_dict()
@@ -93,7 +93,7 @@ class Run:
         self.summary: ModelSummary | None = None  # set by the first step of this process
         self.signals = StopSignals()  # entered by fit(); a signal stops the run after a step
         self.stop_signal: int | None = None  # the signal every process agreed to stop on
-        self.saved_at = time.monotonic()  # last write of last.pt (checkpoint_minutes)
+        self.saved_at = 0.0  # state.elapsed at the last write of last.pt (checkpoint_minutes)
         self.memory = StepMemory(self.rt.device)  # peaks during steps, in the train rows
 
     # ------------------------------------------------------------------ setup
@@ -165,25 +165,16 @@ class Run:
         self.optimizer.load_state_dict(ckpt.optimizer)
         self.state = ckpt.state
         self.length.attach(self.state)
-        runtime.set_rng_state(ckpt.rng)
+        processes.restore_rng(ckpt.rng, ckpt.process_rng, self.rt)
+        self.saved_at = self.state.elapsed
         if self.rt.is_main:  # rows an interrupted attempt wrote after its checkpoint go
             st = self.state
             st.metrics_rows = metrics_log.rewind(self.metrics_path, st.metrics_rows, self.log)
         self.log(f"resumed {self.last_path} at epoch {self.state.epoch}, step {self.state.step}")
 
     def wrap(self) -> None:
-        """The model the optimisation step calls: DDP around it when there are processes."""
-        m = self.model
-        if self.rt.world > 1:
-            sync = self.cfg.sync_bn
-            if sync or (sync is None and self.rt.device.type == "cuda"):
-                # Batch statistics over the global batch, as in single-process training
-                # (without: each process normalises its own slice of it)
-                m = sync_batchnorm(m, self.rt.device)
-            # (some parameters get no gradient in some steps: a head without positives, ...)
-            ids = [self.rt.device.index] if self.rt.device.type == "cuda" else None
-            m = nn.parallel.DistributedDataParallel(m, device_ids=ids, find_unused_parameters=True)
-        self.train_model = m
+        """The model the optimisation step calls (DDP around it when there are processes)."""
+        self.train_model = processes.wrap(self.model, self.rt, self.cfg.sync_bn)
 
     def open_records(self, resume: bool, record: dict | None) -> None:
         """``run.json`` (a resume appends to it) and the TensorBoard writer, on rank 0, before
@@ -285,7 +276,9 @@ class Run:
             g["lr"] = cfg.lr * self.length.lr_factor()
         # The first step of this process (rank 0) is also the model summary's forward.
         counting = self.summary is None and self.rt.is_main
-        with FlopCount(unwrap(self.model)) if counting else nullcontext() as flops:
+        # several processes: each loss normalised over the global batch (ops.global_batch)
+        counter = FlopCount(unwrap(self.model)) if counting else nullcontext()
+        with global_batch(self.rt.world), counter as flops:
             out = self.task.step(self.train_model, batch, self.rt.device)
         if counting:
             self.summary = flops.summary()
@@ -309,12 +302,8 @@ class Run:
     def agree_clock(self) -> None:
         """Every process must stop at the same step, so they agree on the elapsed time and on
         a stop signal (one received by any process stops them all)."""
-        asked = self.signals.signum or 0
-        if self.rt.world > 1:  # one collective per step; on the device NCCL reduces
-            both = torch.tensor([self.state.elapsed, asked], dtype=torch.float64)
-            both = both.to(self.rt.device)
-            torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
-            self.state.elapsed, asked = float(both[0]), int(both[1])
+        st = self.state
+        st.elapsed, asked = processes.agree(st.elapsed, self.signals.signum or 0, self.rt)
         self.stop_signal = asked or None
 
     def log_step(self, loss_value: float) -> None:
@@ -347,8 +336,8 @@ class Run:
         cfg = self.cfg
         if cfg.checkpoint_every and self.state.step % cfg.checkpoint_every == 0:
             return True
-        minutes = cfg.checkpoint_minutes
-        return bool(minutes) and time.monotonic() - self.saved_at >= minutes * 60
+        minutes = cfg.checkpoint_minutes  # of training, on the clock all processes agree on
+        return bool(minutes) and self.state.elapsed - self.saved_at >= minutes * 60
 
     def evaluate(self) -> None:
         """Score the validation set, log it, and keep ``best.pt`` when the main metric improves."""
@@ -383,9 +372,12 @@ class Run:
             self.checkpoint(self.best_path, optimizer=False)
 
     def checkpoint(self, path: Path, *, optimizer: bool = True) -> None:
-        """Everything a resume needs (``optimizer=True``, ``last.pt``), or the model alone."""
+        """Everything a resume needs (``optimizer=True``, ``last.pt``), or the model alone.
+        Every process calls it at the same step (the random states of all are gathered)."""
+        process_rng = None
         if optimizer:
-            self.saved_at = time.monotonic()
+            self.saved_at = self.state.elapsed
+            process_rng = processes.rng_states(self.rt)
         if not (self.rt.is_main and self.save):
             return
         RunCheckpoint(
@@ -396,4 +388,5 @@ class Run:
             state=self.state,
             optimizer=self.optimizer.state_dict() if optimizer else None,
             rng=runtime.rng_state() if optimizer else None,
+            process_rng=process_rng,
         ).save(path)

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regionlab.names import REGRESSION_LOSSES, WEIGHTINGS
+from regionlab.ops.global_batch import global_count
 
 TaskKind = Literal["classification", "regression"]
 
@@ -47,6 +48,7 @@ def regression_loss(
 
     ``pred``/``target``: ``(N, ..., D)``; ``weight``: broadcastable to them (e.g. ``(N, K, 1)``
     visibility), elements with weight 0 do not count. Returns 0 (with graph) when nothing counts.
+    Under data parallelism the mean is over the global batch (:mod:`regionlab.ops.global_batch`).
     """
     if kind == "l2":
         err = (pred - target) ** 2
@@ -57,9 +59,9 @@ def regression_loss(
     else:
         raise ValueError(f"unknown regression loss {kind!r}; choose {', '.join(REGRESSION_LOSSES)}")
     if weight is None:
-        return err.mean()
+        return err.sum() / global_count(err.numel())
     weight = weight.expand_as(err).to(err.dtype)
-    return (err * weight).sum() / weight.sum().clamp(min=1.0)
+    return (err * weight).sum() / global_count(weight.sum())
 
 
 class MultiTaskLoss(nn.Module):

@@ -17,7 +17,22 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["BalancedSampler"]
+__all__ = ["BalancedSampler", "image_generators"]
+
+
+def image_generators(
+    generator: torch.Generator | Sequence[torch.Generator], n: int
+) -> list[torch.Generator]:
+    """One generator per image of a batch of ``n``: a sequence is checked and kept (each image
+    then samples the same whatever else its batch holds, which is what lets a data-parallel
+    slice sample exactly as the single-process batch did); one generator is shared by all
+    images, each drawing after the one before."""
+    if isinstance(generator, torch.Generator):
+        return [generator] * n
+    gens = list(generator)
+    if len(gens) != n:
+        raise ValueError(f"{len(gens)} generators for a batch of {n} images")
+    return gens
 
 
 class BalancedSampler:

@@ -7,8 +7,9 @@ predictions back to each image's original pixels and scores them with COCO AP (f
 identical to pycocotools) against the original annotations, crowds ignored as COCO does.
 
 Every detector is called the same way: ``model(images, targets, generator) -> DetectionOutput``
-with the losses and the (lazily decoded) detections; the ``torch.Generator`` is seeded from the
-batch, so a detector that samples windows or proposals resumes bit-identically.
+with the losses and the (lazily decoded) detections; one ``torch.Generator`` per image, seeded
+from its sample, so a detector that samples windows or proposals resumes bit-identically and
+samples the same under data parallelism.
 
 A detector with region heads brings their fields along: with a mask head (Mask R-CNN) targets
 carry ``masks`` and evaluation scores masks too (``mask_AP``, ...); with a keypoint head
@@ -237,8 +238,10 @@ class DetectionTask(BatchwiseEvaluation):
 
     def _call(self, model: nn.Module, batch: DetBatch, device: torch.device):
         images = like_model(batch.images, model)
-        gen = torch.Generator().manual_seed(hash(tuple(batch.seeds)) & 0x7FFF_FFFF_FFFF)
-        return model(images, batch.on(device), generator=gen)
+        # one generator per image, seeded by its sample: an image samples the same regions
+        # in whatever batch (or data-parallel slice) it trains
+        gens = [torch.Generator().manual_seed(s & 0x7FFF_FFFF_FFFF) for s in batch.seeds]
+        return model(images, batch.on(device), generator=gens)
 
     def step(self, model: nn.Module, batch: DetBatch, device: torch.device) -> StepOutput:
         out = self._call(model, batch, device)

@@ -33,6 +33,7 @@ from torchvision.ops import roi_align
 
 from regionlab.models.backbones import Normalize, build_encoder
 from regionlab.models.recurrent import RNN
+from regionlab.ops.global_batch import gather, global_loss, pad_dim, processes
 
 PAD = 0
 
@@ -174,5 +175,11 @@ class AlignmentModel(nn.Module):
         v, vm = self.embed_regions(images, boxes)
         s, sm = self.embed_words(words)
         scores = alignment_scores(v, vm, s, sm)
-        loss = ranking_loss(scores, self.spec.margin) if pairs and len(v) == len(s) else None
+        loss = None
+        if pairs and len(v) == len(s):
+            loss = ranking_loss(scores, self.spec.margin)
+            if processes() > 1:  # each pair ranked against the global batch's others
+                g = [gather(pad_dim(t, 1, pad)) for t, pad in ((v, 0), (vm, False), (s, 0),
+                                                              (sm, False))]  # fmt: skip
+                loss = global_loss(ranking_loss(alignment_scores(*g), self.spec.margin))
         return AlignOutput(v, vm, s, sm, scores, loss)

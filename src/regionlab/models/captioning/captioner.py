@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from regionlab.models.backbones import Normalize, build_encoder
+from regionlab.ops.global_batch import global_count
 
 PAD, START, END = 0, 1, 2
 
@@ -148,9 +149,10 @@ class Captioner(nn.Module):
             logits.append(lg)
         logits = torch.stack(logits, 1)
         target = captions[:, 1:]
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
-                               ignore_index=PAD)  # fmt: skip
-        return CaptionOutput(logits, loss)
+        # a mean over the words of the (global) batch, PAD left out
+        words = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                                ignore_index=PAD, reduction="sum")  # fmt: skip
+        return CaptionOutput(logits, words / global_count((target != PAD).sum()))
 
     # ------------------------------------------------------------------ generation
 

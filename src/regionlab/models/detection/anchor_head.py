@@ -15,6 +15,7 @@ from regionlab.models.losses import TaskKind, regression_loss
 from regionlab.ops.anchors import AnchorGenerator
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
+from regionlab.ops.global_batch import global_count
 from regionlab.ops.matcher import Matcher, match_targets
 
 
@@ -100,7 +101,7 @@ class AnchorHead(nn.Module):
                 self.coder.encode(anchors[positive], t.boxes[matches[positive]].float())
             )
             num_pos += n_pos
-        cls = torch.stack(cls_terms).sum() / max(num_pos, 1)
-        pd, td = torch.cat(pos_deltas), torch.cat(pos_targets)
-        box = regression_loss(pd, td, self.box_loss) if len(pd) else out.box.sum() * 0.0
+        cls = torch.stack(cls_terms).sum() / global_count(num_pos)  # the global batch's
+        # (no branch on this slice's positives: every process reaches the same collectives)
+        box = regression_loss(torch.cat(pos_deltas), torch.cat(pos_targets), self.box_loss)
         return {"cls": cls, "box": box}

@@ -19,13 +19,19 @@ from regionlab.models.detection.region_targets import RegionTargets
 from regionlab.models.losses import TaskKind
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
+from regionlab.ops.global_batch import global_count
 from regionlab.ops.postprocess import select_detections
 
 BOX_LOSSES = ("smooth_l1", "giou")
 
 
 def box_regression_loss(
-    coder: BoxCoder, pred: Tensor, refs: Tensor, gt: Tensor, count: int, kind: str = "smooth_l1"
+    coder: BoxCoder,
+    pred: Tensor,
+    refs: Tensor,
+    gt: Tensor,
+    count: Tensor | int,
+    kind: str = "smooth_l1",
 ) -> Tensor:
     """The positives' deltas ``pred (K, 4)`` of reference boxes ``refs (K, 4)`` against their
     objects ``gt (K, 4)``: smooth L1 (``beta = 1/9``, Faster R-CNN's) on the encoded targets or,
@@ -72,14 +78,14 @@ class BoxHead(nn.Module):
         """Cross-entropy over all sampled regions; the positives' deltas of their own class
         through :func:`box_regression_loss`."""
         pos = t.labels > 0
-        cls = F.cross_entropy(logits, t.labels)
-        if not pos.any():
+        count = global_count(len(t.labels))  # the (global) batch's sampled regions
+        cls = F.cross_entropy(logits, t.labels, reduction="sum") / count
+        if not pos.any():  # (no collective below)
             return {"cls": cls, "box": deltas.sum() * 0.0}
         rois = torch.cat(t.rois)
         col = (t.labels[pos] - 1) if self.k > 1 else torch.zeros_like(t.labels[pos])
         pred = deltas[pos.nonzero().squeeze(1), col]
-        box = box_regression_loss(coder, pred, rois[pos], t.boxes[pos], len(t.labels),
-                                  self.box_loss)  # fmt: skip
+        box = box_regression_loss(coder, pred, rois[pos], t.boxes[pos], count, self.box_loss)
         return {"cls": cls, "box": box}
 
     @torch.no_grad()

@@ -93,7 +93,7 @@ class GridDetector(nn.Module):
         self,
         images: Tensor,
         targets: Sequence[Detections] | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> DetectionOutput:
         """``images``: ``float (N, 3, H, W)`` in ``[0, 1]``; ``targets``: one
         :class:`Detections` per image (``xyxy`` pixels of ``images``, labels ``1 .. C``,

@@ -17,6 +17,7 @@ from regionlab.models.losses import TaskKind
 from regionlab.ops.anchors import grid_centres
 from regionlab.ops.assigner import TaskAlignedAssigner
 from regionlab.ops.detections import Detections
+from regionlab.ops.global_batch import global_count
 
 IOU_LOSSES = {"ciou": complete_box_iou_loss, "giou": generalized_box_iou_loss}
 
@@ -108,7 +109,7 @@ class PointHead(nn.Module):
         if self.cls_loss == "varifocal":
             p = out.cls.detach().sigmoid()
             weight = weight * torch.where(target > 0, target, 0.75 * p.pow(2))
-        norm = a.scores.sum().clamp(min=1.0)
+        norm = global_count(a.scores.sum())  # over the global batch's positives
         bce = F.binary_cross_entropy_with_logits(
             out.cls, target.to(out.cls.dtype), reduction="none"
         )

@@ -23,9 +23,9 @@ Maps = list[Tensor]
 
 
 class Proposer(Protocol):
-    """Where to look: ``(images float (N, 3, H, W) in [0, 1], maps, targets or None, generator)``
-    -> (one ``(P_i, 4)`` box tensor per image, its own losses). ``loss_tasks`` names those
-    losses (empty for an unlearned proposer)."""
+    """Where to look: ``(images float (N, 3, H, W) in [0, 1], maps, targets or None,
+    generators: one per image)`` -> (one ``(P_i, 4)`` box tensor per image, its own losses).
+    ``loss_tasks`` names those losses (empty for an unlearned proposer)."""
 
     loss_tasks: dict[str, TaskKind]
 
@@ -34,7 +34,7 @@ class Proposer(Protocol):
         images: Tensor,
         maps: Maps,
         targets: Sequence[Detections] | None,
-        gen: torch.Generator,
+        gen: Sequence[torch.Generator],
     ) -> tuple[list[Tensor], dict[str, Tensor]]: ...
 
 

@@ -26,6 +26,7 @@ from regionlab.models.detection.region_targets import RegionSampler, RegionTarge
 from regionlab.models.losses import MultiTaskLoss, TaskKind
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
+from regionlab.ops.sampler import image_generators
 
 # Before region heads were plugged in, Mask R-CNN held them as attributes of a subclass.
 _OLD_KEYS = {"mask_head.": "heads.mask.", "keypoint_head.": "heads.keypoint."}
@@ -46,7 +47,8 @@ class RegionDetector(nn.Module):
     / ``keypoints`` for those heads) the losses (``cls``, ``box``, the proposer's, e.g.
     ``rpn_cls``, ``rpn_box``, and each region head's, e.g. ``mask``) in train and eval mode
     alike; detections (decoded lazily) from all proposals of each image, with each region
-    head's field. ``generator`` drives the sampling, so a run resumes bit-identically.
+    head's field. ``generator`` (one, or one per image) drives the sampling, so a run resumes
+    bit-identically.
     ``head_rois``: the region heads read at most this many positive regions per image (``0``:
     all, the paper's)."""
 
@@ -84,12 +86,14 @@ class RegionDetector(nn.Module):
         self,
         images: Tensor,
         targets: Sequence[Detections] | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> DetectionOutput:
         x = self.normalize(images, targets)
         maps = self.cropper.features(x)
         targets = [t.to(images.device) for t in targets] if targets is not None else None
-        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        gen = image_generators(
+            generator if generator is not None else torch.Generator().manual_seed(0), len(images)
+        )  # one per image
         proposals, losses = self.proposer(images, maps, targets, gen)
         size = (int(images.shape[-2]), int(images.shape[-1]))
         frozen = [m.detach() for m in maps]
@@ -110,7 +114,7 @@ class RegionDetector(nn.Module):
         return {s: self.cropper.spatial(maps, rois, s) for s in sorted(sizes)}
 
     def head_losses(self, maps: Maps, t: RegionTargets, targets: Sequence[Detections],
-                    gen: torch.Generator) -> dict[str, Tensor]:  # fmt: skip
+                    gen: Sequence[torch.Generator]) -> dict[str, Tensor]:  # fmt: skip
         """Each region head's loss on (a random subset of) the positive sampled regions."""
         if not self.heads:
             return {}

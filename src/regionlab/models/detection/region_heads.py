@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from regionlab.models.detection.protocols import PositiveRegions
 from regionlab.models.losses import TaskKind
 from regionlab.ops.detections import Detections
+from regionlab.ops.global_batch import global_count
 from regionlab.ops.masks import (
     keypoint_targets,
     keypoints_from_heatmaps,
@@ -67,14 +68,16 @@ class MaskHead(nn.Module):
         """``logits (R, K, m, m)`` of positive regions, their classes ``labels (R,)`` in
         ``1 .. C`` and binary ``targets (R, m, m)``. Sigmoid: binary cross-entropy on the
         region's own class channel only (classes do not compete); softmax: cross-entropy over
-        background + classes at each pixel (target class where the mask is on, else 0)."""
-        if len(logits) == 0:
-            return logits.sum() * 0.0
+        background + classes at each pixel (target class where the mask is on, else 0). A mean
+        over the pixels of the (global) batch's regions; none: ``0`` with the graph."""
+        count = global_count(targets.numel())  # before any branch: every process calls it
         if self.kind == "sigmoid":
             own = logits[torch.arange(len(logits), device=logits.device), labels - 1]
-            return F.binary_cross_entropy_with_logits(own, targets)
-        pixel = (targets > 0.5).long() * labels[:, None, None]
-        return F.cross_entropy(logits, pixel)
+            terms = F.binary_cross_entropy_with_logits(own, targets, reduction="none")
+        else:
+            pixel = (targets > 0.5).long() * labels[:, None, None]
+            terms = F.cross_entropy(logits, pixel, reduction="none")
+        return terms.sum() / count
 
     def probabilities(self, logits: Tensor, labels: Tensor) -> Tensor:
         """``(R, m, m)`` probability that each pixel belongs to the region's class."""
@@ -125,11 +128,11 @@ class KeypointHead(nn.Module):
 
     @staticmethod
     def loss(logits: Tensor, index: Tensor, valid: Tensor) -> Tensor:
-        """``logits (R, K, m, m)``, targets ``index (R, K)`` and ``valid (R, K)``."""
-        if not bool(valid.any()):
-            return logits.sum() * 0.0
+        """``logits (R, K, m, m)``, targets ``index (R, K)`` and ``valid (R, K)``: a mean over
+        the (global) batch's valid keypoints; none: ``0`` with the graph."""
         flat = logits.flatten(2)[valid]  # (V, m * m)
-        return F.cross_entropy(flat, index[valid])
+        terms = F.cross_entropy(flat, index[valid], reduction="sum") if len(flat) else flat.sum()
+        return terms / global_count(valid.sum())
 
     def region_loss(self, grid: Tensor, regions: PositiveRegions,
                     targets: Sequence[Detections]) -> Tensor:  # fmt: skip

@@ -14,7 +14,7 @@ from torch import Tensor
 from regionlab.models.detection.protocols import PositiveRegions
 from regionlab.ops.detections import Detections
 from regionlab.ops.matcher import Matcher, match_targets
-from regionlab.ops.sampler import BalancedSampler
+from regionlab.ops.sampler import BalancedSampler, image_generators
 
 
 def sample_regions(
@@ -44,17 +44,19 @@ class RegionTargets:
     boxes: Tensor
     matched: list[Tensor]
 
-    def positives(self, limit: int, gen: torch.Generator) -> PositiveRegions:
-        """The positive regions, at most ``limit`` per image drawn at random (``0``: all): an
-        unbiased subset, since a region head's loss is a mean over positives and its cost per
-        region far above the box head's."""
+    def positives(
+        self, limit: int, gen: torch.Generator | Sequence[torch.Generator]
+    ) -> PositiveRegions:
+        """The positive regions, at most ``limit`` per image drawn at random (``0``: all) with
+        that image's generator (``gen``: one per image, or one for all): an unbiased subset, since a region
+        head's loss is a mean over positives and its cost per region far above the box head's."""
         rois, labels, matched, start = [], [], [], 0
-        for r, obj in zip(self.rois, self.matched):
+        for r, obj, g in zip(self.rois, self.matched, image_generators(gen, len(self.rois))):
             lab = self.labels[start : start + len(r)]
             start += len(r)
             pos = (lab > 0).nonzero().squeeze(1)
             if limit and len(pos) > limit:
-                pos = pos[torch.randperm(len(pos), generator=gen)[:limit].to(pos)]
+                pos = pos[torch.randperm(len(pos), generator=g)[:limit].to(pos)]
             rois.append(r[pos])
             labels.append(lab[pos])
             matched.append(obj[pos])
@@ -88,12 +90,18 @@ class RegionSampler:
         return torch.cat([cand, *extra])
 
     def __call__(
-        self, proposals: Sequence[Tensor], targets: Sequence[Detections], gen: torch.Generator
+        self,
+        proposals: Sequence[Tensor],
+        targets: Sequence[Detections],
+        gen: torch.Generator | Sequence[torch.Generator],
     ) -> RegionTargets:
+        """Each image's sample, drawn with its own generator (``gen``: one per image, or one
+        for all)."""
         rois, labels, boxes, matched = [], [], [], []
-        for props, target in zip(proposals, targets):
-            cand = self.candidates(props, target, gen)
-            pos, neg, matches = sample_regions(self.matcher, self.sampler, cand, target, gen)
+        gens = image_generators(gen, len(targets))
+        for props, target, g in zip(proposals, targets, gens, strict=True):
+            cand = self.candidates(props, target, g)
+            pos, neg, matches = sample_regions(self.matcher, self.sampler, cand, target, g)
             idx = torch.cat([pos, neg])
             lab = torch.zeros(len(idx), dtype=torch.int64, device=cand.device)
             gt = cand[idx].clone()

@@ -16,8 +16,9 @@ from regionlab.models.losses import TaskKind
 from regionlab.ops.anchors import AnchorGenerator
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
+from regionlab.ops.global_batch import global_count
 from regionlab.ops.matcher import Matcher
-from regionlab.ops.sampler import BalancedSampler
+from regionlab.ops.sampler import BalancedSampler, image_generators
 
 
 class RPN(nn.Module):
@@ -117,10 +118,12 @@ class RPN(nn.Module):
         return proposals
 
     def _losses(self, logits: Tensor, deltas: Tensor, anchors: Tensor,
-                targets: Sequence[Detections], gen: torch.Generator) -> dict[str, Tensor]:  # fmt: skip
+                targets: Sequence[Detections],
+                gen: torch.Generator | Sequence[torch.Generator]) -> dict[str, Tensor]:  # fmt: skip
+        """``gen``: one generator per image (or one for all)."""
         idx, labels, pred, refs, gt = [], [], [], [], []
-        for i, target in enumerate(targets):
-            pos, neg, matches = sample_regions(self.matcher, self.sampler, anchors, target, gen)
+        for i, (target, g) in enumerate(zip(targets, image_generators(gen, len(targets)))):
+            pos, neg, matches = sample_regions(self.matcher, self.sampler, anchors, target, g)
             idx.append(torch.cat([pos, neg]) + i * len(anchors))
             labels.append(torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]))
             if len(pos):
@@ -129,10 +132,12 @@ class RPN(nn.Module):
                 gt.append(target.boxes[matches[pos]])
         idx = torch.cat(idx)
         labels = torch.cat(labels).to(logits)
-        cls = F.binary_cross_entropy_with_logits(logits.reshape(-1)[idx], labels)
-        if pred:
+        count = global_count(len(idx))  # the (global) batch's sampled anchors
+        cls = F.binary_cross_entropy_with_logits(logits.reshape(-1)[idx], labels,
+                                                 reduction="sum") / count  # fmt: skip
+        if pred:  # (no collective below)
             box = box_regression_loss(self.coder, torch.cat(pred), torch.cat(refs),
-                                      torch.cat(gt), max(len(idx), 1))  # fmt: skip
+                                      torch.cat(gt), count)  # fmt: skip
         else:
             box = deltas.sum() * 0.0
         return {"rpn_cls": cls, "rpn_box": box}

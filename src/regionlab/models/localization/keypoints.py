@@ -17,6 +17,7 @@ from torch import nn
 from regionlab.models.backbones import Normalize
 from regionlab.models.localization.net import PooledNeck
 from regionlab.models.losses import MultiTaskLoss, regression_loss
+from regionlab.ops.global_batch import global_count
 
 
 @dataclass
@@ -80,11 +81,10 @@ class KeypointNet(nn.Module):
         if targets is None:
             return out
         lab = targets.labelled
-        vis_loss = (
-            F.binary_cross_entropy_with_logits(out.visibility[lab], targets.visible[lab].float())
-            if lab.any()
-            else out.visibility.sum() * 0.0
-        )
+        vis = F.binary_cross_entropy_with_logits(
+            out.visibility, targets.visible.float(), reduction="none"
+        )  # a mean over the labelled points of the (global) batch
+        vis_loss = (vis * lab).sum() / global_count(lab.sum())
         out.losses = {
             "coords": regression_loss(coords, targets.coords, self.coord_loss, lab[..., None]),
             "visibility": vis_loss,

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from regionlab.data.sample import IGNORE_INDEX
+from regionlab.ops.global_batch import global_count, global_loss, global_sums
 
 
 @dataclass
@@ -25,22 +26,26 @@ def pixel_cross_entropy(
     class_weights: torch.Tensor | None = None,
     ignore_index: int = IGNORE_INDEX,
 ) -> torch.Tensor:
-    """Cross-entropy on every pixel, averaged over labelled pixels of the whole batch.
+    """Cross-entropy on every pixel, averaged over labelled pixels of the whole (global) batch.
 
     ``logits``: ``(N, C, H, W)`` (or ``(P, C)`` for sampled pixels); ``target``: ``(N, H, W)``
     (or ``(P,)``) class indices with ``ignore_index`` for unlabelled pixels. With class weights
-    the average is the weighted one (each pixel counts its class weight).
+    the average is the weighted one (each pixel counts its class weight). No labelled pixel: a
+    zero loss that still depends on the graph, not NaN.
     """
-    if (target != ignore_index).sum() == 0:
-        # No labelled pixel: a zero loss that still depends on the graph, instead of NaN.
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits, target, weight=class_weights, ignore_index=ignore_index)
+    per_pixel = F.cross_entropy(
+        logits, target, weight=class_weights, ignore_index=ignore_index, reduction="none"
+    )
+    labelled = target[target != ignore_index]
+    count = labelled.numel() if class_weights is None else class_weights[labelled].sum()
+    return per_pixel.sum() / global_count(count, minimum=1e-12)
 
 
 def soft_dice_loss(
     logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX, eps: float = 1.0
 ) -> torch.Tensor:
-    """``1 - mean_c dice_c`` on softmax probabilities over all labelled pixels of the batch.
+    """``1 - mean_c dice_c`` on softmax probabilities over all labelled pixels of the (global)
+    batch.
 
     Every class counts equally, like mIoU, so rare classes are not drowned by background.
     ``logits``: ``(N, C, H, W)`` or ``(P, C)``; ``target`` as for :func:`pixel_cross_entropy`.
@@ -51,9 +56,8 @@ def soft_dice_loss(
     keep = t != ignore_index
     probs, t = probs[keep], t[keep]
     onehot = F.one_hot(t, c).to(probs.dtype)
-    inter = (probs * onehot).sum(0)
-    denom = probs.sum(0) + onehot.sum(0)
-    return 1 - ((2 * inter + eps) / (denom + eps)).mean()
+    inter, p_sum, t_sum = global_sums((probs * onehot).sum(0), probs.sum(0), onehot.sum(0))
+    return global_loss(1 - ((2 * inter + eps) / (p_sum + t_sum + eps)).mean())
 
 
 def segmentation_loss(
@@ -62,8 +66,9 @@ def segmentation_loss(
     class_weights: torch.Tensor | None = None,
     dice: float = 0.0,
 ) -> torch.Tensor:
-    """Pixel cross-entropy, plus ``dice`` times the soft Dice loss when ``dice > 0``."""
+    """Pixel cross-entropy, plus ``dice`` times the soft Dice loss when ``dice > 0`` (``0`` on
+    a batch without labelled pixels)."""
     loss = pixel_cross_entropy(logits, target, class_weights)
-    if dice > 0 and (target != IGNORE_INDEX).any():
+    if dice > 0:
         loss = loss + dice * soft_dice_loss(logits, target)
     return loss
