@@ -4,6 +4,8 @@ count, and nothing is recorded where the mark cannot be reset."""
 
 from __future__ import annotations
 
+import mmap
+
 import pytest
 import torch
 
@@ -21,8 +23,13 @@ def test_a_transient_allocation_inside_the_step_is_the_peak():
         pass
     base = sampler.row()["memory"]["peak_rss_mb"]
     with sampler.step():
-        x = torch.ones(40 * 1024 * 1024 // 4)  # 40 MB, written so its pages are resident
-        del x  # freed at once: no sampler could be relied on to see it
+        # 40 MB of fresh pages, each written so it is resident (an mmap of its own: a malloc
+        # may reuse pages a large process already holds, and its RSS would not move), freed
+        # at once: no sampler could be relied on to see it
+        block = mmap.mmap(-1, 40 * 1024 * 1024)
+        for i in range(0, len(block), mmap.PAGESIZE):
+            block[i] = 1
+        block.close()
     after = rss_bytes() / memory.MB
     peak = sampler.row()["memory"]["peak_rss_mb"]
     assert peak >= base + 35 and peak >= after + 35  # seen during the step, gone after it
