@@ -10,7 +10,10 @@ peak is the best of several large fp32 ``torch.matmul`` at the same threads, mea
 (machines differ: never a constant).
 
     python benchmarks/efficiency.py                  # 2 threads, every task
-    python benchmarks/efficiency.py --only detect,instance --steps 6
+    python benchmarks/efficiency.py --only detect-grid,detect-faster-rcnn --steps 6
+
+Beside the grid, Ultralytics YOLO26n's training step on the same batch (``efficiency_peer.py``;
+the ``bench`` extra, ``--no-peer`` leaves it out), and the grid's images/s against it.
 
 Writes benchmarks/results/efficiency.json and .png.
 """
@@ -113,6 +116,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=5, help="timed steps per model (median)")
     ap.add_argument("--only", help="comma-separated setup names")
     ap.add_argument("--name", default="efficiency", help="results file name")
+    ap.add_argument("--no-peer", action="store_true", help="leave YOLO26n out (bench extra)")
     args = ap.parse_args()
     photos = (DATASETS / "pennfudan").is_dir()
     peak_before = matmul_peak(args.threads)
@@ -124,17 +128,29 @@ def main() -> None:
         torch.set_num_threads(args.threads)
         rows[name] = measure(name, task_name, flags, spec, args.steps)
         print(name, {k: rows[name][k] for k in ("gflop_per_step", "step_s", "gflop_per_s")})
+        if name == "detect-grid" and not args.no_peer:  # the same batch, the same threads
+            from efficiency_peer import measure_yolo26n
+
+            _, _, batch, _ = build(task_name, flags, spec)
+            rows["yolo26n"] = measure_yolo26n(batch.images, batch.targets, args.threads,
+                                              args.steps)  # fmt: skip
+            rows["yolo26n"]["data"] = spec
+            ratio = rows[name]["img_per_s"] / rows["yolo26n"]["img_per_s"]
+            rows[name]["img_per_s_vs_yolo26n"] = ratio
+            print("yolo26n", {k: rows["yolo26n"][k] for k in ("gflop_per_step", "step_s")},
+                  f"grid images/s = {ratio:.2f}x YOLO26n's")  # fmt: skip
     peak_after = matmul_peak(args.threads)
     peak = max(peak_before, peak_after)
     for r in rows.values():
         r["peak_share"] = r["gflop_per_s"] / peak
     table = [
-        "| setup | batch | GFLOP/step | s/step | GFLOP/s | share of peak |",
-        "|---|---|---|---|---|---|",
+        "| setup | batch | GFLOP/step | s/step | images/s | GFLOP/s | share of peak |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
         table.append(f"| {name} | {r['batch_size']} | {r['gflop_per_step']:.1f} | "
-                     f"{r['step_s']:.3f} | {r['gflop_per_s']:.1f} | {r['peak_share']:.0%} |")  # fmt: skip
+                     f"{r['step_s']:.3f} | {r['img_per_s']:.1f} | {r['gflop_per_s']:.1f} | "
+                     f"{r['peak_share']:.0%} |")  # fmt: skip
     md = "\n".join(table)
     print(f"matmul peak {peak:.1f} GFLOP/s at {args.threads} threads (before {peak_before:.1f}, "
           f"after {peak_after:.1f})\n{md}")  # fmt: skip
