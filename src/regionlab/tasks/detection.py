@@ -35,7 +35,6 @@ from regionlab.tasks.common import (
     like_model,
     loss_means,
     loss_sums,
-    model_device,
     proposal_cache,
 )
 from regionlab.tasks.detection_frames import to_original
@@ -286,9 +285,9 @@ class DetectionTask(BatchwiseEvaluation):
         # the uint8 image evaluation letterboxes (one in-place pass; the input is not touched)
         pixels = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
         for img in pixels:
-            s = Sample(img)
-            letter, frame = aug.letterbox_frame(s)
-            x = letter.image[None].float().div(255).to(model_device(model))
-            det = model(like_model(x, model)).detections[0].to("cpu")
+            letter, frame = aug.letterbox_image(img)
+            # divided in place: no second (1, 3, S, S) float tensor to allocate and fill
+            x = like_model(letter[None].float().div_(255), model)
+            det = model(x).detections[0].to("cpu")
             out_dets.append(self.to_original(det, frame))
         return out_dets
