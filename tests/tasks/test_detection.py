@@ -157,3 +157,4 @@ def test_to_pixels_gives_torchs_own_cast():
         got = to_pixels(images)
         assert got.dtype == torch.uint8 and torch.equal(got, want)
     assert torch.equal(x.reshape(-1)[:3], torch.tensor(edge[:3]))  # the input is not touched
+    assert torch.equal(to_pixels(x.requires_grad_()), to_pixels(x.detach()))  # with autograd on

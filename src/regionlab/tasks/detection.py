@@ -63,7 +63,7 @@ def to_pixels(images: torch.Tensor) -> torch.Tensor:
     """float ``(N, 3, H, W)`` in ``[0, 1]`` -> the ``uint8 (N, 3, H, W)`` image evaluation
     letterboxes: times 255, rounded half to even, clamped to ``[0, 255]`` (a new tensor, the
     input is not touched)."""
-    x = images.mul(255).round_().clamp_(0, 255)
+    x = images.detach().mul(255).round_().clamp_(0, 255)
     if x.device.type != "cpu":
         return x.to(torch.uint8)
     # torch casts float -> uint8 one element at a time through int64 (its rule for negative
