@@ -139,6 +139,8 @@ def test_unletterbox_maps_eval_boxes_back(letterbox, centre, hw):
     assert torch.equal(out.image, aug(s).image) and torch.equal(out.boxes, aug(s).boxes)
     assert (frame.orig_h, frame.orig_w) == (h, w)
     assert torch.allclose(unletterbox(out.boxes, frame), s.boxes, atol=1e-4)
+    image, image_frame = aug.letterbox_image(s.image)  # predict's path: the image alone
+    assert torch.equal(image, out.image) and image_frame == frame
 
 
 def test_letterbox_hand_case():

@@ -293,3 +293,21 @@ def test_nms_limits_are_fixed_in_the_graph_recorded_and_enforced(tmp_path):
         pred.predict(_images(1)[0], max_det=20)
     with pytest.raises(ExportError, match="--iou must be in"):
         export_model(task, model, tmp_path / "bad.onnx", iou=1.5)
+
+
+@pytest.mark.parametrize("fmt,inside", [("onnx", 1), ("torchscript", 2)])
+def test_torch_runs_on_one_thread_around_onnxruntime_only(tmp_path, monkeypatch, fmt, inside):
+    # onnxruntime has threads of its own (torch's would spin beside them); a TorchScript graph
+    # runs on torch's. The caller's thread count is put back either way.
+    task = _segment()
+    exported = load_exported(export_model(task, _model(task), tmp_path / f"m{FORMATS[fmt]}", fmt))
+    seen, predict = [], exported.task.predict
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return predict(*args, **kwargs)
+
+    monkeypatch.setattr(exported.task, "predict", spy)
+    torch.set_num_threads(2)  # the autouse fixture restores the session's own
+    exported.predict_tensor(_images(1))
+    assert seen == [inside] and torch.get_num_threads() == 2

@@ -143,3 +143,18 @@ def test_every_detector_spec_survives_the_checkpoint_round_trip(spec):
     task = DetectionTask(spec, 48, CLASSES)
     again = DetectionTask.from_spec_dict(task.spec_dict())
     assert again.spec == spec and again.spec_dict() == task.spec_dict()
+
+
+def test_to_pixels_gives_torchs_own_cast():
+    from regionlab.tasks.detection import to_pixels
+
+    # halves round to even, out of range clamps, NaN (undefined) is 0 in both
+    edge = [-0.5, -1e-3, 0.5 / 255, 1.5 / 255, 2.5 / 255, 0.5, 254.5 / 255, 1.0, 1.7]
+    x = torch.cat([torch.tensor(edge + [float("nan")]), torch.rand(3 * 37 * 41 - 10)])
+    x = x.reshape(1, 3, 37, 41)
+    for images in (x, x.contiguous(memory_format=torch.channels_last), x[..., ::2]):
+        want = images.mul(255).round_().clamp_(0, 255).to(torch.uint8)
+        got = to_pixels(images)
+        assert got.dtype == torch.uint8 and torch.equal(got, want)
+    assert torch.equal(x.reshape(-1)[:3], torch.tensor(edge[:3]))  # the input is not touched
+    assert torch.equal(to_pixels(x.requires_grad_()), to_pixels(x.detach()))  # with autograd on

@@ -51,6 +51,16 @@ def unletterbox(boxes: torch.Tensor, frame: Frame) -> torch.Tensor:
     return b
 
 
+def _put(x: torch.Tensor, new_size: tuple[int, int], offset: tuple[int, int],
+         size: tuple[int, int], value: int = 0) -> torch.Tensor:  # fmt: skip
+    """:func:`place` of one image, mask or box tensor (a ``tv_tensors`` type for boxes and
+    keypoints): resized to ``new_size``, its top-left corner at ``offset`` of ``size``."""
+    (rh, rw), (px, py), (H, W) = new_size, offset, size
+    pad = [max(px, 0), max(py, 0), max(W - px - rw, 0), max(H - py - rh, 0)]
+    x = TF.pad(TF.resize(x, [rh, rw]), pad, fill=value)
+    return TF.crop(x, pad[1] - py, pad[0] - px, H, W).as_subclass(torch.Tensor)
+
+
 def place(
     sample: Sample,
     new_size: tuple[int, int],
@@ -63,11 +73,9 @@ def place(
     parts are ``fill`` in the image, ``False`` in masks, ``IGNORE_INDEX`` in ``semantic``).
     Boxes are clipped to the canvas (not filtered); keypoints falling outside get ``v = 0``."""
     (h0, w0), (rh, rw), (px, py), (H, W) = sample.size, new_size, offset, size
-    pad = [max(px, 0), max(py, 0), max(W - px - rw, 0), max(H - py - rh, 0)]
 
     def go(x: torch.Tensor, value: int = 0) -> torch.Tensor:
-        x = TF.pad(TF.resize(x, [rh, rw]), pad, fill=value)
-        return TF.crop(x, pad[1] - py, pad[0] - px, H, W).as_subclass(torch.Tensor)
+        return _put(x, new_size, offset, size, value)
 
     out = replace(sample, image=go(sample.image, fill))
     out.boxes = go(tv.BoundingBoxes(sample.boxes, format="XYXY", canvas_size=(h0, w0)))
@@ -167,6 +175,14 @@ class DetectionAugment:
     def letterbox_frame(self, sample: Sample) -> tuple[Sample, Frame]:
         """The eval transform, returning the :class:`Frame` with the sample."""
         return place(sample, *self._eval_geometry(sample.size), self.size, self.fill)
+
+    def letterbox_image(self, image: torch.Tensor) -> tuple[torch.Tensor, Frame]:
+        """:meth:`letterbox_frame` of a bare ``uint8 (3, h, w)`` image -> ``uint8 (3, H, W)``
+        and its :class:`Frame`: the same pixels, without a :class:`Sample` whose (empty)
+        boxes would go through every step too (``predict`` has no annotations)."""
+        orig = (int(image.shape[-2]), int(image.shape[-1]))
+        new_size, offset = self._eval_geometry(orig)
+        return _put(image, new_size, offset, self.size, self.fill), self.frame(orig)
 
     def __call__(self, sample: Sample, gen: torch.Generator | None = None) -> Sample:
         if not self.train:
