@@ -59,11 +59,14 @@ def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def build(task_name: str, flags: list[str], data_spec: str):
-    """The task, its model and one training batch, as ``regionlab train`` builds them."""
+def build(task_name: str, flags: list[str], data_spec: str, layout: bool = True):
+    """The task, its model and one training batch, as ``regionlab train`` builds them: in the
+    engine's memory layout (``TrainConfig.channels_last``, on in every run; the batch follows
+    the model's layout in ``task.step``). ``layout=False``: the model as built (NCHW)."""
     from regionlab.cli.main import build_parser
     from regionlab.cli.specs import open_dataset
     from regionlab.cli.tasks import TASKS
+    from regionlab.engine.config import TrainConfig
 
     args = build_parser().parse_args(["train", task_name, "--data", data_spec, *flags])
     data = open_dataset(data_spec)
@@ -72,7 +75,10 @@ def build(task_name: str, flags: list[str], data_spec: str):
     batch_size = cli.recipe_for(data, getattr(args, "model", None))["batch_size"]
     plain = task.transform(False)
     items = [plain(data[i % len(data)]) for i in range(batch_size)]
-    return task, task.build_model().train(), task.collate(items), batch_size
+    model = task.build_model().train()
+    if layout and TrainConfig().channels_last:  # as engine.run.Run._layout does
+        model = model.to(memory_format=torch.channels_last)
+    return task, model, task.collate(items), batch_size
 
 
 def one_step(task, model, batch, opt) -> None:
