@@ -53,8 +53,11 @@ def test_mask_rcnn_is_faster_rcnn_plus_a_mask_head(parts):
 
 @pytest.mark.parametrize(
     "mask_loss, parts, steps",
-    # the pyramid's neck adds layers to fit: at 120 steps its boxes are still settling
-    [("sigmoid", SMALL, 120), ("softmax", SMALL, 120), ("sigmoid", PYRAMID, 200)],
+    # the pyramid's neck adds layers to fit: at 120 steps its boxes are still settling;
+    # softmax's classes compete at every pixel and learn slower: at 120 steps an object sat at
+    # the 0.75 edge (0.747 after a float-rounding change of RoIAlign's training path; 160
+    # steps: 0.74-0.85 for the worst object over 4 seeds)
+    [("sigmoid", SMALL, 120), ("softmax", SMALL, 160), ("sigmoid", PYRAMID, 200)],
     ids=["sigmoid", "softmax", "sigmoid-pyramid"],
 )
 def test_mask_rcnn_overfits_the_masks_of_a_few_scenes(mask_loss, parts, steps):
