@@ -123,18 +123,7 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated setup names")
     ap.add_argument("--name", default="efficiency", help="results file name")
     ap.add_argument("--no-peer", action="store_true", help="leave YOLO26n out (bench extra)")
-    ap.add_argument("--torchvision-roi-align", action="store_true",
-                    help="train through torchvision's roi_align (the path before grid_sample)")  # fmt: skip
     args = ap.parse_args()
-    if args.torchvision_roi_align:  # the A of an A/B: everything else the same
-        from torchvision.ops import roi_align
-
-        import regionlab.ops.roi as roi
-
-        def torchvision_path(fmap, rows, out, scale, sampling):
-            return roi_align(fmap, rows, out, scale, sampling_ratio=sampling, aligned=True)
-
-        roi.roi_align_sampled = torchvision_path
     photos = (DATASETS / "pennfudan").is_dir()
     peak_before = matmul_peak(args.threads)
     rows = {}
