@@ -81,17 +81,16 @@ def score(setup: str, name: str, run: Path) -> dict:
     """Validation metrics of a finished run (captioners: greedy and beam 3)."""
     import torch
 
-    from regionlab.cli.main import _load
-    from regionlab.cli.specs import open_dataset
-    from regionlab.engine.config import TrainConfig
+    from regionlab.api.predictor import load_run
+    from regionlab.api.specs import open_dataset
     from regionlab.engine.trainer import evaluate
 
     torch.set_num_threads(2)
-    cli, task, model, ckpt = _load(str(run / CHECKPOINT))
+    task, model, ckpt = load_run(run / CHECKPOINT)
     data = open_dataset(DATA[setup][1], split="val")
-    cfg = TrainConfig.from_dict({**ckpt["config"], "progress": False})
-    out = {"steps": ckpt.get("state", {}).get("step"), "checkpoint": CHECKPOINT}
-    if cli.name == "caption":
+    cfg = ckpt.train_config(progress=False)
+    out = {"steps": ckpt.state.step, "checkpoint": CHECKPOINT}
+    if ckpt.task == "caption":
         for beam in (1, 3):
             task.beam = beam
             t0 = time.time()
@@ -110,12 +109,12 @@ def nearest_neighbour(run: Path) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from regionlab.cli.main import _load
-    from regionlab.cli.specs import open_dataset
+    from regionlab.api.predictor import load_run
+    from regionlab.api.specs import open_dataset
     from regionlab.eval.captions import caption_scores
     from regionlab.tasks.common import resize_images
 
-    _, task, model, _ = _load(str(run / CHECKPOINT))
+    task, model, _ = load_run(run / CHECKPOINT)
     train = open_dataset(DATA["coco-mini"][0], split="train")
     val = open_dataset(DATA["coco-mini"][1], split="val")
 
