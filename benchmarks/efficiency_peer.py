@@ -7,25 +7,21 @@ step), so the rows compare arithmetic and speed alike. Needs the ``bench`` extra
 
 from __future__ import annotations
 
-import os
 import statistics
 import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from regionlab.comparison.peer_yolo import offline
+
 
 def yolo26n(threads: int, classes: int = 1):
     """YOLO26n's ``DetectionModel`` from its YAML (n scale), offline, ``classes`` classes."""
-    os.environ["YOLO_OFFLINE"] = "1"
-    import ultralytics.utils as uu
+    offline(threads)
     from ultralytics.cfg import get_cfg
     from ultralytics.nn.tasks import DetectionModel, yaml_model_load
-    from ultralytics.utils import torch_utils
 
-    uu.NUM_THREADS = threads
-    if hasattr(torch_utils, "NUM_THREADS"):
-        torch_utils.NUM_THREADS = threads
     cfg = yaml_model_load("yolo26n.yaml")
     model = DetectionModel(cfg, nc=classes, verbose=False)
     model.args = get_cfg()  # the trainer sets its hyperparameters (loss gains) this way

@@ -18,18 +18,14 @@ import numpy as np
 import torch
 from _common import timed_passes
 
+from regionlab.comparison.peer_yolo import offline
+
 
 def yolo26n_onnx(work: Path, size: int, threads: int) -> Path:
     """YOLO26n with one class, exported by Ultralytics (offline, no weights)."""
-    os.environ["YOLO_OFFLINE"] = "1"
-    import ultralytics.utils as uu
-    from ultralytics import YOLO
-    from ultralytics.utils import torch_utils
-
-    uu.NUM_THREADS = threads
-    if hasattr(torch_utils, "NUM_THREADS"):
-        torch_utils.NUM_THREADS = threads
+    offline(threads)
     import yaml
+    from ultralytics import YOLO
     from ultralytics.nn.tasks import yaml_model_load
 
     cfg = yaml_model_load("yolo26n.yaml")  # its YAML with the n scale, as YOLO() reads it

@@ -22,7 +22,9 @@ from regionlab.comparison.peers import PeerJob, PeerResult
 SIZE = 320  # Ultralytics' imgsz, as the tv-frcnn peer's
 
 
-def _offline(threads: int) -> None:
+def offline(threads: int) -> None:
+    """Ultralytics without network (``YOLO_OFFLINE``, no font download) on ``threads``
+    threads (its own ``NUM_THREADS``; torch's are set by the caller)."""
     os.environ["YOLO_OFFLINE"] = "1"
     import ultralytics.data.utils as du
     import ultralytics.utils as uu
@@ -113,7 +115,7 @@ class YoloPeer:
 
         if job.minutes is None:
             raise ValueError(f"{self.config}: a peer needs a time budget (--minutes)")
-        _offline(job.threads)
+        offline(job.threads)
         from ultralytics import YOLO
 
         train = open_dataset(job.train)
