@@ -36,8 +36,8 @@ def pixel_cross_entropy(
     per_pixel = F.cross_entropy(
         logits, target, weight=class_weights, ignore_index=ignore_index, reduction="none"
     )
-    labelled = target[target != ignore_index]
-    count = labelled.numel() if class_weights is None else class_weights[labelled].sum()
+    labelled = target != ignore_index
+    count = labelled.sum() if class_weights is None else class_weights[target[labelled]].sum()
     return per_pixel.sum() / global_count(count, minimum=1e-12)
 
 
