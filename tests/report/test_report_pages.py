@@ -167,3 +167,17 @@ def test_caption_report_shows_references_and_each_models_caption(tmp_path):
     rows = _rows(page, "captions")
     assert len(rows) == 3 and all(r.count("<li>") >= 1 for r in rows)  # references, listed
     assert 'id="worst"' in page and "CIDEr-D of the image" in page
+
+
+def test_compare_report_predicts_the_report_split_from_specs(det_run, tmp_path):
+    """``compare.json``'s ``split`` says in words how each split was made; the images drawn and
+    diagnosed are those of ``specs["report"]`` (not each run's own tune split)."""
+    folder = _compare(tmp_path / "cmp", det_run)
+    data = json.loads((folder / "compare.json").read_text())
+    coco_spec = json.loads((det_run / "run.json").read_text())["data"]["train"]
+    report = f"{coco_spec}:start=1,stop=4"  # 3 of the set's images
+    data["split"] = {"report": "--val ... (all of it): never trained on", "tune": "words"}
+    data["specs"] = {"report": report, "tune": "unused", "train": "unused"}
+    (folder / "compare.json").write_text(json.dumps(data))
+    page = write_report(folder, max_images=5).read_text(encoding="utf-8")
+    assert f"first 3 of 3 validation images of {text(report)}" in page

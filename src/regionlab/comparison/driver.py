@@ -8,6 +8,7 @@ scored by the same evaluator, into ``DIR/compare.json`` and a printed table.
                     ...: regionlab.provenance.provenance()},
      "split": {"report": "<how the reported split was made, n images>", "tune": "...",
                "train": "..."},
+     "specs": {"report": SPEC, "tune": SPEC, "train": SPEC},   # the data specs of the splits
      "checkpoint": "best",            # which checkpoint the runs' metrics and table are of
      "main_metric": "AP",
      "runs": [{"model": "grid", "seed": 0, "dir": "runs/grid-s0",
@@ -114,7 +115,7 @@ def compare(
     outcomes = scheduler.run_jobs(jobs, splits.report, out / "logs", parallel=parallel,
                                   threads=threads, say=say)  # fmt: skip
     wall = time.perf_counter() - t0
-    result = _result(task, jobs, outcomes, out, checkpoint, splits.notes)
+    result = _result(task, jobs, outcomes, out, checkpoint, splits)
     result["command"] = list(sys.argv if argv is None else argv)
     result["provenance"] = prov
     result["timing"] = timing(result["runs"], wall, parallel)
@@ -153,7 +154,7 @@ def timing(runs: list[dict], wall: float, parallel: int) -> dict:
 
 
 def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: str,
-            notes: dict) -> dict:  # fmt: skip
+            splits) -> dict:  # fmt: skip
     """``compare.json`` but for its command, provenance and timing."""
     from regionlab.api.families import family
 
@@ -164,7 +165,8 @@ def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: s
         "task": task,
         "command": None,
         "provenance": None,
-        "split": notes,
+        "split": splits.notes,
+        "specs": {"report": splits.report, "tune": splits.tune, "train": splits.train},
         "checkpoint": checkpoint,
         "main_metric": main,
         "runs": runs,

@@ -31,7 +31,11 @@ def _report_spec(g: Gathered) -> str | None:
     own validation data."""
     from regionlab.api.specs import SpecError, parse_spec
 
-    split = (g.compare or {}).get("split")
+    # "specs" holds the data specs; "split" says in words how each was made (a compare.json
+    # before "specs" was written: its "split" holds a spec only when one was given as such)
+    compare = g.compare or {}
+    specs = compare.get("specs") if isinstance(compare.get("specs"), dict) else None
+    split = specs or compare.get("split")
     spec = split.get("report") if isinstance(split, dict) else None
     if not isinstance(spec, str) or not spec:
         return None
