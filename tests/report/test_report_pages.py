@@ -118,6 +118,7 @@ def test_compare_report_has_a_row_and_a_column_per_model(det_run, tmp_path, caps
     assert len(results) == 3  # grid, the hostile name, broken
     assert "(best)" in results[0] and "(within noise)" in results[1]  # the best is not "noise"
     assert len(_rows(page, "cost")) == 4  # every run, failed ones included
+    assert "at ?" not in page  # the failed run has no FLOP count: a dash, not "— at ?"
     side = _rows(page, "side-by-side")
     assert len(side) == 3 and all(r.count("<img ") == 3 for r in side)  # truth + 2 models
     assert "broken (seed 0): run folder" in page and "failed" in page

@@ -106,7 +106,8 @@ def cost(g: Gathered, predicted: dict[str, Predicted]) -> Html:
         rows.append([
             r.label, "done (earlier)" if r.status == "skipped" else r.status,
             number(model.get("parameters")),
-            f"{number(model.get('gflops_per_image'))} at {size}",
+            "—" if model.get("gflops_per_image") is None  # a peer's or failed run's: no count
+            else f"{number(model['gflops_per_image'])} at {size}",
             number(r.train_images_per_second(), 3), number(threads), ms,
             number(r.peak_memory_mb(), 4), number(r.peak_memory_mb("peak_cuda_mb"), 4),
         ])  # fmt: skip
