@@ -38,7 +38,7 @@ from pathlib import Path
 from regionlab.comparison import peers as peer_check
 from regionlab.comparison import reuse, scheduler, stats
 from regionlab.comparison.plan import Job, parse_models, plan_jobs, plan_peer_jobs
-from regionlab.comparison.splits import carve
+from regionlab.comparison.splits import Splits, carve
 
 CHECKPOINTS = ("best", "last")
 
@@ -154,7 +154,7 @@ def timing(runs: list[dict], wall: float, parallel: int) -> dict:
 
 
 def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: str,
-            splits) -> dict:  # fmt: skip
+            splits: Splits) -> dict:  # fmt: skip
     """``compare.json`` but for its command, provenance and timing."""
     from regionlab.api.families import family
 

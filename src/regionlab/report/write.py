@@ -27,16 +27,13 @@ def _picked(g: Gathered) -> dict[str, RunFolder]:
 
 
 def _report_spec(g: Gathered) -> str | None:
-    """A compare's report split when it is a data spec; a name (``"val"``) means the runs'
-    own validation data."""
+    """A compare's report split: ``compare.json``'s ``specs.report`` (``split`` only says in
+    words how each split was made); ``None`` (the runs' own validation data) when it has none
+    or it is not a data spec."""
     from regionlab.api.specs import SpecError, parse_spec
 
-    # "specs" holds the data specs; "split" says in words how each was made (a compare.json
-    # before "specs" was written: its "split" holds a spec only when one was given as such)
-    compare = g.compare or {}
-    specs = compare.get("specs") if isinstance(compare.get("specs"), dict) else None
-    split = specs or compare.get("split")
-    spec = split.get("report") if isinstance(split, dict) else None
+    specs = (g.compare or {}).get("specs")
+    spec = specs.get("report") if isinstance(specs, dict) else None
     if not isinstance(spec, str) or not spec:
         return None
     try:
