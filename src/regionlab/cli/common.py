@@ -156,11 +156,16 @@ def add_budget_flags(
     p.add_argument(
         "--seed", type=int, help="seed of weights, batches and augmentation" + shown("seed")
     )
-    p.add_argument("--eval-every", type=int, help="evaluate every N epochs" + shown("eval_every"))
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        help="evaluate (and save last.pt) every N epochs (default: at epoch ends, about "
+        "20 times a run, whatever an epoch holds)",
+    )
     p.add_argument(
         "--checkpoint-every",
         type=int,
-        help="also write last.pt every N steps (0: at the end of each epoch)"
+        help="also write last.pt every N steps (0: where the run evaluates)"
         + shown("checkpoint_every"),
     )
     p.add_argument(

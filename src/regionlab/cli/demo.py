@@ -58,7 +58,6 @@ def cmd_demo(args) -> int:
         minutes=args.minutes,
         batch_size=16,
         lr=2e-3,
-        eval_every=1,
         progress=not args.quiet,
     )
     t0 = time.perf_counter()

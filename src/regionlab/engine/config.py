@@ -32,8 +32,11 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | constant
     warmup: float = 0.03  # fraction of training spent warming up linearly
     grad_clip: float | None = 5.0
-    eval_every: int = 1  # epochs
-    checkpoint_every: int = 0  # steps (0: at the end of each epoch only)
+    # epochs between evaluations; None: at the first epoch end after each further
+    # 1/EVALS_PER_RUN of the run (engine/cadence.py), so a 12-image set, one step an
+    # epoch, is not scored (and saved) after every step
+    eval_every: int | None = None
+    checkpoint_every: int = 0  # steps (0: where the run evaluates, and at its end, only)
     # Also write last.pt mid-epoch once this many minutes of the run have passed since the
     # last write (0: off), so a SIGKILL on a large set loses bounded work, not an epoch.
     checkpoint_minutes: float = 10.0
@@ -72,6 +75,12 @@ class TrainConfig:
             parse_schedule(self.grow)  # a typo fails now, not at epoch N
         if self.grow_mode not in ("net2net", "morphism"):
             raise ValueError(f"grow_mode must be net2net or morphism, got {self.grow_mode!r}")
+        if self.eval_every is not None and (
+            isinstance(self.eval_every, bool) or self.eval_every < 1
+        ):
+            raise ValueError(
+                f"eval_every must be >= 1 epoch (or unset: spread), got {self.eval_every}"
+            )
         if self.checkpoint_every < 0 or self.checkpoint_minutes < 0:
             raise ValueError("checkpoint_every and checkpoint_minutes must be >= 0 (0: off)")
         if not 0 <= self.warmup < 1:

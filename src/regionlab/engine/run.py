@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from regionlab.atomic import append_line, make_folder
-from regionlab.engine import growing, metrics_log, processes, records, runtime
+from regionlab.engine import cadence, growing, metrics_log, processes, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.budget import StepBudget
 from regionlab.engine.checkpoint import (
@@ -214,6 +214,10 @@ class Run:
     def done(self) -> bool:
         return self.length.done()
 
+    def eval_due(self) -> bool:
+        """At an epoch's end: evaluate now (:mod:`.cadence`)?"""
+        return cadence.eval_due(self.cfg, self.state, self.budget)
+
     def fix_length(self) -> None:
         """After each step: a ``minutes`` run fixes its step count once it has measured its speed."""
         plan = self.length.after_step()
@@ -341,6 +345,7 @@ class Run:
 
     def evaluate(self) -> None:
         """Score the validation set, log it, and keep ``best.pt`` when the main metric improves."""
+        self.state.evaluated_step = self.state.step  # the cadence counts runs without a val set
         if self.val_set is None:
             return
         task, st, rt = self.task, self.state, self.rt

@@ -33,10 +33,11 @@ class RunState:
     # lines of metrics.jsonl when the state was saved (None: not counted, an older file); a
     # resume drops the lines an interrupted attempt wrote after its last checkpoint
     metrics_rows: int | None = None
+    evaluated_step: int = 0  # the step of the last evaluation: the next is due from it (cadence)
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        for key, unset in (("metrics_rows", None), ("speed_mark", None)):
+        for key, unset in (("metrics_rows", None), ("speed_mark", None), ("evaluated_step", 0)):
             if d[key] == unset:  # as an older file was written (its round trip stays equal)
                 del d[key]
         return d
@@ -62,11 +63,9 @@ class RunState:
         return state
 
 
+_COUNTERS = ("epoch", "batch", "step", "grown", "planned_steps", "schedule_start", "evaluated_step")
 _CHECKS = [
-    *(
-        (n, int, "an integer >= 0")
-        for n in ("epoch", "batch", "step", "grown", "planned_steps", "schedule_start")
-    ),  # fmt: skip
+    *((n, int, "an integer >= 0") for n in _COUNTERS),
     *((n, (int, float), "a number >= 0") for n in ("elapsed", "epoch_progress")),
     *((n, (dict, type(None)), "a dict of metrics or None") for n in ("best", "last_eval")),
     ("metrics_rows", (int, type(None)), "an integer >= 0 or None"),

@@ -1,7 +1,7 @@
 """One training loop for every task.
 
-``fit(task, train_set, val_set, config, out_dir)`` trains, evaluates every ``eval_every``
-epochs, appends metrics as JSON lines to ``out_dir/metrics.jsonl``, and keeps
+``fit(task, train_set, val_set, config, out_dir)`` trains, evaluates at epoch ends (every
+``eval_every`` epochs, or spread over the run: :mod:`regionlab.engine.cadence`), appends metrics as JSON lines to ``out_dir/metrics.jsonl``, and keeps
 ``out_dir/last.pt`` (full state with the optimizer, for ``resume=True``) and ``out_dir/best.pt``
 (model only, best ``task.main_metric``). Nothing in here knows which task it is running.
 Before the first step it writes ``out_dir/run.json`` (what started the run, with the model
@@ -14,8 +14,9 @@ methods of :class:`~regionlab.engine.run.Run`, the state of one run.
 
 SIGTERM or SIGINT during :func:`fit` stops the run after its current step (every process of a
 torchrun job at the same step): ``last.pt`` is written and :class:`Preempted` raised; ``resume=True``
-then continues exactly as if the run had not stopped. ``last.pt`` is also written mid-epoch every
-``checkpoint_minutes`` (and every ``checkpoint_every`` steps), so a SIGKILL loses bounded work.
+then continues exactly as if the run had not stopped. ``last.pt`` is written where the run
+evaluates, and also every ``checkpoint_minutes`` (and every ``checkpoint_every`` steps), so a
+SIGKILL loses bounded work.
 """
 
 from __future__ import annotations
@@ -144,12 +145,18 @@ def fit(
                 finished = train_epoch(run, bar)
                 if run.stop_signal is not None:
                     _stop(run, bar)
-                if finished and run.state.epoch % cfg.eval_every == 0 and not run.done():
+                due = finished and not run.done()  # a finished run evaluates below, once
+                evaluated = due and run.eval_due()
+                if evaluated:
                     run.evaluate()
-                run.checkpoint(run.last_path)
+                # last.pt where the run evaluates, or on checkpoint_every/_minutes; a run done
+                # mid-epoch saves below
+                saved = evaluated or (finished and run.checkpoint_due())
+                if saved:
+                    run.checkpoint(run.last_path)
                 run.agree_clock()  # a signal during the evaluation: stop now, not a step later
                 if run.stop_signal is not None:
-                    _stop(run, bar, saved=True)
+                    _stop(run, bar, saved=saved)
             bar.close()
             run.log = log
             run.evaluate()
