@@ -17,6 +17,7 @@ entries, other libraries' models as ``--peers`` (YOLO and SMP need the bench ext
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -108,6 +109,18 @@ SUITES: dict[str, Suite] = {
 }  # fmt: skip
 
 
+def pick_models(models: str, names: str) -> str:
+    """The entries of a suite's ``models`` (``name=model[flags]`` or ``model``) named in
+    ``names``, in the suite's order; an unknown name is an error naming the known ones."""
+    entries = re.split(r",(?![^\[]*\])", models)  # commas inside [flags] stay
+    by_name = {e.split("=", 1)[0].split("[", 1)[0]: e for e in entries}
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        sys.exit(f"--models: unknown {', '.join(unknown)}; the suite has {', '.join(by_name)}")
+    return ",".join(e for n, e in by_name.items() if n in wanted)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("suite", nargs="?", choices=list(SUITES))
@@ -120,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="continue the suite in --workdir")
     ap.add_argument("--no-peers", action="store_true", help="leave the suite's peers out")
     ap.add_argument("--peers", help="these peers instead of the suite's (comma-separated)")
+    ap.add_argument("--models", help="these of the suite's models only (names, comma-separated)")
     args = ap.parse_args(argv)
     if args.list or args.suite is None:
         for name, s in SUITES.items():
@@ -132,9 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     import regionlab
     from regionlab.atomic import write_text_atomic
 
+    models = pick_models(s.models, args.models) if args.models else s.models
     work = Path(args.workdir or tempfile.mkdtemp(prefix="regionlab-suite-")) / args.suite
     result = regionlab.compare(
-        s.task, s.data, models=s.models, val=s.val, seeds=args.seeds,
+        s.task, s.data, models=models, val=s.val, seeds=args.seeds,
         minutes=args.minutes or s.minutes, parallel=args.parallel, threads=args.threads,
         flags=s.flags, out=work, reuse_runs=args.reuse, argv=["python", *sys.argv],
         peers=[p for p in (args.peers or s.peers).split(",") if p and not args.no_peers],

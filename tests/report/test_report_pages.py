@@ -182,3 +182,5 @@ def test_compare_report_predicts_the_report_split_from_specs(det_run, tmp_path):
     (folder / "compare.json").write_text(json.dumps(data))
     page = write_report(folder, max_images=5).read_text(encoding="utf-8")
     assert f"first 3 of 3 validation images of {text(report)}" in page
+    # the figures are one run's, on these images: the page says they may differ from the table
+    assert "so they can differ from the table above (all 3 images, mean over seeds)" in page

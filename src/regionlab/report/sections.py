@@ -35,14 +35,32 @@ def header(g: Gathered, val: Validation | None, picked: dict[str, RunFolder]) ->
         facts.append(("split", ", ".join(f"{k}: {v}" for k, v in split.items())))
     parts.append(table(["", ""], [[k, v] for k, v in facts], text_cols=2))
     if val is not None:
-        parts.append(para(
-            f"Predictions below: the first {len(val.samples)} of {val.total} validation images of "
-            f"{val.spec}, each model's checkpoint: "
-            + "; ".join(f"{name}: {r.checkpoint().name if r.checkpoint() else 'none'}"
-                        for name, r in picked.items()), cls="note"))  # fmt: skip
+        parts.append(para(_predicted_note(g, val, picked), cls="note"))
     for p in g.problems:
         parts.append(para(p, cls="problem"))
     return Html("".join(parts))
+
+
+def _predicted_note(g: Gathered, val: Validation, picked: dict[str, RunFolder]) -> str:
+    """Which images and checkpoints the figures below come from; in a compare, that they are
+    one seed's on part of the images, so they may differ from the table."""
+    shown = len(val.samples)
+    text = (
+        f"Predictions below: the first {shown} of {val.total} validation images of {val.spec}, "
+        "each model's checkpoint: "
+        + "; ".join(
+            f"{name}: {r.label}, {r.checkpoint().name if r.checkpoint() else 'none'}"
+            for name, r in picked.items()
+        )
+        + "."
+    )
+    if g.kind == "compare":
+        text += (
+            f" The diagnostics below (curves, confusion matrix, AP by size, worst images) are of "
+            f"these {shown} images and that one run, so they can differ from the table above "
+            f"(all {val.total} images, mean over seeds)."
+        )
+    return text
 
 
 def _scalar_keys(metrics: dict, main: str) -> list[str]:
