@@ -110,3 +110,11 @@ def test_unknown_config_key_is_reported(tmp_path, capsys):
         == 2
     )
     assert "epocs" in capsys.readouterr().err
+
+
+def test_colour_jitter_out_of_range_stops_before_training(tmp_path, capsys):
+    argv = ["train", "segment", "--data", "scenes:size=32,n=8", "--epochs", "1", "--threads", "1",
+            "--colour", "1.5", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(argv) == 2
+    assert "--colour must be in [0, 1)" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "last.pt").exists()

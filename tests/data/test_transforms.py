@@ -7,6 +7,7 @@ from regionlab.data.transforms import (
     KeypointAugment,
     ObjectAugment,
     SegmentationAugment,
+    colour_jitter,
     crop,
     flip_permutation,
     hflip,
@@ -48,6 +49,18 @@ def test_augment_is_a_function_of_the_generator_seed():
     b = aug(s, torch.Generator().manual_seed(3))
     assert torch.equal(a.image, b.image) and torch.equal(a.semantic, b.semantic)
     assert a.image.shape == (3, 64, 64)
+
+
+def test_colour_jitter_moves_the_pixels_not_the_class_map():
+    s = render_scene(0, 4)
+    plain = SegmentationAugment((64, 64), train=True)
+    jitter = SegmentationAugment((64, 64), train=True, colour=0.3, hue=0.015)
+    a, b = (aug(s, torch.Generator().manual_seed(3)) for aug in (plain, jitter))
+    # the same geometry (the jitter draws after it), other colours
+    assert torch.equal(a.semantic, b.semantic) and not torch.equal(a.image, b.image)
+    again = jitter(s, torch.Generator().manual_seed(3))
+    assert torch.equal(again.image, b.image)  # a function of the generator
+    assert torch.equal(colour_jitter(s.image, 0.0, 0.0), s.image)  # factors 1, no shift
 
 
 def _one_box_sample(h=40, w=60, box=(10.0, 5.0, 30.0, 25.0)):

@@ -1,6 +1,6 @@
 """When a run evaluates: every ``eval_every`` epochs as asked, else about
-``EVALS_PER_RUN`` times a run however few steps its epochs hold (a 12-image set, one step an
-epoch, was scored and saved after every step)."""
+``EVALS_PER_RUN`` times a run however few steps its epochs hold (a 12-image set, 3 steps an
+epoch, was scored and saved after every epoch)."""
 
 from __future__ import annotations
 

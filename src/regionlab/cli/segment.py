@@ -53,6 +53,12 @@ def add_flags(p) -> None:
         help="random scale range for augmentation (default: none on built-in scenes, whose "
         "2000 distinct samples need no help and learn faster without; 0.75 1.5 on photos)",
     )
+    p.add_argument(
+        "--colour",
+        type=float,
+        help="colour jitter: brightness, contrast and saturation factors in 1 +- C, hue +- "
+        "C/20 (default: none on built-in scenes; 0.3 on photos)",
+    )
 
 
 def task_class():

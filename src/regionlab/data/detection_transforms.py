@@ -23,7 +23,7 @@ from torchvision import tv_tensors as tv
 from torchvision.transforms.v2 import functional as TF
 
 from regionlab.data.sample import IGNORE_INDEX, Sample
-from regionlab.data.transforms import _pick, _uniform, hflip
+from regionlab.data.transforms import _pick, _uniform, colour_jitter, hflip
 
 
 @dataclass(frozen=True)
@@ -201,14 +201,10 @@ class DetectionAugment:
         (``x -> W - x`` for boxes and keypoints), then keypoint ``k`` becomes keypoint
         ``flip_perm[k]`` when given (a left wrist is a right wrist in the mirror)."""
         flip = float(torch.rand((), generator=gen)) < self.flip
-        c = self.colour
-        b, k, s = (_uniform(1 - c, 1 + c, gen) for _ in range(3))
-        hue = _uniform(-self.hue, self.hue, gen)
         out = hflip(sample) if flip else sample
         if flip and self.flip_perm is not None and out.keypoints is not None:
             out = replace(out, keypoints=out.keypoints[:, self.flip_perm])
-        img = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(out.image, b), k), s)
-        return replace(out, image=TF.adjust_hue(img, hue) if hue else img)
+        return replace(out, image=colour_jitter(out.image, self.colour, self.hue, gen))
 
 
 def mosaic(

@@ -103,9 +103,22 @@ def crop(sample: Sample, top: int, left: int, size: tuple[int, int]) -> Sample:
     return out
 
 
+def colour_jitter(
+    image: torch.Tensor, colour: float, hue: float, gen: torch.Generator | None = None
+) -> torch.Tensor:
+    """``uint8 (3, H, W)`` with brightness, contrast and saturation factors drawn in
+    ``1 +- colour`` and a hue shift in ``+- hue`` (a share of the colour wheel), applied in
+    that order. Always draws four numbers from ``gen``."""
+    b, k, s = (_uniform(1 - colour, 1 + colour, gen) for _ in range(3))
+    shift = _uniform(-hue, hue, gen)
+    img = TF.adjust_saturation(TF.adjust_contrast(TF.adjust_brightness(image, b), k), s)
+    return TF.adjust_hue(img, shift) if shift else img
+
+
 class SegmentationAugment:
     """Resize to ``size``, then (training) random scale in ``scale`` and random crop back to
-    ``size``, and a horizontal flip with probability ``flip``."""
+    ``size``, a horizontal flip with probability ``flip``, and with ``colour > 0``
+    :func:`colour_jitter` (``colour``, ``hue``); the class map moves with the geometry only."""
 
     def __init__(
         self,
@@ -113,8 +126,11 @@ class SegmentationAugment:
         train: bool = True,
         scale: tuple[float, float] = (0.75, 1.5),
         flip: float = 0.5,
+        colour: float = 0.0,
+        hue: float = 0.0,
     ) -> None:
         self.size, self.train, self.scale, self.flip = tuple(size), train, scale, flip
+        self.colour, self.hue = colour, hue
 
     def __call__(self, sample: Sample, gen: torch.Generator | None = None) -> Sample:
         h, w = self.size
@@ -128,6 +144,8 @@ class SegmentationAugment:
         out = crop(out, top, left, (h, w))
         if float(torch.rand((), generator=gen)) < self.flip:
             out = hflip(out)
+        if self.colour or self.hue:  # no draws without: a run without jitter is as before
+            out = replace(out, image=colour_jitter(out.image, self.colour, self.hue, gen))
         return out
 
 

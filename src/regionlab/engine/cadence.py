@@ -2,9 +2,9 @@
 
 ``eval_every=N`` given: every N-th epoch, as asked. Unset (the default): at the first epoch end
 after each further ``1 / EVALS_PER_RUN`` of the run, so a run is scored about that many times
-whatever its epochs hold. Per epoch, as before, a 12-image set (one step an epoch) was scored
-and saved after every step: 2,656 times in a 3-minute run, a third more wall time than its
-training, and ``best.pt`` picked among 2,656 noisy scores of 4 images.
+whatever its epochs hold. Per epoch, as before, a 12-image set (3 steps an epoch at batch 4)
+was scored and saved 885 times in a 3-minute run of 2,656 steps, a third more wall time than
+its training, and ``best.pt`` was picked among 885 noisy scores of 4 images.
 
 The gap is counted in steps, a twentieth of the run's fixed count, so the same command
 evaluates at the same steps (a resumed run too, and one resumed with a longer length spaces the

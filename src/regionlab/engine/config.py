@@ -33,8 +33,8 @@ class TrainConfig:
     warmup: float = 0.03  # fraction of training spent warming up linearly
     grad_clip: float | None = 5.0
     # epochs between evaluations; None: at the first epoch end after each further
-    # 1/EVALS_PER_RUN of the run (engine/cadence.py), so a 12-image set, one step an
-    # epoch, is not scored (and saved) after every step
+    # 1/EVALS_PER_RUN of the run (engine/cadence.py), so a 12-image set, 3 steps an
+    # epoch, is not scored (and saved) after every epoch
     eval_every: int | None = None
     checkpoint_every: int = 0  # steps (0: where the run evaluates, and at its end, only)
     # Also write last.pt mid-epoch once this many minutes of the run have passed since the

@@ -1,7 +1,8 @@
 """One training loop for every task.
 
 ``fit(task, train_set, val_set, config, out_dir)`` trains, evaluates at epoch ends (every
-``eval_every`` epochs, or spread over the run: :mod:`regionlab.engine.cadence`), appends metrics as JSON lines to ``out_dir/metrics.jsonl``, and keeps
+``eval_every`` epochs, or spread over the run: :mod:`regionlab.engine.cadence`), appends
+metrics as JSON lines to ``out_dir/metrics.jsonl``, and keeps
 ``out_dir/last.pt`` (full state with the optimizer, for ``resume=True``) and ``out_dir/best.pt``
 (model only, best ``task.main_metric``). Nothing in here knows which task it is running.
 Before the first step it writes ``out_dir/run.json`` (what started the run, with the model

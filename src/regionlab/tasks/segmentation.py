@@ -57,10 +57,12 @@ class SegmentationTask(BatchwiseEvaluation):
         size: tuple[int, int],
         classes: list[str],
         scale: tuple[float, float] = (0.75, 1.5),
+        colour: float = 0.0,
     ) -> None:
         if len(classes) != spec.num_classes:
             raise ValueError(f"{len(classes)} class names for {spec.num_classes} classes")
         self.spec, self.size, self.classes, self.scale = spec, tuple(size), list(classes), scale
+        self.colour = colour  # training colour jitter (data/transforms.py: colour_jitter)
 
     @property
     def background(self) -> bool:
@@ -82,7 +84,8 @@ class SegmentationTask(BatchwiseEvaluation):
         return build_segmentation_model(self.spec)
 
     def transform(self, train: bool):
-        return SegmentationAugment(self.size, train=train, scale=self.scale)
+        c = self.colour  # the hue moves a twentieth as far (0.015 of the wheel at 0.3)
+        return SegmentationAugment(self.size, train=train, scale=self.scale, colour=c, hue=c / 20)
 
     collate = staticmethod(collate)
 

@@ -24,7 +24,11 @@ SEGMENT_DEFAULTS = {
     "class_weights": "median_freq",
     "dice": 1.0,
     "scale": None,
+    "colour": None,
 }
+# Photo sets: the detection recipe's colour jitter (brightness, contrast, saturation 1 +- 0.3).
+# Photos vary in light and camera; a few training images show little of it (12 tiles overfit).
+PHOTO_COLOUR = 0.3
 # Samples looked at for class maps; the median-frequency class weights read as many.
 MAP_SAMPLES = 200
 READERS_WITH_MAPS = (
@@ -86,7 +90,10 @@ def build_segment(args, train_set):
     scale = (
         tuple(args.scale) if args.scale is not None else ((1.0, 1.0) if generated else (0.75, 1.5))
     )
-    return SegmentationTask(spec, size, classes, scale=scale)
+    colour = args.colour if args.colour is not None else (0.0 if generated else PHOTO_COLOUR)
+    if not 0 <= colour < 1:
+        raise ValueError(f"--colour must be in [0, 1) (factors 1 +- C stay positive), got {colour}")
+    return SegmentationTask(spec, size, classes, scale=scale, colour=colour)
 
 
 def require_class_maps(train_set, spec: str) -> None:
