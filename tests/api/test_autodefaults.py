@@ -36,6 +36,7 @@ def test_twelve_128px_tiles_keep_their_size_and_get_the_small_backbone():
     # a batch of at most half the images, the lr scaled down with it
     assert d.config["batch_size"] == 4
     assert d.config["lr"] == pytest.approx(2e-3 * (4 / 8) ** 0.5, rel=1e-2)
+    assert d.options["colour"] == 0.3 and "12 images" in d.reasons["colour"]  # few photos
 
 
 def test_a_camvid_like_set_keeps_its_aspect_and_the_measured_recipe():
@@ -44,6 +45,13 @@ def test_a_camvid_like_set_keeps_its_aspect_and_the_measured_recipe():
     assert d.options["backbone"] == "mobilenet_v3_large"
     assert "widths" not in d.options  # the small CNN's widths mean nothing to mobilenet
     assert d.config == {"batch_size": 8, "lr": 2e-3}
+    assert d.options["colour"] == 0.0  # no colour jitter from 100 images
+    assert (
+        choose("segment", _summary(128, 128, 12, 2), {"colour": 0.0}, SEG_RECIPE).options.get(
+            "colour"
+        )
+        is None
+    )  # what the user gave is kept
 
 
 def test_huge_images_are_bounded_and_tiny_ones_never_upscaled():
@@ -65,7 +73,7 @@ def test_the_median_image_decides_not_one_outlier():
 def test_what_the_user_gave_is_never_replaced():
     given = {"size": (64, 64), "backbone": "small", "batch_size": 2, "lr": 0.1}
     d = choose("segment", _summary(128, 128, 12, 2), given, SEG_RECIPE)
-    assert set(d.options) == {"widths"} and d.config == {}
+    assert set(d.options) == {"widths", "colour"} and d.config == {}  # colour was not given
     assert d.options["widths"] == [16, 32, 64, 128]  # for the size the user gave
     d = choose("segment", _summary(720, 960, 150, 11), {"batch_size": 4}, SEG_RECIPE)
     assert "batch_size" not in d.config and "lr" not in d.config  # lr goes with the batch

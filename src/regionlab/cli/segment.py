@@ -57,7 +57,8 @@ def add_flags(p) -> None:
         "--colour",
         type=float,
         help="colour jitter: brightness, contrast and saturation factors in 1 +- C, hue +- "
-        "C/20 (default: none on built-in scenes; 0.3 on photos)",
+        "C/20 (default: none on built-in scenes; on files, 0.3 below 100 training images, "
+        "else none; printed at start)",
     )
 
 

@@ -26,9 +26,6 @@ SEGMENT_DEFAULTS = {
     "scale": None,
     "colour": None,
 }
-# Photo sets: the detection recipe's colour jitter (brightness, contrast, saturation 1 +- 0.3).
-# Photos vary in light and camera; a few training images show little of it (12 tiles overfit).
-PHOTO_COLOUR = 0.3
 # Samples looked at for class maps; the median-frequency class weights read as many.
 MAP_SAMPLES = 200
 READERS_WITH_MAPS = (
@@ -90,7 +87,7 @@ def build_segment(args, train_set):
     scale = (
         tuple(args.scale) if args.scale is not None else ((1.0, 1.0) if generated else (0.75, 1.5))
     )
-    colour = args.colour if args.colour is not None else (0.0 if generated else PHOTO_COLOUR)
+    colour = args.colour if args.colour is not None else 0.0  # photos: from the data's defaults
     if not 0 <= colour < 1:
         raise ValueError(f"--colour must be in [0, 1) (factors 1 +- C stay positive), got {colour}")
     return SegmentationTask(spec, size, classes, scale=scale, colour=colour)
