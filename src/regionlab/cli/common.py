@@ -156,24 +156,7 @@ def add_budget_flags(
     p.add_argument(
         "--seed", type=int, help="seed of weights, batches and augmentation" + shown("seed")
     )
-    p.add_argument(
-        "--eval-every",
-        type=int,
-        help="evaluate (and save last.pt) every N epochs (default: at epoch ends, about "
-        "20 times a run, whatever an epoch holds)",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        help="also write last.pt every N steps (0: where the run evaluates)"
-        + shown("checkpoint_every"),
-    )
-    p.add_argument(
-        "--checkpoint-minutes",
-        type=float,
-        help="also write last.pt mid-epoch every M minutes, so a killed run loses at most that "
-        "(0: off); SIGTERM / Ctrl-C always write it before stopping" + shown("checkpoint_minutes"),
-    )
+    add_save_flags(p, shown)
     p.add_argument(
         "--sync-bn",
         action=argparse.BooleanOptionalAction,
@@ -197,6 +180,28 @@ def add_budget_flags(
         help="also write TensorBoard event files to OUT/tensorboard/: loss, lr, every "
         "validation metric (and prediction images where the task draws them); needs the "
         "tensorboard extra: pip install 'regionlab[tensorboard]'",
+    )
+
+
+def add_save_flags(p: argparse.ArgumentParser, shown) -> None:
+    """When a run evaluates and writes ``last.pt`` (``regionlab.engine.cadence``)."""
+    p.add_argument(
+        "--eval-every",
+        type=int,
+        help="evaluate (and save last.pt) every N epochs (default: at epoch ends, about "
+        "20 times a run, whatever an epoch holds)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        help="also write last.pt every N steps (0: where the run evaluates)"
+        + shown("checkpoint_every"),
+    )
+    p.add_argument(
+        "--checkpoint-minutes",
+        type=float,
+        help="also write last.pt mid-epoch every M minutes, so a killed run loses at most that "
+        "(0: off); SIGTERM / Ctrl-C always write it before stopping" + shown("checkpoint_minutes"),
     )
 
 
