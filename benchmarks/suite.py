@@ -35,6 +35,12 @@ PFI = f"instances:{PF}/PNGImages:{PF}/PedMasks"
 PF_TRAIN = f"{PFI}:start=40,class_name=person"
 PF_REPORT = f"{PFI}:start=0,stop=40,class_name=person"
 VOC = f"voc:{DATASETS / 'raccoon'}:images=images,annotations=annotations"
+# Raccoon's report split: the first 40 images of data/train_labels.csv. The detection recipe
+# was chosen on data/test_labels.csv, the list every earlier raccoon table scored; these 40
+# were only ever trained on. The other 120 of train_labels.csv train (tune split carved by
+# compare); test_labels.csv is left out of these tables.
+RACCOON_TRAIN = f"{VOC},split=data/train_labels.csv,start=40"
+RACCOON_REPORT = f"{VOC},split=data/train_labels.csv,start=0,stop=40"
 LSPET = DATASETS / "lspet"
 CAMVID = DATASETS / "camvid"
 
@@ -71,15 +77,15 @@ SUITES: dict[str, Suite] = {
     "detect-family-scenes": Suite("detect", "scenes", "grid,faster-rcnn,fast-rcnn,rcnn,"
                                   "sliding-window", 5.0, val="scenes:n=100",
                                   peers="yolo26n,yolov8n"),
-    "detect-family-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv",
+    "detect-family-raccoon": Suite("detect", RACCOON_TRAIN,
                                    "grid,faster-rcnn,fast-rcnn,rcnn,sliding-window", 10.0,
-                                   val=f"{VOC},split=data/test_labels.csv",
+                                   val=RACCOON_REPORT,
                                    needs=DATASETS / "raccoon", peers="yolo26n,yolov8n"),
     "instance-scenes": Suite("instance", "scenes", "align=mask-rcnn[--roi align],"
                              "pool=mask-rcnn[--roi pool]", 5.0, val="scenes:n=100",
                              peers="yolo26n-seg,yolov8n-seg"),
-    "detect-raccoon": Suite("detect", f"{VOC},split=data/train_labels.csv", "grid,faster-rcnn",
-                            15.0, val=f"{VOC},split=data/test_labels.csv",
+    "detect-raccoon": Suite("detect", RACCOON_TRAIN, "grid,faster-rcnn",
+                            15.0, val=RACCOON_REPORT,
                             needs=DATASETS / "raccoon", peers="tv-frcnn,yolo26n,yolov8n"),
     "instance-pennfudan": Suite("instance", PF_TRAIN,
                                 "align=mask-rcnn[--roi align],pool=mask-rcnn[--roi pool]", 15.0,

@@ -5,9 +5,11 @@
 
 It writes, in ``RUN``, what every run of a comparison has: ``run.json`` first (the command,
 commit, versions, threads), then ``scores.json`` (the peer's predictions on the report images
-scored by our task's evaluator, :func:`score_predictions`) and, last, ``metrics.json`` (the
-"finished" mark: training seconds and steps). A peer has one final model, recorded as both
-``best`` and ``last``.
+scored by our task's evaluator, :func:`score_predictions`, with the predictions themselves in
+``predictions.json`` for the report) and, last, ``metrics.json`` (the "finished" mark: training
+seconds and steps, images seen, test milliseconds per image). Where the peer measures them,
+``run.json`` gains its ``model`` (parameters, GFLOPs per image at its input) at the end. A peer
+has one final model, recorded as both ``best`` and ``last``.
 """
 
 from __future__ import annotations
@@ -21,23 +23,17 @@ from pathlib import Path
 from regionlab.comparison.peers import PeerJob, load_peer
 from regionlab.comparison.score import NAME as SCORES
 
+PREDICTIONS = "predictions.json"
 
-def score_predictions(task: str, spec: str, predictions: list) -> dict:
-    """COCO metrics of ``predictions`` (one ``Detections`` per image of the data ``spec``, in
-    its order and pixels, labels indexing its classes; for ``instance`` with ``bool (N, H,
-    W)`` masks) against its annotations: the metrics our detectors' evaluation computes
-    (:func:`regionlab.tasks.detection.coco_metrics`; boxes, and masks as ``mask_*``)."""
+
+def _truth(task: str, spec: str) -> tuple[list, list[tuple[int, int]], list[str]]:
+    """The annotations of the data ``spec`` as ``Detections`` (masks for ``instance``), each
+    image's ``(H, W)`` and the classes."""
     from regionlab.api.prepare import classes_of
     from regionlab.api.specs import open_dataset
     from regionlab.ops.detections import Detections
-    from regionlab.tasks.detection import coco_metrics
 
-    if task not in ("detect", "instance"):
-        raise ValueError(f"scoring predictions of {task} peers is not written yet (a {task} "
-                         "peer is scored by our task's evaluator: PeerResult.metrics)")  # fmt: skip
     ds = open_dataset(spec, split="val")
-    if len(predictions) != len(ds):
-        raise ValueError(f"a peer gave {len(predictions)} predictions for {len(ds)} images")
     gts, sizes = [], []
     for i in range(len(ds)):
         s = ds[i]
@@ -45,10 +41,32 @@ def score_predictions(task: str, spec: str, predictions: list) -> dict:
         gts.append(Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(),
                               masks=masks))  # fmt: skip
         sizes.append(tuple(s.image.shape[-2:]))
-    return coco_metrics(predictions, gts, sizes, classes_of(ds), masks=task == "instance")
+    return gts, sizes, classes_of(ds)
 
 
-def _record(out: Path, argv: list[str], threads: int) -> None:
+def score_predictions(task: str, spec: str, predictions: list, out: Path | None = None) -> dict:
+    """COCO metrics of ``predictions`` (one ``Detections`` per image of the data ``spec``, in
+    its order and pixels, labels indexing its classes; for ``instance`` with ``bool (N, H,
+    W)`` masks) against its annotations: the metrics our detectors' evaluation computes
+    (:func:`regionlab.tasks.detection.coco_metrics`; boxes, and masks as ``mask_*``). With
+    ``out``, the predictions are also written to ``out/predictions.json``
+    (:mod:`regionlab.eval.results_file`), for the report to draw and diagnose."""
+    from regionlab.tasks.detection import coco_metrics
+
+    if task not in ("detect", "instance"):
+        raise ValueError(f"scoring predictions of {task} peers is not written yet (a {task} "
+                         "peer is scored by our task's evaluator: PeerResult.metrics)")  # fmt: skip
+    gts, sizes, classes = _truth(task, spec)
+    if len(predictions) != len(gts):
+        raise ValueError(f"a peer gave {len(predictions)} predictions for {len(gts)} images")
+    if out is not None:
+        from regionlab.eval.results_file import write_results
+
+        write_results(out / PREDICTIONS, predictions, sizes, spec)
+    return coco_metrics(predictions, gts, sizes, classes, masks=task == "instance")
+
+
+def _record(out: Path, argv: list[str], threads: int) -> dict:
     import torch
 
     from regionlab.atomic import write_text_atomic
@@ -61,6 +79,7 @@ def _record(out: Path, argv: list[str], threads: int) -> None:
         "runtime": {"threads": torch.get_num_threads(), "requested_threads": threads},
     }
     write_text_atomic(out / "run.json", json.dumps(record, indent=2) + "\n")
+    return record
 
 
 def run(argv: list[str]) -> None:
@@ -80,7 +99,7 @@ def run(argv: list[str]) -> None:
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    _record(out, argv, args.threads)
+    record = _record(out, argv, args.threads)
     peer = load_peer(args.peer)
     job = PeerJob(args.task, args.train, args.tune, args.report, args.seed, args.minutes,
                   args.threads, out)  # fmt: skip
@@ -88,7 +107,7 @@ def run(argv: list[str]) -> None:
     t0 = time.perf_counter()
     metrics = result.metrics
     if metrics is None:
-        metrics = score_predictions(args.task, args.report, result.predictions)
+        metrics = score_predictions(args.task, args.report, result.predictions, out)
     scores = {
         "split": "report",
         "spec": args.report,
@@ -97,6 +116,9 @@ def run(argv: list[str]) -> None:
         "seconds": round(time.perf_counter() - t0, 2),
     }
     write_text_atomic(out / SCORES, json.dumps(scores, indent=2) + "\n")
+    if isinstance(result.notes.get("model"), dict):  # its size and FLOPs, as ours record them
+        record["model"] = result.notes.pop("model")
+        write_text_atomic(out / "run.json", json.dumps(record, indent=2) + "\n")
     summary = {"task": args.task, "peer": args.peer, "steps": result.steps,
                "train_seconds": round(result.seconds, 1), "final": metrics,
                **result.notes}  # fmt: skip

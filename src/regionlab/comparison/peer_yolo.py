@@ -101,6 +101,29 @@ def export_yolo(dataset, root: Path, masks: bool = False) -> list[Path]:
     return paths
 
 
+def model_facts(net, size: int) -> dict:
+    """``run.json``'s ``model`` of a peer network: parameters, and GFLOPs of one forward of a
+    ``size`` x ``size`` image (``FlopCounterMode``, a multiply-add two FLOPs, as our runs count
+    theirs; here an inference forward on a copy, so the trained model is left as it is)."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(net).float().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        m(torch.zeros(1, 3, size, size))
+    return {"parameters": sum(p.numel() for p in net.parameters()),
+            "gflops_per_image": round(counter.get_total_flops() / 1e9, 6),
+            "input": [3, size, size]}  # fmt: skip
+
+
+def _median_ms(times: list[float]) -> float | None:
+    import statistics
+
+    return round(statistics.median(times) * 1000, 3) if times else None
+
+
 class YoloPeer:
     def __init__(self, config: str) -> None:
         self.config = config  # an Ultralytics model YAML, e.g. "yolov8n" or "yolov8n-seg"
@@ -128,15 +151,22 @@ class YoloPeer:
         yaml.write_text(f"path: {data}\ntrain: train/images\nval: tune/images\nnames: {names}\n")
         device = 0 if torch.cuda.is_available() else "cpu"
         model = YOLO(f"{self.config}.yaml")
+        batches = []  # images seen: batches x the batch size (a time-cut last batch counts whole)
+        model.add_callback("on_train_batch_end", lambda tr: batches.append(tr.batch_size))
         t0 = time.perf_counter()
         model.train(data=str(yaml), imgsz=SIZE, device=device, workers=0, plots=False,
                     val=False, time=job.minutes / 60, seed=job.seed, project=str(job.out),
                     name="train", exist_ok=True, verbose=False, amp=False)  # fmt: skip
         seconds = time.perf_counter() - t0
-        preds = []
-        for p in report:
+        facts = model_facts(model.model, SIZE)  # before predict fuses its conv + BN
+        preds, times = [], []
+        for i, p in enumerate([report[0], *report] if report else []):
+            t = time.perf_counter()  # batch 1, its own pre- and post-processing included
             r = model.predict(str(p), imgsz=SIZE, conf=0.001, iou=0.7, max_det=100,
                               device=device, verbose=False)[0]  # fmt: skip
+            if i == 0:  # the first image twice: once to warm up, untimed and not kept
+                continue
+            times.append(time.perf_counter() - t)
             b = r.boxes
             masks = None
             if self.masks:  # outlines in the image's own pixels, filled at its size
@@ -144,7 +174,9 @@ class YoloPeer:
             preds.append(Detections(b.xyxy.float().cpu(), b.cls.long().cpu() + 1,
                                     b.conf.float().cpu(), masks=masks))  # fmt: skip
         epoch = getattr(model.trainer, "epoch", None)
-        notes = {"epochs": None if epoch is None else epoch + 1, "ultralytics_config": self.config}
+        notes = {"epochs": None if epoch is None else epoch + 1, "ultralytics_config": self.config,
+                 "train_images": sum(batches), "test_ms_per_image": _median_ms(times),
+                 "model": facts}  # fmt: skip
         return PeerResult(preds, seconds, None, notes)
 
 
