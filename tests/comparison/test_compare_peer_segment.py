@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from peer_jobs import run_peer
 from torch import nn
 
+from regionlab.api.prepare import classes_of
+from regionlab.api.specs import open_dataset
 from regionlab.comparison.peer_segment import peer_network
+from regionlab.eval.results_file import read_class_maps
+from regionlab.eval.segmentation import ConfusionMatrix
 
 
 def test_lraspp_trains_as_our_default_run_and_is_scored_by_our_evaluator(tmp_path):
@@ -22,6 +27,17 @@ def test_lraspp_trains_as_our_default_run_and_is_scored_by_our_evaluator(tmp_pat
     summary = json.loads((out / "metrics.json").read_text())
     assert summary["peer"] == "tv-lraspp" and summary["steps"] >= 1
     assert summary["size"] == [32, 32] and summary["batch_size"] == 16  # the scenes recipe's
+    # its report class maps, kept for the report, score what our evaluator scored
+    spec, maps = read_class_maps(out / "predictions.json")
+    ds = open_dataset(spec, split="val")
+    classes = classes_of(ds)
+    cm = ConfusionMatrix(len(classes))
+    for i, m in enumerate(maps):
+        cm.update(m, ds[i].semantic)
+    assert len(maps) == 4 and cm.compute(classes)["miou"] == pytest.approx(last["miou"])
+    record = json.loads((out / "run.json").read_text())
+    assert record["model"]["input"] == [3, 32, 32] and record["model"]["gflops_per_image"] > 0
+    assert summary["train_images"] == 16 * summary["steps"] and summary["test_ms_per_image"] > 0
 
 
 def test_a_stride_bound_network_is_padded_and_cropped_back():

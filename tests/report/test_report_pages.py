@@ -184,3 +184,84 @@ def test_compare_report_predicts_the_report_split_from_specs(det_run, tmp_path):
     assert f"first 3 of 3 validation images of {text(report)}" in page
     # the figures are one run's, on these images: the page says they may differ from the table
     assert "so they can differ from the table above (all 3 images, mean over seeds)" in page
+
+
+def _peer_run(folder: Path, report: str) -> Path:
+    """A finished peer run as ``peer_run`` leaves it: its stored predictions of ``report`` (the
+    truth itself, scored 0.9), its size and FLOPs, images seen and test time."""
+    import torch
+
+    from regionlab.api.specs import open_dataset
+    from regionlab.eval.results_file import write_results
+    from regionlab.ops.detections import Detections
+
+    ds = open_dataset(report, split="val")
+    samples = [ds[i] for i in range(len(ds))]
+    preds = [Detections(s.boxes.float(), s.labels, torch.full((len(s.boxes),), 0.9))
+             for s in samples]  # fmt: skip
+    folder.mkdir(parents=True)
+    write_results(folder / "predictions.json", preds, [s.size for s in samples], report)
+    model = {"parameters": 3_000_000, "gflops_per_image": 2.5, "input": [3, 320, 320]}
+    (folder / "run.json").write_text(json.dumps({"command": "peer", "model": model}))
+    (folder / "metrics.json").write_text(json.dumps({
+        "task": "detect", "peer": "yolo", "train_seconds": 10.0, "train_images": 50,
+        "test_ms_per_image": 4.5, "final": {"AP": 1.0}}))  # fmt: skip
+    return folder
+
+
+def test_a_peer_is_drawn_diagnosed_and_costed_from_its_stored_predictions(det_run, tmp_path):
+    folder = _compare(tmp_path / "cmp", det_run)
+    data = json.loads((folder / "compare.json").read_text())
+    report = f"{json.loads((det_run / 'run.json').read_text())['data']['train']}:start=1,stop=4"
+    data["specs"] = {"report": report, "tune": "unused", "train": "unused"}
+    peer = _peer_run(folder / "runs" / "yolo-s0", report)
+    data["runs"].append({"model": "yolo", "seed": 0, "dir": str(peer), "status": "done"})
+    (folder / "compare.json").write_text(json.dumps(data))
+    page = write_report(folder, max_images=2).read_text(encoding="utf-8")
+    _check_self_contained(page)
+    assert "yolo: no finished run" not in page and "could not predict" not in page
+    side = _rows(page, "side-by-side")
+    assert len(side) == 2 and all(r.count("<img ") == 4 for r in side)  # truth + 2 + the peer
+    assert "precision-recall curves of yolo" in page and "confusion matrix of yolo" in page
+    assert "yolo: yolo (seed 0), its stored predictions (predictions.json" in page
+    cost = next(r for r in _rows(page, "cost") if "yolo (seed 0)" in r)
+    assert "3,000,000" in cost and "2.5 at 3x320x320" in cost and "4.5 (its own run)" in cost
+    assert ">5<" in cost  # 50 images in 10 training seconds
+
+
+def test_a_peers_predictions_of_other_images_are_a_problem_on_the_page(det_run, tmp_path):
+    folder = _compare(tmp_path / "cmp", det_run)
+    data = json.loads((folder / "compare.json").read_text())
+    coco = json.loads((det_run / "run.json").read_text())["data"]["train"]
+    data["specs"] = {"report": f"{coco}:start=1,stop=4", "tune": "-", "train": "-"}
+    peer = _peer_run(folder / "runs" / "yolo-s0", f"{coco}:start=0,stop=3")
+    data["runs"].append({"model": "yolo", "seed": 0, "dir": str(peer), "status": "done"})
+    (folder / "compare.json").write_text(json.dumps(data))
+    page = write_report(folder, max_images=2).read_text(encoding="utf-8")
+    assert "yolo: could not predict with" in page and "not of the page&#x27;s images" in page
+
+
+def test_a_segmentation_peer_is_drawn_from_its_class_maps(seg_run, tmp_path):
+    from regionlab.api.specs import open_dataset
+    from regionlab.eval.results_file import write_class_maps
+
+    report = "scenes:size=32,n=4"
+    ds = open_dataset(report, split="val")
+    folder = tmp_path / "cmp"
+    peer = folder / "runs" / "unet-s0"
+    peer.mkdir(parents=True)
+    write_class_maps(peer / "predictions.json", [ds[i].semantic for i in range(len(ds))], report)
+    (peer / "metrics.json").write_text(json.dumps({"task": "segment", "test_ms_per_image": 2.0}))
+    runs = [{"model": "seg", "seed": 0, "dir": str(seg_run), "status": "done"},
+            {"model": "unet", "seed": 0, "dir": str(peer), "status": "done"}]  # fmt: skip
+    (folder / "compare.json").write_text(json.dumps({
+        "kind": "compare", "task": "segment", "main_metric": "miou", "runs": runs,
+        "specs": {"report": report, "tune": "-", "train": "-"}}))  # fmt: skip
+    page = write_report(folder, max_images=3).read_text(encoding="utf-8")
+    _check_self_contained(page)
+    assert "could not predict" not in page and "pixel confusion of unet" in page
+    side = _rows(page, "side-by-side")
+    assert len(side) == 3 and all(r.count("<img ") == 3 for r in side)  # truth, ours, the peer
+    ious = [re.findall(r"<td[^>]*>([^<]*)</td>", r)[-1] for r in _rows(page, "iou")]
+    # the truth itself: IoU 1 for every class present ("—" for one in none of the images)
+    assert set(ious) <= {"1", "—"} and ious.count("1") >= 2

@@ -20,10 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from regionlab.comparison.peers import PeerJob, load_peer
+from regionlab.comparison.peers import PREDICTIONS, PeerJob, load_peer
 from regionlab.comparison.score import NAME as SCORES
-
-PREDICTIONS = "predictions.json"
 
 
 def _truth(task: str, spec: str) -> tuple[list, list[tuple[int, int]], list[str]]:

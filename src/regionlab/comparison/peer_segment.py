@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from regionlab.comparison.peers import PeerJob, PeerResult
+from regionlab.comparison.peers import PREDICTIONS, PeerJob, PeerResult, median_ms, model_facts
 
 
 def peer_network(net, class_weights, dice: float, multiple: int = 1):
@@ -75,6 +75,24 @@ def default_segment_task(train, data: str, job: PeerJob):
     return task, replace(cfg, progress=False)
 
 
+def predict_report(task, model, report, job: PeerJob) -> float | None:
+    """Class maps of the report images, one at a time as ``task.predict`` makes ours, written
+    to ``job.out/predictions.json`` for the report; returns the median ms per image (the first
+    image is predicted twice, the first time untimed)."""
+    import time
+
+    from regionlab.eval.results_file import write_class_maps
+
+    maps, times = [], []
+    for i in [0, *range(len(report))] if len(report) else []:
+        image = report[i].image.float()[None] / 255
+        t = time.perf_counter()
+        maps.append(task.predict(model, image)[0])
+        times.append(time.perf_counter() - t)
+    write_class_maps(job.out / PREDICTIONS, maps[1:], job.report)
+    return median_ms(times[1:])
+
+
 class SegmentPeer:
     def __init__(self, name: str, make, multiple: int = 1) -> None:
         self.name, self.make, self.multiple = name, make, multiple
@@ -104,7 +122,11 @@ class SegmentPeer:
         res = fit(task, train, tune, cfg, job.out / "train", checkpoints=False,
                   log=lambda *a: None)  # fmt: skip
         metrics = evaluate(task, built[-1], report, cfg, torch.device("cpu"))
-        notes = {"size": list(task.size), "batch_size": cfg.batch_size, "lr": cfg.lr}
+        facts = model_facts(built[-1], task.size)
+        ms = predict_report(task, built[-1], report, job)
+        notes = {"size": list(task.size), "batch_size": cfg.batch_size, "lr": cfg.lr,
+                 "train_images": (res.steps or 0) * cfg.batch_size, "test_ms_per_image": ms,
+                 "model": facts}  # fmt: skip
         return PeerResult([], res.seconds or time.perf_counter() - t0, res.steps, notes,
                           metrics=metrics)  # fmt: skip
 

@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from regionlab.comparison.peers import PeerJob, PeerResult
+from regionlab.comparison.peers import PeerJob, PeerResult, median_ms, model_facts
 
 SIZE = 320  # Ultralytics' imgsz, as the tv-frcnn peer's
 
@@ -101,29 +101,6 @@ def export_yolo(dataset, root: Path, masks: bool = False) -> list[Path]:
     return paths
 
 
-def model_facts(net, size: int) -> dict:
-    """``run.json``'s ``model`` of a peer network: parameters, and GFLOPs of one forward of a
-    ``size`` x ``size`` image (``FlopCounterMode``, a multiply-add two FLOPs, as our runs count
-    theirs; here an inference forward on a copy, so the trained model is left as it is)."""
-    import copy
-
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    m = copy.deepcopy(net).float().eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        m(torch.zeros(1, 3, size, size))
-    return {"parameters": sum(p.numel() for p in net.parameters()),
-            "gflops_per_image": round(counter.get_total_flops() / 1e9, 6),
-            "input": [3, size, size]}  # fmt: skip
-
-
-def _median_ms(times: list[float]) -> float | None:
-    import statistics
-
-    return round(statistics.median(times) * 1000, 3) if times else None
-
-
 class YoloPeer:
     def __init__(self, config: str) -> None:
         self.config = config  # an Ultralytics model YAML, e.g. "yolov8n" or "yolov8n-seg"
@@ -158,7 +135,7 @@ class YoloPeer:
                     val=False, time=job.minutes / 60, seed=job.seed, project=str(job.out),
                     name="train", exist_ok=True, verbose=False, amp=False)  # fmt: skip
         seconds = time.perf_counter() - t0
-        facts = model_facts(model.model, SIZE)  # before predict fuses its conv + BN
+        facts = model_facts(model.model, (SIZE, SIZE))  # before predict fuses its conv + BN
         preds, times = [], []
         for i, p in enumerate([report[0], *report] if report else []):
             t = time.perf_counter()  # batch 1, its own pre- and post-processing included
@@ -175,7 +152,7 @@ class YoloPeer:
                                     b.conf.float().cpu(), masks=masks))  # fmt: skip
         epoch = getattr(model.trainer, "epoch", None)
         notes = {"epochs": None if epoch is None else epoch + 1, "ultralytics_config": self.config,
-                 "train_images": sum(batches), "test_ms_per_image": _median_ms(times),
+                 "train_images": sum(batches), "test_ms_per_image": median_ms(times),
                  "model": facts}  # fmt: skip
         return PeerResult(preds, seconds, None, notes)
 

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 INSTALL = 'pip install -e ".[bench]"'
+# a peer's predictions of the report images (regionlab.eval.results_file), for the report
+PREDICTIONS = "predictions.json"
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,30 @@ KNOWN: dict[str, KnownPeer] = {
                   "regionlab.comparison.peer_segment:SMP_UNET"),
     )
 }  # fmt: skip
+
+
+def model_facts(net, size: tuple[int, int]) -> dict:
+    """``run.json``'s ``model`` of a peer network: parameters, and GFLOPs of one forward of a
+    ``size`` ``(H, W)`` image (``FlopCounterMode``, a multiply-add two FLOPs, as our runs count
+    theirs; here an inference forward on a copy, so the trained model is left as it is)."""
+    import copy
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    m = copy.deepcopy(net).float().eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        m(torch.zeros(1, 3, *size))
+    return {"parameters": sum(p.numel() for p in net.parameters()),
+            "gflops_per_image": round(counter.get_total_flops() / 1e9, 6),
+            "input": [3, *size]}  # fmt: skip
+
+
+def median_ms(times: list[float]) -> float | None:
+    """The median of ``times`` (seconds) in milliseconds, ``None`` for none."""
+    import statistics
+
+    return round(statistics.median(times) * 1000, 3) if times else None
 
 
 def load_peer(name: str) -> Peer:

@@ -63,6 +63,12 @@ class RunFolder:
                 return self.path / name
         return None
 
+    def predictions_file(self) -> Path | None:
+        """A peer's stored predictions of the report images (``predictions.json``, written by
+        :mod:`regionlab.comparison.peer_run`), else ``None``."""
+        path = self.path / "predictions.json"
+        return path if path.is_file() else None
+
     def curve(self, metric: str, x: str) -> list[tuple[float, float]]:
         """Validation ``metric`` against ``x``: ``"time"`` (training seconds), ``"images"``
         (images seen) or ``"step"``; non-finite values left out."""
@@ -80,10 +86,14 @@ class RunFolder:
         return out
 
     def train_images_per_second(self) -> float | None:
-        """Images per training second at the last logged training row."""
+        """Images per training second at the last logged training row; a peer (no rows): the
+        images it saw over its training seconds (``metrics.json``)."""
         per = self.images_per_step
         rows = [r for r in self.rows if r.get("split") == "train" and r.get("time")]
         if per is None or not rows or not rows[-1].get("step"):
+            seen, seconds = self.summary.get("train_images"), self.summary.get("train_seconds")
+            if _finite(seen) and _finite(seconds) and seen > 0 and seconds > 0:
+                return seen / seconds
             return None
         return rows[-1]["step"] * per / rows[-1]["time"]
 

@@ -23,7 +23,14 @@ from PIL import Image
 from regionlab.report.drawings import DRAW_CONF, draw_prediction, draw_truth
 from regionlab.report.gather import RunFolder
 
-__all__ = ["DRAW_CONF", "Predicted", "Validation", "predict_run", "validation_set"]
+__all__ = [
+    "DRAW_CONF",
+    "Predicted",
+    "Validation",
+    "peer_predicted",
+    "predict_run",
+    "validation_set",
+]
 
 # the lowest score kept for the curves, as COCO's evaluation keeps nearly all
 CURVE_CONF = 0.001
@@ -95,6 +102,19 @@ def _name(sample, i: int) -> str:
     return Path(sample.path).name if getattr(sample, "path", "") else f"validation image {i}"
 
 
+@contextlib.contextmanager
+def _threads(n):
+    """Torch at the run's own ``n`` threads while its test time is measured (the cost table's
+    threads column holds for both times), as it was before afterwards."""
+    before = torch.get_num_threads()
+    if isinstance(n, int) and n > 0:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _timed_predictions(predictor, samples: list, **kw) -> tuple[list, float | None]:
     """One prediction per sample at batch 1, and the median milliseconds of one (the first
     call, which warms caches up, is predicted twice and timed the second time)."""
@@ -126,7 +146,7 @@ def predict_run(run: RunFolder, val: Validation, device: str | None = None) -> P
     if predictor.family.detector:
         predictor.conf = CURVE_CONF
     kw = {"on_skip": lambda s: None}
-    with torch.no_grad():
+    with torch.no_grad(), _threads((run.record.get("runtime") or {}).get("threads")):
         results, ms = _timed_predictions(predictor, val.samples, **kw)
     pictures = []
     for r in results:
@@ -146,4 +166,54 @@ def predict_run(run: RunFolder, val: Validation, device: str | None = None) -> P
         captions=[getattr(r, "caption", "") for r in results],
     )
     analyse(predictor.task_name, predictor.classes, results, val.samples, out)
+    return out
+
+
+def peer_predicted(run: RunFolder, val: Validation, task: str) -> Predicted:
+    """A peer's stored predictions of the report images (``predictions.json``: what its own
+    predict gave and our evaluator scored; boxes, or class maps for ``segment``), the first
+    ``len(val.samples)`` of them drawn and diagnosed as a checkpoint's are. Its test time is
+    the one the peer measured at batch 1 after training (``metrics.json``)."""
+    from regionlab.report.analysis import analyse
+
+    path = run.predictions_file()
+    if path is None:
+        raise FileNotFoundError(f"{run.path}: no predictions.json (a peer's predictions)")
+    results = _stored_results(path, val, task)
+    ms = run.summary.get("test_ms_per_image")
+    out = Predicted(
+        path,
+        "its own run",
+        float(ms) if isinstance(ms, int | float) else None,
+        [draw_prediction(r) for r in results],
+        [draw_truth(task, s, val.classes, _background(val)) for s in val.samples],
+        [_name(s, i) for i, s in enumerate(val.samples)],
+    )
+    analyse(task, val.classes, results, val.samples, out)
+    return out
+
+
+def _background(val: Validation) -> bool:
+    return bool(val.classes) and val.classes[0] == "background"
+
+
+def _stored_results(path: Path, val: Validation, task: str) -> list:
+    """The typed results of the first ``len(val.samples)`` images in ``path``."""
+    from regionlab.api.results import DetectionResult, SegmentationResult
+    from regionlab.eval.results_file import read_class_maps, read_results
+
+    spec, stored = (read_class_maps if task == "segment" else read_results)(path)
+    if spec != val.spec:
+        raise ValueError(f"{path} holds predictions of {spec}, not of the page's images {val.spec}")
+    if len(stored) < len(val.samples):
+        raise ValueError(f"{path} holds {len(stored)} images' predictions, the page shows "
+                         f"{len(val.samples)}")  # fmt: skip
+    out = []
+    for p, s in zip(stored, val.samples):
+        base = {"names": val.classes, "path": getattr(s, "path", None), "image": s.image}
+        if task == "segment":
+            out.append(SegmentationResult(**base, class_map=p, background=_background(val)))
+        else:
+            out.append(DetectionResult(**base, boxes=p.boxes, labels=p.labels, scores=p.scores,
+                                       masks=p.masks))  # fmt: skip
     return out

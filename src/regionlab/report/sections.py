@@ -48,10 +48,7 @@ def _predicted_note(g: Gathered, val: Validation, picked: dict[str, RunFolder]) 
     text = (
         f"Predictions below: the first {shown} of {val.total} validation images of {val.spec}, "
         "each model's checkpoint: "
-        + "; ".join(
-            f"{name}: {r.label}, {r.checkpoint().name if r.checkpoint() else 'none'}"
-            for name, r in picked.items()
-        )
+        + "; ".join(f"{name}: {r.label}, {_source(r)}" for name, r in picked.items())
         + "."
     )
     if g.kind == "compare":
@@ -61,6 +58,14 @@ def _predicted_note(g: Gathered, val: Validation, picked: dict[str, RunFolder]) 
             f"(all {val.total} images, mean over seeds)."
         )
     return text
+
+
+def _source(run: RunFolder) -> str:
+    if run.checkpoint() is not None:
+        return run.checkpoint().name
+    if run.predictions_file() is not None:
+        return "its stored predictions (predictions.json, the ones scored)"
+    return "none"
 
 
 def _scalar_keys(metrics: dict, main: str) -> list[str]:
@@ -132,9 +137,11 @@ def cost(g: Gathered, predicted: dict[str, Predicted]) -> Html:
     headers = ["run", "status", "parameters", "GFLOPs / image", "train images/s", "threads",
                "test ms/image (batch 1)", "peak train RSS MB", "peak train CUDA MB"]  # fmt: skip
     note = para(
-        "GFLOPs: one training forward, counted at the first step. Train images/s: images seen "
-        "over training seconds (evaluation excluded). Test ms/image: the median over the "
-        "report's images, one at a time, measured while this page was written. Peak RSS: "
+        "GFLOPs: one training forward, counted at the first step (a peer: one inference "
+        "forward at its input). Train images/s: images seen over training seconds "
+        "(evaluation excluded). Test ms/image: the median over the report's images, one at "
+        "a time, at the run's threads, measured while this page was written (a peer: by its "
+        "own predict, with its pre- and post-processing, at the end of its run). Peak RSS: "
         "the highest of the process's resident memory during a training step (the kernel's "
         "high-water mark, reset at each step's start); peak CUDA: "
         "torch's peak allocation on the GPU (— when not recorded).",

@@ -8,7 +8,14 @@ from pathlib import Path
 from regionlab.report import sections, task_sections
 from regionlab.report.gather import Gathered, RunFolder, gather
 from regionlab.report.page import document, para, section
-from regionlab.report.predict import DRAW_CONF, Predicted, Validation, predict_run, validation_set
+from regionlab.report.predict import (
+    DRAW_CONF,
+    Predicted,
+    Validation,
+    peer_predicted,
+    predict_run,
+    validation_set,
+)
 
 NAME = "report.html"
 # validation images each model predicts for the page (the page says how many of how many)
@@ -16,13 +23,16 @@ MAX_IMAGES = 16
 
 
 def _picked(g: Gathered) -> dict[str, RunFolder]:
-    """One run per model to predict with: the first finished one with a checkpoint."""
+    """One run per model to predict with: the first finished one with a checkpoint, or (a
+    peer) with its stored predictions."""
     out: dict[str, RunFolder] = {}
     for r in g.runs:
-        if r.model not in out and r.finished and r.checkpoint() is not None:
+        drawable = r.checkpoint() is not None or r.predictions_file() is not None
+        if r.model not in out and r.finished and drawable:
             out[r.model] = r
     for model in dict.fromkeys(r.model for r in g.runs if r.model not in out):
-        g.problems.append(f"{model}: no finished run with a checkpoint: not predicted")
+        g.problems.append(f"{model}: no finished run with a checkpoint or stored predictions: "
+                          "not predicted")  # fmt: skip
     return out
 
 
@@ -56,10 +66,14 @@ def _predict(g: Gathered, picked: dict[str, RunFolder], max_images: int, device)
         g.problems.append(f"validation images could not be read: {e}")
         return None, predicted
     for name, run in picked.items():
+        source = run.checkpoint() or run.predictions_file()
         try:
-            predicted[name] = predict_run(run, val, device)
+            if run.checkpoint() is None:  # a peer: the predictions it was scored on
+                predicted[name] = peer_predicted(run, val, g.task)
+            else:
+                predicted[name] = predict_run(run, val, device)
         except (OSError, ValueError, RuntimeError) as e:
-            g.problems.append(f"{name}: could not predict with {run.checkpoint()}: {e}")
+            g.problems.append(f"{name}: could not predict with {source}: {e}")
     return val, predicted
 
 
