@@ -60,3 +60,14 @@ def test_a_malformed_entry_is_named(tmp_path):
     path.write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"p\.json: expected an object"):
         read_results(path)
+
+
+def test_class_maps_come_back_exactly_and_are_not_read_as_boxes(tmp_path):
+    from regionlab.eval.results_file import read_class_maps, write_class_maps
+
+    maps = [torch.randint(0, 4, (5, 7)), torch.zeros(3, 2, dtype=torch.int64)]
+    path = write_class_maps(tmp_path / "m.json", maps, "scenes:n=2")
+    spec, back = read_class_maps(path)
+    assert spec == "scenes:n=2" and all(torch.equal(a, b) for a, b in zip(maps, back))
+    with pytest.raises(ValueError, match=r"m\.json: holds class_maps, not detections"):
+        read_results(path)

@@ -115,26 +115,12 @@ def read_results(path: str | Path) -> tuple[str, list[Detections]]:
     ``float (N, 4)`` ``xyxy``, labels, scores sorted best first, masks ``bool (N, H, W)``
     where the file has them. A malformed file is an error naming it and the entry."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: unreadable ({e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
-        _fail(path, "expected an object with an 'images' list")
-    if not isinstance(doc.get("results"), list) or not isinstance(doc.get("spec"), str):
-        _fail(path, "expected 'results' (a list) and 'spec' (a data spec)")
-    sizes = []
-    for i, im in enumerate(doc["images"]):
-        if not isinstance(im, dict) or im.get("id") != i:
-            _fail(path, f"images[{i}] must be an object with id {i}")
-        sizes.append((int(im["height"]), int(im["width"])))
+    doc, sizes = _read(path, "detections")
     per: list[list[dict]] = [[] for _ in sizes]
     for j, r in enumerate(doc["results"]):
-        ok = isinstance(r, dict) and isinstance(r.get("image_id"), int)
-        if not ok or not 0 <= r["image_id"] < len(sizes) or len(r.get("bbox") or []) != 4:
-            _fail(
-                path, f"results[{j}]: needs an image_id of 0..{len(sizes) - 1} and a 4-number bbox"
-            )
+        _check_entry(path, j, r, len(sizes))
+        if len(r.get("bbox") or []) != 4:
+            _fail(path, f"results[{j}]: needs a 4-number bbox")
         per[r["image_id"]].append(r)
     masks = bool(doc.get("masks"))
     return doc["spec"], [_detections(rs, size, masks) for rs, size in zip(per, sizes)]
