@@ -120,3 +120,10 @@ def test_a_mask_outline_for_yolo_labels_fills_back_to_the_mask():
     back = rasterize([xy.numpy()], (40, 60))[0]
     assert (back & mask).sum() / (back | mask).sum() > 0.95
     assert polygon(torch.zeros(8, 8, dtype=torch.bool)) is None
+
+
+def test_timed_predictions_warm_up_once_untimed_and_keep_one_result_per_image():
+    calls = []
+    out, ms = peers.timed_predictions(3, lambda i: i * 10, lambda x: calls.append(x) or -x)
+    assert calls == [0, 0, 10, 20] and out == [0, -10, -20] and ms >= 0
+    assert peers.timed_predictions(0, None, None) == ([], None)

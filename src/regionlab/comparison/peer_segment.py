@@ -16,7 +16,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from regionlab.comparison.peers import PREDICTIONS, PeerJob, PeerResult, median_ms, model_facts
+from regionlab.comparison.peers import (
+    PREDICTIONS,
+    PeerJob,
+    PeerResult,
+    model_facts,
+    timed_predictions,
+)
 
 
 def peer_network(net, class_weights, dice: float, multiple: int = 1):
@@ -77,20 +83,13 @@ def default_segment_task(train, data: str, job: PeerJob):
 
 def predict_report(task, model, report, job: PeerJob) -> float | None:
     """Class maps of the report images, one at a time as ``task.predict`` makes ours, written
-    to ``job.out/predictions.json`` for the report; returns the median ms per image (the first
-    image is predicted twice, the first time untimed)."""
-    import time
-
+    to ``job.out/predictions.json`` for the report; returns the median ms per image."""
     from regionlab.eval.results_file import write_class_maps
 
-    maps, times = [], []
-    for i in [0, *range(len(report))] if len(report) else []:
-        image = report[i].image.float()[None] / 255
-        t = time.perf_counter()
-        maps.append(task.predict(model, image)[0])
-        times.append(time.perf_counter() - t)
-    write_class_maps(job.out / PREDICTIONS, maps[1:], job.report)
-    return median_ms(times[1:])
+    maps, ms = timed_predictions(len(report), lambda i: report[i].image.float()[None] / 255,
+                                 lambda x: task.predict(model, x)[0])  # fmt: skip
+    write_class_maps(job.out / PREDICTIONS, maps, job.report)
+    return ms
 
 
 class SegmentPeer:

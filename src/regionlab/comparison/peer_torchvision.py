@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from regionlab.comparison.peers import PeerJob, PeerResult, median_ms, model_facts
+from regionlab.comparison.peers import PeerJob, PeerResult, model_facts, timed_predictions
 
 SIZE = 320
 BATCH = 8
@@ -81,16 +81,13 @@ class TorchvisionPeer:
                   log=lambda *a: None)  # fmt: skip
         model = built[-1].eval()
         facts = model_facts(model, (SIZE, SIZE))
-        preds, times = [], []
-        with torch.inference_mode():  # at batch 1; the first image twice, the first untimed
-            for i in [0, *range(len(report))] if len(report) else []:
-                image = report[i].image[None].float().div(255)
-                t = time.perf_counter()
-                preds.append(task.predict(model, image)[0])
-                times.append(time.perf_counter() - t)
-        notes = {"train_images": (res.steps or 0) * BATCH, "test_ms_per_image": median_ms(times[1:]),
+        with torch.inference_mode():
+            preds, ms = timed_predictions(len(report),
+                                          lambda i: report[i].image[None].float().div(255),
+                                          lambda x: task.predict(model, x)[0])  # fmt: skip
+        notes = {"train_images": (res.steps or 0) * BATCH, "test_ms_per_image": ms,
                  "model": facts}  # fmt: skip
-        return PeerResult(preds[1:], res.seconds or time.perf_counter() - t0, res.steps, notes)
+        return PeerResult(preds, res.seconds or time.perf_counter() - t0, res.steps, notes)
 
 
 PEER = TorchvisionPeer()

@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from regionlab.comparison.peers import PeerJob, PeerResult, median_ms, model_facts
+from regionlab.comparison.peers import PeerJob, PeerResult, model_facts, timed_predictions
 
 SIZE = 320  # Ultralytics' imgsz, as the tv-frcnn peer's
 
@@ -136,14 +136,13 @@ class YoloPeer:
                     name="train", exist_ok=True, verbose=False, amp=False)  # fmt: skip
         seconds = time.perf_counter() - t0
         facts = model_facts(model.model, (SIZE, SIZE))  # before predict fuses its conv + BN
-        preds, times = [], []
-        for i, p in enumerate([report[0], *report] if report else []):
-            t = time.perf_counter()  # batch 1, its own pre- and post-processing included
-            r = model.predict(str(p), imgsz=SIZE, conf=0.001, iou=0.7, max_det=100,
-                              device=device, verbose=False)[0]  # fmt: skip
-            if i == 0:  # the first image twice: once to warm up, untimed and not kept
-                continue
-            times.append(time.perf_counter() - t)
+        results, ms = timed_predictions(  # its own pre- and post-processing included
+            len(report), lambda i: str(report[i]),
+            lambda path: model.predict(path, imgsz=SIZE, conf=0.001, iou=0.7, max_det=100,
+                                       device=device, verbose=False)[0],
+        )  # fmt: skip
+        preds = []
+        for r in results:
             b = r.boxes
             masks = None
             if self.masks:  # outlines in the image's own pixels, filled at its size
@@ -152,7 +151,7 @@ class YoloPeer:
                                     b.conf.float().cpu(), masks=masks))  # fmt: skip
         epoch = getattr(model.trainer, "epoch", None)
         notes = {"epochs": None if epoch is None else epoch + 1, "ultralytics_config": self.config,
-                 "train_images": sum(batches), "test_ms_per_image": median_ms(times),
+                 "train_images": sum(batches), "test_ms_per_image": ms,
                  "model": facts}  # fmt: skip
         return PeerResult(preds, seconds, None, notes)
 

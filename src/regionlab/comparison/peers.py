@@ -111,11 +111,22 @@ def model_facts(net, size: tuple[int, int]) -> dict:
             "input": [3, *size]}  # fmt: skip
 
 
-def median_ms(times: list[float]) -> float | None:
-    """The median of ``times`` (seconds) in milliseconds, ``None`` for none."""
+def timed_predictions(n: int, load, predict) -> tuple[list, float | None]:
+    """``predict(load(i))`` for ``i`` in ``0..n-1``, one image at a time, and the median
+    milliseconds of a ``predict`` (``load`` untimed; image 0 is predicted once more first,
+    untimed, so caches are warm), ``None`` for no images."""
     import statistics
+    import time
 
-    return round(statistics.median(times) * 1000, 3) if times else None
+    if n:
+        predict(load(0))
+    out, times = [], []
+    for i in range(n):
+        x = load(i)
+        t = time.perf_counter()
+        out.append(predict(x))
+        times.append(time.perf_counter() - t)
+    return out, round(statistics.median(times) * 1000, 3) if times else None
 
 
 def load_peer(name: str) -> Peer:
