@@ -140,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-peers", action="store_true", help="leave the suite's peers out")
     ap.add_argument("--peers", help="these peers instead of the suite's (comma-separated)")
     ap.add_argument("--models", help="these of the suite's models only (names, comma-separated)")
+    ap.add_argument("--tag", help="save as compare_SUITE-TAG.json (another condition of a suite)")
     args = ap.parse_args(argv)
     if args.list or args.suite is None:
         for name, s in SUITES.items():
             peers = f" + peers {s.peers}" if s.peers else ""
             print(f"{name}: {s.task} on {s.data} ({s.minutes:g} min): {s.models}{peers}")
         return 0
+    if args.tag and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.tag):
+        sys.exit(f"--tag {args.tag!r}: letters, digits, '_', '.' and '-' only (it names a file)")
     s = SUITES[args.suite]
     if s.needs is not None and not s.needs.is_dir():
         sys.exit(f"{s.needs} not found: the {args.suite} suite needs it")
@@ -153,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     from regionlab.atomic import write_text_atomic
 
     models = pick_models(s.models, args.models) if args.models else s.models
-    work = Path(args.workdir or tempfile.mkdtemp(prefix="regionlab-suite-")) / args.suite
+    name = f"{args.suite}-{args.tag}" if args.tag else args.suite
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="regionlab-suite-")) / name
     result = regionlab.compare(
         s.task, s.data, models=models, val=s.val, seeds=args.seeds,
         minutes=args.minutes or s.minutes, parallel=args.parallel, threads=args.threads,
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         peers=[p for p in (args.peers or s.peers).split(",") if p and not args.no_peers],
     )  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
-    target = RESULTS / f"compare_{args.suite}.json"
+    target = RESULTS / f"compare_{name}.json"
     write_text_atomic(target, (work / "compare.json").read_text())
     print(f"saved {target}")
     return 1 if result["failed"] else 0
