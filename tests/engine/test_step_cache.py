@@ -15,11 +15,11 @@ from regionlab.engine.step_cache import VAR
 from regionlab.engine.trainer import fit
 
 
-def _run(tmp_path, name, clock, monkeypatch, **kw):
+def _run(tmp_path, name, clock, monkeypatch, record=None, **kw):
     monkeypatch.setattr(trainer, "clock", clock)
     tr, va = _data()
     r = fit(_task(), tr, va, _cfg(minutes=1.0, **kw), tmp_path / name, log=lambda *_: None,
-            remember_steps=True)  # fmt: skip
+            remember_steps=True, record=record)  # fmt: skip
     schedule = json.loads((tmp_path / name / "run.json").read_text())["schedule"]
     return r, load_checkpoint(tmp_path / name / "last.pt"), schedule
 
@@ -54,3 +54,16 @@ def test_off_or_an_unreadable_file_means_measuring(tmp_path, monkeypatch):
     assert not s.get("remembered") and json.loads(broken.read_text())  # measured, rewritten
     _, _, s = _run(tmp_path, "four", FakeClock(1.0), monkeypatch)
     assert s["remembered"]
+
+
+def test_a_flag_that_changes_the_step_is_another_setup(tmp_path, monkeypatch):
+    """Colour jitter (say) changes a step's work but not the task's saved description: the
+    command's flags are part of the setup, all but the seed and the output folder."""
+    flags = {"colour": 0.3, "seed": 0, "out": "runs/a"}
+    _run(tmp_path, "jitter", FakeClock(1.0), monkeypatch, record={"flags": flags})
+    same = {**flags, "seed": 1, "out": "runs/b"}
+    _, _, s = _run(tmp_path, "seed1", FakeClock(0.5), monkeypatch, record={"flags": same})
+    assert s["remembered"]
+    plain = {**flags, "colour": 0.0}
+    r, _, s = _run(tmp_path, "plain", FakeClock(0.5), monkeypatch, record={"flags": plain})
+    assert not s.get("remembered") and r.steps > 60  # measured: twice the speed, more steps

@@ -11,8 +11,12 @@ its first step, the clock never read: the second run of a command repeats the fi
 
 A setup is what sets the speed: the model and task description, the training set's size,
 the batch, workers, sample cache, layout, growth and optimiser, the budget, the device,
-threads and processes, the CPU, and regionlab's commit. The seed is not part of it: the
-seeds of one model in a comparison train the same number of steps. The file is
+threads and processes, the CPU, regionlab's commit, and the caller's command-line flags
+(``record["flags"]`` of :func:`~regionlab.engine.trainer.fit`), since some of them change
+the work of a step without showing in the task's description (a segmentation run's colour
+jitter and scale range live in its transform, not in its saved spec). The seed and the
+output folder are not part of it: the seeds of one model in a comparison train the same
+number of steps. The file is
 ``~/.cache/regionlab/step_counts.json``, or ``$REGIONLAB_STEP_CACHE`` (``off``: never
 remember); delete it (or give ``--steps N``) to choose the count again. One process only:
 under torchrun every run measures (the processes must agree on what they read).
@@ -29,6 +33,7 @@ from pathlib import Path
 VAR = "REGIONLAB_STEP_CACHE"
 SPEED_FIELDS = ("minutes", "epochs", "batch_size", "num_workers", "cache_mb", "channels_last",
                 "grow", "grow_mode", "optimizer", "device")  # fmt: skip
+NOT_SPEED_FLAGS = ("seed", "out", "resume")  # the same setup, another seed or folder
 
 
 def cache_path() -> Path | None:
@@ -39,8 +44,11 @@ def cache_path() -> Path | None:
     return Path(value) if value else Path.home() / ".cache" / "regionlab" / "step_counts.json"
 
 
-def setup_key(spec: dict, cfg, train_size: int, world: int, device: str) -> str:
-    """A short hash of everything that sets a run's speed (see the module docstring)."""
+def setup_key(
+    spec: dict, cfg, train_size: int, world: int, device: str, flags: dict | None = None
+) -> str:
+    """A short hash of everything that sets a run's speed (see the module docstring).
+    ``flags``: the caller's command-line options, plain values (seed and folder left out)."""
     import torch
 
     from regionlab.provenance import machine, source_commit, versions
@@ -50,6 +58,7 @@ def setup_key(spec: dict, cfg, train_size: int, world: int, device: str) -> str:
         "spec": spec,
         "train": train_size,
         "config": {k: v for k, v in asdict(cfg).items() if k in SPEED_FIELDS},
+        "flags": {k: v for k, v in (flags or {}).items() if k not in NOT_SPEED_FLAGS},
         "world": world,
         "device": device,
         "threads": torch.get_num_threads(),
@@ -94,9 +103,11 @@ class StepCache:
             pass
 
 
-def for_run(spec: dict, cfg, train_size: int, world: int, device: str) -> StepCache | None:
+def for_run(
+    spec: dict, cfg, train_size: int, world: int, device: str, flags: dict | None = None
+) -> StepCache | None:
     """The cache of a timed one-process run's setup (``None``: nothing to remember)."""
     path = cache_path()
     if path is None or world != 1 or not cfg.minutes or cfg.steps:
         return None
-    return StepCache(path, setup_key(spec, cfg, train_size, world, device))
+    return StepCache(path, setup_key(spec, cfg, train_size, world, device, flags))

@@ -125,14 +125,15 @@ def fit(
     ``remember_steps``: a timed run trains the count the first run of its setup on this
     machine fixed, or remembers the one it fixes (:mod:`regionlab.engine.step_cache`)."""
     cfg.validate()
-    records.check_caller_record(record)
+    caller = records.check_caller_record(record)
     run = Run(task, train_set, val_set, cfg, Path(out_dir), log, checkpoints)
     run.prepare_folder(resume)
     run.check_growth()
     if resume:
         run.resume()
     if remember_steps:
-        where = (run.spec, cfg, run.train_size, run.rt.world, run.rt.device.type)
+        flags = caller.get("flags") if isinstance(caller.get("flags"), dict) else None
+        where = (run.spec, cfg, run.train_size, run.rt.world, run.rt.device.type, flags)
         run.length.remember(step_cache.for_run(*where))
     run.wrap()
     run.open_records(resume, record)
