@@ -63,8 +63,12 @@ def test_overhead_counts_only_runs_trained_from_scratch_now():
         {"status": "failed", "resumed": False, "seconds": None, "wall_seconds": 3.0},
     ]
     t = timing(runs, 260.0, 2)
-    assert t["overhead"] == {"runs": 2, "seconds": 6.0, "fraction": 0.03}
+    assert t["overhead"] == {"runs": 2, "seconds": 6.0, "report_seconds": 0.0, "fraction": 0.03}
     assert t["train_seconds"] == 400.0 and t["parallel"] == 2
+    assert t["idle_slot_seconds"] == 520.0 - 259.0  # two slots for 260 s, 259 s of runs in them
+    t = timing(runs, 260.0, 2, report_seconds=4.0)  # the page's time is overhead too
+    assert t["overhead"]["seconds"] == 10.0 and t["overhead"]["fraction"] == 0.05
+    assert t["wall_seconds"] == 264.0
 
 
 def test_the_report_split_is_never_trained_on_nor_chosen_on(first):

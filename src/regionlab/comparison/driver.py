@@ -119,7 +119,14 @@ def compare(
     result["command"] = list(sys.argv if argv is None else argv)
     result["provenance"] = prov
     result["timing"] = timing(result["runs"], wall, parallel)
-    _write(out, result, say, report)
+    _write(out, result, say)
+    if report:  # the page's time is overhead too: timed, then recorded beside the runs'
+        from regionlab.api.training import write_run_report
+
+        t1 = time.perf_counter()
+        write_run_report(out)
+        result["timing"] = timing(result["runs"], wall, parallel, time.perf_counter() - t1)
+        _write(out, result, None)
     return result
 
 
@@ -133,21 +140,27 @@ def _check_options(task: str, checkpoint: str, seeds: int, peers, minutes) -> No
         raise ValueError("--peers need --minutes: peers and ours train for the same time")
 
 
-def timing(runs: list[dict], wall: float, parallel: int) -> dict:
-    """The comparison's time: ``wall_seconds`` of this call, ``train_seconds`` of every run
-    counted, and ``overhead``: over the runs trained from scratch by this call, the wall time
-    beyond their training (process starts, data checks, tune-split evaluations, scoring) as
-    seconds and as a fraction of their training seconds."""
+def timing(runs: list[dict], wall: float, parallel: int, report_seconds: float = 0.0) -> dict:
+    """The comparison's time: ``wall_seconds`` of this call (the runs, the page after),
+    ``train_seconds`` of every run counted, and ``overhead``: over the runs trained from
+    scratch by this call, the wall time beyond their training (process starts, data checks,
+    tune-split evaluations, scoring) plus ``report_seconds`` (writing ``report.html``), as
+    seconds and as a fraction of their training seconds. ``idle_slot_seconds``: the time
+    ``parallel`` slots stood empty while the runs' wall ran (jobs that do not share out
+    evenly; a failed run's slot), not counted as overhead."""
     fresh = [r for r in runs if r["status"] == "done" and not r["resumed"] and r.get("seconds")]
     train = sum(r["seconds"] for r in fresh)
-    extra = sum(r["wall_seconds"] - r["seconds"] for r in fresh)
+    extra = sum(r["wall_seconds"] - r["seconds"] for r in fresh) + report_seconds
+    busy = sum(r.get("wall_seconds") or 0 for r in runs)
     return {
-        "wall_seconds": round(wall, 1),
+        "wall_seconds": round(wall + report_seconds, 1),
         "train_seconds": round(sum(r.get("seconds") or 0 for r in runs), 1),
         "parallel": parallel,
+        "idle_slot_seconds": round(max(0.0, wall * parallel - busy), 1),
         "overhead": {
             "runs": len(fresh),
             "seconds": round(extra, 1),
+            "report_seconds": round(report_seconds, 1),
             "fraction": round(extra / train, 4) if train else None,
         },
     }
@@ -176,18 +189,15 @@ def _result(task: str, jobs: list[Job], outcomes: dict, out: Path, checkpoint: s
     }
 
 
-def _write(out: Path, result: dict, say, report: bool) -> None:
-    """``compare.json`` (atomically), the printed table and, with ``report``, ``report.html``
-    (a failure of the page only warns)."""
-    from regionlab.api.training import write_run_report
+def _write(out: Path, result: dict, say) -> None:
+    """``compare.json`` (atomically) and, with ``say``, the printed table."""
     from regionlab.atomic import write_text_atomic
 
     write_text_atomic(out / "compare.json", json.dumps(result, indent=2) + "\n")
-    say(f"\n{result['task']} on the report split ({result['checkpoint']}.pt of each run):")
-    say(stats.format_table(result["table"]))
-    say(f"wrote {out / 'compare.json'}")
-    if report:
-        write_run_report(out)
+    if say is not None:
+        say(f"\n{result['task']} on the report split ({result['checkpoint']}.pt of each run):")
+        say(stats.format_table(result["table"]))
+        say(f"wrote {out / 'compare.json'}")
 
 
 def _run_entry(job: Job, outcome: scheduler.Outcome, out: Path, checkpoint: str) -> dict:
