@@ -1,0 +1,155 @@
+"""The detectors' final NMS IoU, chosen on the tune splits of finished comparisons and then
+scored on their report splits (never used for the choice).
+
+The grid detector keeps overlapping boxes up to IoU 0.65 and the region detectors (Faster
+R-CNN, ...) up to 0.5; Ultralytics validates at 0.7. COCO's AR100 rewards keeping a few more
+near-duplicates, AP can lose by them: an inference setting, so it can be chosen on checkpoints
+already trained, with no training.
+
+    python benchmarks/nms_choice.py /work/bench_pf/detect-pennfudan \\
+        /work/bench_racc/detect-raccoon --threads 2
+
+For each comparison folder (``regionlab compare detect`` output): every run of ours with a
+``best.pt`` (the peers have none) is evaluated on the comparison's tune split (``specs.tune``:
+the images its ``best.pt`` was chosen on, carved from training data) at every IoU of
+``--ious``; per model, the IoU with the highest AP averaged over all its runs in all the
+folders is chosen (ties: the model's current default); then every run's ``best.pt`` is scored
+on the report split (``specs.report``) at its default and at the chosen IoU, every metric.
+Saved: ``benchmarks/results/nms_choice.json`` and ``nms_choice.png`` (tune-split AP and AR100
+against the IoU, one line per model and set).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, machine, provenance  # noqa: E402
+
+IOUS = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
+
+
+def runs_of(folder: Path) -> list[dict]:
+    """The finished runs of ours in a comparison folder (``model``, ``seed``, ``best.pt``)."""
+    result = json.loads((folder / "compare.json").read_text())
+    out = []
+    for r in result["runs"]:
+        ckpt = folder / r["dir"] / "best.pt"
+        if r["status"] == "done" and ckpt.exists():
+            out.append({"model": r["model"], "seed": r["seed"], "ckpt": ckpt})
+    return out
+
+
+def open_split(spec: str, task):
+    from regionlab.api.prepare import check_data
+    from regionlab.api.specs import open_dataset
+
+    data = open_dataset(spec, split="val")
+    return check_data(data, spec, task.check_sample, "auto")
+
+
+def scores(ckpt: Path, data, ious: list[float]) -> dict[float, dict]:
+    """Every metric of ``ckpt`` on ``data`` at each final NMS IoU in ``ious``."""
+    from regionlab.api.predictor import load_run
+    from regionlab.engine.trainer import evaluate
+
+    task, model, run = load_run(ckpt)
+    cfg = run.train_config(eval_batch_size=8, progress=False)
+    out = {}
+    for iou in ious:
+        model.nms_iou = iou
+        out[iou] = evaluate(task, model, data, cfg, torch.device("cpu"))
+    return out
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def choose(tune: dict, defaults: dict) -> dict:
+    """Per model, the IoU of the highest mean tune-split AP over all its runs (ties: its
+    default)."""
+    chosen = {}
+    for model, by_run in tune.items():
+        ap = {iou: mean([s[iou]["AP"] for s in by_run]) for iou in by_run[0]}
+        best = max(ap.values())
+        chosen[model] = defaults[model] if ap[defaults[model]] >= best else max(ap, key=ap.get)
+    return chosen
+
+
+def plot(tune_rows: list[dict], target: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for row in tune_rows:
+        for ax, metric in zip(axes, ("AP", "AR100")):
+            ious = sorted(float(i) for i in row["mean"])
+            ax.plot(ious, [row["mean"][str(i)][metric] for i in ious], marker="o",
+                    label=f"{row['model']} on {row['set']}")  # fmt: skip
+            ax.set(xlabel="final NMS IoU", ylabel=f"{metric} (tune split, mean of runs)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="+", type=Path, help="compare detect output folders")
+    p.add_argument("--ious", default=",".join(map(str, IOUS)))
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from regionlab.api.predictor import load_run
+
+    ious = [float(x) for x in args.ious.split(",")]
+    tune, defaults, sets, tune_rows = {}, {}, {}, []
+    for folder in args.folders:
+        specs = json.loads((folder / "compare.json").read_text())["specs"]
+        runs = runs_of(folder)
+        task = load_run(runs[0]["ckpt"])[0]
+        sets[folder] = {"runs": runs, "specs": specs, "task": task}
+        data = open_split(specs["tune"], task)
+        per_model: dict[str, list] = {}
+        for r in runs:
+            defaults.setdefault(r["model"], float(load_run(r["ckpt"])[1].nms_iou))
+            s = scores(r["ckpt"], data, sorted({*ious, defaults[r["model"]]}))
+            tune.setdefault(r["model"], []).append(s)
+            per_model.setdefault(r["model"], []).append(s)
+            print(f"{folder.name} {r['model']}-s{r['seed']} tune AP "
+                  + " ".join(f"{i:g}:{s[i]['AP']:.3f}" for i in sorted(s)), flush=True)  # fmt: skip
+        for model, by_run in per_model.items():
+            m = {str(i): {k: mean([s[i][k] for s in by_run]) for k in ("AP", "AP50", "AR100")}
+                 for i in by_run[0]}  # fmt: skip
+            tune_rows.append({"set": folder.name, "model": model, "mean": m})
+    chosen = choose(tune, defaults)
+    print("chosen:", chosen, "defaults:", defaults, flush=True)
+    report = []
+    for folder, s in sets.items():
+        data = open_split(s["specs"]["report"], s["task"])
+        for r in s["runs"]:
+            m = r["model"]
+            got = scores(r["ckpt"], data, sorted({defaults[m], chosen[m]}))
+            report.append({"set": folder.name, "model": m, "seed": r["seed"],
+                           "default": got[defaults[m]], "chosen": got[chosen[m]]})  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = {"provenance": provenance(), "machine": machine(), "ious": ious,
+           "defaults": defaults, "chosen": chosen, "tune_split_means": tune_rows,
+           "tune_specs": {f.name: s["specs"]["tune"] for f, s in sets.items()},
+           "report": report}  # fmt: skip
+    target = RESULTS / "nms_choice.json"
+    target.write_text(json.dumps(out, indent=1) + "\n")
+    plot(tune_rows, RESULTS / "nms_choice.png")
+    print(f"saved {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
