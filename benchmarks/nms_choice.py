@@ -13,8 +13,10 @@ For each comparison folder (``regionlab compare detect`` output): every run of o
 ``best.pt`` (the peers have none) is evaluated on the comparison's tune split (``specs.tune``:
 the images its ``best.pt`` was chosen on, carved from training data) at every IoU of
 ``--ious``; per model, the IoU with the highest AP averaged over all its runs in all the
-folders is chosen (ties: the model's current default); then every run's ``best.pt`` is scored
-on the report split (``specs.report``) at its default and at the chosen IoU, every metric.
+folders is chosen, unless its gain over the model's current default is within noise (the
+mean run-by-run gain smaller than its sd: then the default stays); then every run's
+``best.pt`` is scored on the report split (``specs.report``) at its default and at that
+tune-best IoU, every metric, whichever was chosen.
 Saved: ``benchmarks/results/nms_choice.json`` and ``nms_choice.png`` (tune-split AP and AR100
 against the IoU, one line per model and set).
 """
@@ -71,14 +73,24 @@ def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def top(by_run: list[dict]) -> float:
+    """The IoU of the highest tune-split AP averaged over runs."""
+    ap = {iou: mean([s[iou]["AP"] for s in by_run]) for iou in by_run[0]}
+    return max(ap, key=ap.get)
+
+
 def choose(tune: dict, defaults: dict) -> dict:
-    """Per model, the IoU of the highest mean tune-split AP over all its runs (ties: its
-    default)."""
+    """Per model, the IoU of the highest mean tune-split AP over all its runs, unless its gain
+    over the default is within noise: smaller than the sd over runs of the run-by-run gain
+    (then the default stays)."""
+    from statistics import stdev
+
     chosen = {}
     for model, by_run in tune.items():
-        ap = {iou: mean([s[iou]["AP"] for s in by_run]) for iou in by_run[0]}
-        best = max(ap.values())
-        chosen[model] = defaults[model] if ap[defaults[model]] >= best else max(ap, key=ap.get)
+        best, default = top(by_run), defaults[model]
+        gains = [s[best]["AP"] - s[default]["AP"] for s in by_run]
+        noise = stdev(gains) if len(gains) > 1 else 0.0
+        chosen[model] = best if mean(gains) > noise else default
     return chosen
 
 
@@ -129,19 +141,20 @@ def main(argv: list[str] | None = None) -> int:
             m = {str(i): {k: mean([s[i][k] for s in by_run]) for k in ("AP", "AP50", "AR100")}
                  for i in by_run[0]}  # fmt: skip
             tune_rows.append({"set": folder.name, "model": model, "mean": m})
-    chosen = choose(tune, defaults)
-    print("chosen:", chosen, "defaults:", defaults, flush=True)
+    chosen, best = choose(tune, defaults), {m: top(by_run) for m, by_run in tune.items()}
+    print("chosen:", chosen, "tune-best:", best, "defaults:", defaults, flush=True)
     report = []
     for folder, s in sets.items():
         data = open_split(s["specs"]["report"], s["task"])
         for r in s["runs"]:
             m = r["model"]
-            got = scores(r["ckpt"], data, sorted({defaults[m], chosen[m]}))
+            got = scores(r["ckpt"], data, sorted({defaults[m], best[m]}))
             report.append({"set": folder.name, "model": m, "seed": r["seed"],
-                           "default": got[defaults[m]], "chosen": got[chosen[m]]})  # fmt: skip
+                           "default": got[defaults[m]], "tune_best": got[best[m]]})  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"provenance": provenance(), "machine": machine(), "ious": ious,
-           "defaults": defaults, "chosen": chosen, "tune_split_means": tune_rows,
+           "defaults": defaults, "tune_best": best, "chosen": chosen,
+           "tune_split_means": tune_rows,
            "tune_specs": {f.name: s["specs"]["tune"] for f, s in sets.items()},
            "report": report}  # fmt: skip
     target = RESULTS / "nms_choice.json"
