@@ -89,6 +89,13 @@ def test_cli_detect_train_eval_predict_and_refuse_other_classes(tmp_path, capsys
     assert 0 <= metrics["AP50"] <= 1 and "AP/circle" in metrics and "loss" in metrics
     entries = json.loads(results.read_text())
     assert entries and {"image_id", "category_id", "bbox", "score"} <= set(entries[0])
+    # --iou: this evaluation's NMS; a lower one suppresses more, and a bad one is refused
+    fewer = tmp_path / "fewer.json"
+    assert main(["eval", str(run / "best.pt"), "--data", spec, "--iou", "0.05",
+                 "--save-json", str(fewer)]) == 0  # fmt: skip
+    assert len(json.loads(fewer.read_text())) < len(entries)
+    assert main(["eval", str(run / "best.pt"), "--data", spec, "--iou", "1.5"]) == 2
+    assert "iou must be in (0, 1]" in capsys.readouterr().err
     img = tmp_path / "scene.png"
     main(["data", "show", "scenes:size=48,n=1", "--out", str(tmp_path / "s"), "--n", "1"])
     (tmp_path / "s" / "sample_000.png").rename(img)

@@ -172,13 +172,16 @@ def summarise(out: Path, result, task, cfg, extra: dict | None = None, write: bo
 
 
 def evaluate(path: str | Path, data: str, *, batch_size: int = 8, device=None,
-             data_check: str = "auto", out: str | Path | None = None,
+             data_check: str = "auto", out: str | Path | None = None, iou: float | None = None,
              before: Callable | None = None, after: Callable | None = None) -> dict:  # fmt: skip
     """The metrics of the checkpoint ``path`` on the data spec ``data`` (its classes must be
     the checkpoint's), as a dict; with ``out``, also written there as JSON.
 
-    ``before(task)`` runs before the evaluation (e.g. set a caption task's ``beam``),
-    ``after(task, model, dataset, metrics)`` after it (e.g. write COCO results)."""
+    ``iou``: a detector's final NMS IoU for this evaluation (default: the checkpoint's; a
+    higher one keeps more overlapping boxes, which raises AR100 and lowers AP50, see
+    ``benchmarks/results/nms_choice.json``). ``before(task)`` runs before the evaluation
+    (e.g. set a caption task's ``beam``), ``after(task, model, dataset, metrics)`` after it
+    (e.g. write COCO results)."""
     from regionlab.api.families import family
     from regionlab.api.predictor import device as pick_device
     from regionlab.api.predictor import load_run
@@ -186,6 +189,12 @@ def evaluate(path: str | Path, data: str, *, batch_size: int = 8, device=None,
     from regionlab.engine.trainer import evaluate as run_evaluation
 
     task, model, ckpt = load_run(path)
+    if iou is not None:
+        if not hasattr(model, "nms_iou"):
+            raise ValueError(f"iou: {path} is a {task.name} checkpoint, which has no NMS")
+        if not 0 < iou <= 1:
+            raise ValueError(f"iou must be in (0, 1], got {iou}")
+        model.nms_iou = float(iou)
     if before is not None:
         before(task)
     dataset = open_dataset(data, split="val")

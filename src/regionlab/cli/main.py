@@ -98,7 +98,8 @@ def cmd_eval(args) -> int:
             chosen["cli"].after_eval(task, model, data, chosen["options"])
 
     evaluate(args.checkpoint, args.data, batch_size=args.batch_size, device=args.device,
-             data_check=args.data_check, out=args.out, before=before, after=after)  # fmt: skip
+             data_check=args.data_check, out=args.out, iou=args.iou, before=before,
+             after=after)  # fmt: skip
     return 0
 
 
@@ -152,6 +153,9 @@ def _add_eval(sub) -> None:
     p.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--out", help="also write the metrics to this JSON file")
+    p.add_argument("--iou", type=float,
+                   help="detectors: final NMS IoU (default: the checkpoint's; higher keeps more "
+                        "overlapping boxes: AR up, AP50 down)")  # fmt: skip
     p.add_argument(
         "--data-check",
         choices=["auto", "full", "off"],
