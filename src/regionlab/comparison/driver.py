@@ -116,18 +116,23 @@ def compare(
                                   threads=threads, say=say)  # fmt: skip
     wall = time.perf_counter() - t0
     result = _result(task, jobs, outcomes, out, checkpoint, splits)
-    result["command"] = list(sys.argv if argv is None else argv)
-    result["provenance"] = prov
-    result["timing"] = timing(result["runs"], wall, parallel)
+    result.update(command=list(sys.argv if argv is None else argv), provenance=prov,
+                  timing=timing(result["runs"], wall, parallel))  # fmt: skip
     _write(out, result, say)
-    if report:  # the page's time is overhead too: timed, then recorded beside the runs'
-        from regionlab.api.training import write_run_report
-
-        t1 = time.perf_counter()
-        write_run_report(out)
-        result["timing"] = timing(result["runs"], wall, parallel, time.perf_counter() - t1)
-        _write(out, result, None)
+    if report:
+        _write_report(out, result, wall, parallel)
     return result
+
+
+def _write_report(out: Path, result: dict, wall: float, parallel: int) -> None:
+    """``report.html`` (a failure of the page only warns); its time is overhead too, so it is
+    timed and ``compare.json``'s timing written again with it."""
+    from regionlab.api.training import write_run_report
+
+    t0 = time.perf_counter()
+    write_run_report(out)
+    result["timing"] = timing(result["runs"], wall, parallel, time.perf_counter() - t0)
+    _write(out, result, None)
 
 
 def _check_options(task: str, checkpoint: str, seeds: int, peers, minutes) -> None:
