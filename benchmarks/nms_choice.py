@@ -55,18 +55,20 @@ def open_split(spec: str, task):
     return check_data(data, spec, task.check_sample, "auto")
 
 
-def scores(ckpt: Path, data, ious: list[float]) -> dict[float, dict]:
-    """Every metric of ``ckpt`` on ``data`` at each final NMS IoU in ``ious``."""
+def scores(ckpt: Path, data, ious: list[float]) -> tuple[float, dict[float, dict]]:
+    """``(the checkpoint's own final NMS IoU, every metric of ckpt on data at each IoU in
+    ious and at its own)``."""
     from regionlab.api.predictor import load_run
     from regionlab.engine.trainer import evaluate
 
     task, model, run = load_run(ckpt)
+    own = float(model.nms_iou)
     cfg = run.train_config(eval_batch_size=8, progress=False)
     out = {}
-    for iou in ious:
+    for iou in sorted({*ious, own}):
         model.nms_iou = iou
         out[iou] = evaluate(task, model, data, cfg, torch.device("cpu"))
-    return out
+    return own, out
 
 
 def mean(values: list[float]) -> float:
@@ -131,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
         data = open_split(specs["tune"], task)
         per_model: dict[str, list] = {}
         for r in runs:
-            defaults.setdefault(r["model"], float(load_run(r["ckpt"])[1].nms_iou))
-            s = scores(r["ckpt"], data, sorted({*ious, defaults[r["model"]]}))
+            own, s = scores(r["ckpt"], data, ious)
+            defaults.setdefault(r["model"], own)
             tune.setdefault(r["model"], []).append(s)
             per_model.setdefault(r["model"], []).append(s)
             print(f"{folder.name} {r['model']}-s{r['seed']} tune AP "
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         data = open_split(s["specs"]["report"], s["task"])
         for r in s["runs"]:
             m = r["model"]
-            got = scores(r["ckpt"], data, sorted({defaults[m], best[m]}))
+            got = scores(r["ckpt"], data, [best[m]])[1]
             report.append({"set": folder.name, "model": m, "seed": r["seed"],
                            "default": got[defaults[m]], "tune_best": got[best[m]]})  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
