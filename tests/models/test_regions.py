@@ -133,6 +133,38 @@ def test_pyramid_reads_each_region_from_the_level_of_its_size():
     assert torch.equal(got[1], roi_align(maps[2][1:], [rois[1]], 3, 1 / 16, n, True)[0])
 
 
+def test_pyramid_read_for_training_equals_torchvision_per_level_with_gradients():
+    """With a gradient the pyramid is read by grid sampling, a level at a time and put back in
+    order; values and each level's gradient equal torchvision's RoIAlign of every region on its
+    own level (float64), for unequal counts per image and levels out of order."""
+    model = _region("faster-rcnn", fpn=True, fpn_strides=[4, 8, 16], canonical=32.0).double()
+    cropper = model.cropper
+    g = torch.Generator().manual_seed(0)
+    f64 = torch.float64
+    maps = [torch.randn(3, 16, 64 // s, 64 // s, generator=g, dtype=f64) for s in (4, 8, 16)]
+    rois = []
+    for k in (5, 0, 9):  # one image without regions
+        xy = torch.rand(k, 2, generator=g, dtype=f64) * 50 - 4
+        rois.append(torch.cat([xy, xy + torch.rand(k, 2, generator=g, dtype=f64) * 60 + 1], 1))
+    ours = [m.clone().requires_grad_() for m in maps]
+    theirs = [m.clone().requires_grad_() for m in maps]
+    got = cropper.spatial(ours, rois, 3)
+    rows = torch.cat([torch.cat([torch.full((len(r), 1), float(i), dtype=f64), r], 1)
+                      for i, r in enumerate(rois)])  # fmt: skip
+    level = cropper.levels(rows[:, 1:])
+    assert len(set(level.tolist())) == 3 and not torch.equal(level, level.sort().values)
+    want = torch.stack([
+        roi_align(theirs[lv], rows[j : j + 1], 3, 1 / (4 * 2**lv), cropper.sampling, True)[0]
+        for j, lv in enumerate(level.tolist())
+    ])  # fmt: skip
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    weights = torch.randn(want.shape, generator=g, dtype=f64)
+    (got * weights).sum().backward()
+    (want * weights).sum().backward()
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=1e-11)
+
+
 def test_rpn_slides_one_head_over_every_level():
     anchors = AnchorGenerator([[8.0], [16.0]], [[0.5, 1.0, 2.0]] * 2, [4, 8])
     rpn = _rpn(8, anchors, pre_nms=20, post_nms=30, samples=16)

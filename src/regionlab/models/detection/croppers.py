@@ -165,14 +165,20 @@ class FeatureCropper(nn.Module):
         rows = roi_rows(rois, maps[0].dtype, maps[0].device)
         if len(maps) == 1:
             return crop_level(maps[0], rows, out, self.strides[0], self.roi, self.sampling)
+        if not len(rows):
+            return maps[0].new_zeros((0, self.spatial_channels, out, out))
+        # Regions grouped by level (stable: still by image within a level), read a level at a
+        # time, then put back in order by one gather (its backward one scatter), not by a
+        # write into a full-size result per level.
         level = self.levels(rows[:, 1:])
-        result = maps[0].new_zeros((len(rows), self.spatial_channels, out, out))
-        for i, (fmap, stride) in enumerate(zip(maps, self.strides)):
-            idx = (level == i).nonzero().squeeze(1)
-            if len(idx):
-                crops = crop_level(fmap, rows[idx], out, stride, self.roi, self.sampling)
-                result = result.index_put((idx,), crops)
-        return result
+        order = level.argsort(stable=True)
+        counts = torch.bincount(level, minlength=len(maps)).tolist()
+        crops = [
+            crop_level(fmap, part, out, stride, self.roi, self.sampling)
+            for fmap, stride, part in zip(maps, self.strides, rows[order].split(counts))
+            if len(part)
+        ]
+        return torch.cat(crops).index_select(0, order.argsort())
 
     def forward(self, x: Tensor, maps: Maps, rois: Sequence[Tensor]) -> Tensor:
         return self.fc(self.spatial(maps, rois).flatten(1))
