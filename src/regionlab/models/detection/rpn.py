@@ -102,19 +102,21 @@ class RPN(nn.Module):
             self.test_pre_nms, self.test_post_nms
         )  # fmt: skip
         # Per level, the best `pre` anchors of each image (a fine level would crowd out the
-        # coarse ones by its number of cells alone).
+        # coarse ones by its number of cells alone); decoded and clipped for the whole batch.
         top = [lg.detach().float().topk(min(pre, lg.shape[1]), dim=1).indices for lg in logits]
+        n = len(logits[0])
+        scores = torch.cat([x.detach().float().gather(1, t) for x, t in zip(logits, top)], 1)
+        d = torch.cat([x.detach().float().gather(1, t[..., None].expand(-1, -1, 4))
+                       for x, t in zip(deltas, top)], 1)  # fmt: skip
+        anc = torch.cat([x[t] for x, t in zip(anchors, top)], 1)  # (N, M, 4)
+        lev = torch.cat([x[t] for x, t in zip(level, top)], 1)
+        boxes = clip_boxes_to_image(self.coder.decode(d.reshape(-1, 4), anc.reshape(-1, 4)),
+                                    size).view(n, -1, 4)  # fmt: skip
         proposals = []
-        for n in range(len(logits[0])):
-            lg = torch.cat([x[n].detach().float()[t[n]] for x, t in zip(logits, top)])
-            d = torch.cat([x[n].detach().float()[t[n]] for x, t in zip(deltas, top)])
-            anc = torch.cat([x[t[n]] for x, t in zip(anchors, top)])
-            lev = torch.cat([x[t[n]] for x, t in zip(level, top)])
-            boxes = clip_boxes_to_image(self.coder.decode(d, anc), size)
-            keep = remove_small_boxes(boxes, 1e-3)
-            boxes, scores, lev = boxes[keep], lg[keep], lev[keep]
-            keep = batched_nms(boxes, scores, lev, self.nms_iou)
-            proposals.append(boxes[keep[:post]])
+        for b, sc, lv in zip(boxes, scores, lev):
+            keep = remove_small_boxes(b, 1e-3)
+            b = b[keep]
+            proposals.append(b[batched_nms(b, sc[keep], lv[keep], self.nms_iou)[:post]])
         return proposals
 
     def _losses(self, logits: Tensor, deltas: Tensor, anchors: Tensor,
