@@ -4,7 +4,8 @@ matmul peak measured in the same run, for the default model of every task.
 Each model is built as ``regionlab train TASK --data DATA`` builds it (default flags, the
 task's recipe batch size), on a batch of the data a new user would train on (Penn-Fudan at
 320 px for the detectors and Mask R-CNN when ``../shared/datasets`` is there, else scenes).
-A step is the engine's: ``task.step`` (forward, losses) + backward + AdamW. FLOPs are counted by
+A step is the engine's: ``task.step`` (forward, losses) + backward + the engine's optimizer
+step (``build_optimizer``: fused AdamW). FLOPs are counted by
 ``torch.utils.flop_counter.FlopCounterMode`` over one whole step (forward and backward); the
 peak is the best of several large fp32 ``torch.matmul`` at the same threads, measured now
 (machines differ: never a constant).
@@ -31,6 +32,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, RESULTS, save  # noqa: E402
+
+from regionlab.engine.config import TrainConfig  # noqa: E402
+from regionlab.engine.optim import build_optimizer  # noqa: E402
 
 PENN_FUDAN = f"instances:{DATASETS}/pennfudan/PNGImages:{DATASETS}/pennfudan/PedMasks"
 
@@ -91,7 +95,7 @@ def one_step(task, model, batch, opt) -> None:
 def measure(name: str, task_name: str, flags: list[str], data_spec: str, steps: int) -> dict:
     torch.manual_seed(0)
     task, model, batch, batch_size = build(task_name, flags, data_spec)
-    opt = torch.optim.AdamW(model.parameters(), 1e-4)
+    opt = build_optimizer(model, TrainConfig())  # the engine's (fused AdamW)
     one_step(task, model, batch, opt)  # warm-up (allocations, oneDNN primitives)
     with FlopCounterMode(display=False) as counter:
         one_step(task, model, batch, opt)
