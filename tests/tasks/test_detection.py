@@ -69,6 +69,29 @@ def test_an_image_without_objects_trains_as_a_negative():
     assert model.head.cls.weight.grad.abs().sum() > 0  # background is learned from it
 
 
+@pytest.mark.parametrize("mosaic", [0.0, 1.0])
+def test_a_box_detector_augments_images_without_their_masks(mosaic):
+    """Masks a box detector never learns are dropped before augmentation (not resized with
+    every image): the same draws, so the image and boxes come out as for the same sample
+    without masks, and no masks reach the targets."""
+    from dataclasses import replace
+
+    task = _window_task(mosaic=mosaic)
+    scene = SceneDataset(2, seed=4, config=SceneConfig(size=48, max_objects=3))[1]
+    assert scene.masks is not None and len(scene.masks)
+    bare = replace(scene, masks=None)
+    train, plain = task.transform(True), task.transform(False)
+    for got, want in (
+        (train(scene, torch.Generator().manual_seed(7), _ctx(scene)),
+         train(bare, torch.Generator().manual_seed(7), _ctx(bare))),
+        (plain(scene), plain(bare)),
+    ):  # fmt: skip
+        assert torch.equal(got.image, want.image) and torch.equal(
+            got.target.boxes, want.target.boxes
+        )
+        assert got.target.masks is None and got.original.masks is None
+
+
 def _ctx(sample):
     from regionlab.engine.loader import AugmentContext
 

@@ -108,6 +108,18 @@ def _detections(s: Sample, masks: bool = False, keypoints: bool = False) -> Dete
                       keypoints=k)  # fmt: skip
 
 
+def _only(s: Sample, masks: bool = False, keypoints: bool = False) -> Sample:
+    """``s`` without the fields the model does not learn: a detector without a mask head has no
+    use for every object's mask resized, padded and flipped with each image (on Penn-Fudan a
+    third of the augmentation's time)."""
+    drop = {}
+    if not masks and s.masks is not None:
+        drop["masks"] = None
+    if not keypoints and s.keypoints is not None:
+        drop["keypoints"] = None
+    return replace(s, **drop) if drop else s
+
+
 def collate(items: list[DetItem]) -> DetBatch:
     return DetBatch(
         torch.stack([i.image for i in items]).float().div_(255.0),
@@ -131,11 +143,12 @@ class _Train:
         self.aug, self.p, self.off, self.scale, self.fields = aug, p, off, scale, fields
 
     def __call__(self, sample: Sample, gen, ctx) -> DetItem:
+        sample = _only(sample, *self.fields)
         original = _detections(sample, *self.fields)
         use_mosaic = self.p > 0 and ctx.progress < self.off
         if use_mosaic and float(torch.rand((), generator=gen)) < self.p:
-            out = mosaic([sample, ctx.draw(), ctx.draw(), ctx.draw()], self.aug.size, gen,
-                         scale=self.scale)  # fmt: skip
+            four = [sample] + [_only(ctx.draw(), *self.fields) for _ in range(3)]
+            out = mosaic(four, self.aug.size, gen, scale=self.scale)
             out = self.aug.jitter(out, gen)
         else:
             out = self.aug(sample, gen)
@@ -236,6 +249,7 @@ class DetectionTask(BatchwiseEvaluation):
         flip = self.flip if train else 0.0
 
         def plain(sample: Sample, gen=None) -> DetItem:
+            sample = _only(sample, self.masks, self.keypoints)
             out, frame = aug.letterbox_frame(sample)
             seed = 0
             if gen is not None:  # training of R-CNN / Fast R-CNN: flips only (see __init__)
