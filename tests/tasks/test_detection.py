@@ -70,16 +70,16 @@ def test_an_image_without_objects_trains_as_a_negative():
 
 
 @pytest.mark.parametrize("mosaic", [0.0, 1.0])
-def test_a_box_detector_augments_images_without_their_masks(mosaic):
-    """Masks a box detector never learns are dropped before augmentation (not resized with
-    every image): the same draws, so the image and boxes come out as for the same sample
-    without masks, and no masks reach the targets."""
+def test_a_box_detector_augments_images_without_their_masks_or_class_map(mosaic):
+    """Masks and class maps a box detector never learns are dropped before augmentation (not
+    resized with every image): the same draws, so the image and boxes come out as for the same
+    sample without them, and no masks reach the targets."""
     from dataclasses import replace
 
     task = _window_task(mosaic=mosaic)
     scene = SceneDataset(2, seed=4, config=SceneConfig(size=48, max_objects=3))[1]
-    assert scene.masks is not None and len(scene.masks)
-    bare = replace(scene, masks=None)
+    assert scene.masks is not None and len(scene.masks) and scene.semantic is not None
+    bare = replace(scene, masks=None, semantic=None)
     train, plain = task.transform(True), task.transform(False)
     for got, want in (
         (train(scene, torch.Generator().manual_seed(7), _ctx(scene)),
