@@ -33,6 +33,7 @@ BUDGET_FLAGS = (
     "cache_mb",
     "threads",
     "device",
+    "precision",
     "tensorboard",
 )
 GROWTH_FLAGS = ("grow", "grow_mode", "grow_noise")

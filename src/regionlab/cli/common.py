@@ -174,6 +174,13 @@ def add_budget_flags(
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N" + shown("device"))
     p.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        help="the training step's arithmetic: bf16 autocast (weights, optimiser and losses stay "
+        "fp32) or fp32; auto: bf16 on a CPU with AMX bf16 units for the tasks measured under it"
+        + shown("precision"),
+    )
+    p.add_argument(
         "--tensorboard",
         action="store_true",
         default=None,  # unset: --config's value, else off

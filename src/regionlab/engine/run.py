@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from regionlab.atomic import append_line, make_folder
-from regionlab.engine import cadence, growing, metrics_log, processes, records, runtime
+from regionlab.engine import cadence, growing, metrics_log, precision, processes, records, runtime
 from regionlab.engine.board import Board, require_tensorboard
 from regionlab.engine.budget import StepBudget
 from regionlab.engine.checkpoint import (
@@ -42,10 +42,6 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
-def _param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 class Run:
     """One training run: the model, its optimiser, the data, and where the run stands."""
 
@@ -60,6 +56,7 @@ class Run:
         cache_mb = cfg.cache_mb if cfg.num_workers == 0 else 0
         self.val_set = SampleCache(val_set, cache_mb / 4) if val_set is not None else None
         self.rt = runtime.setup(cfg.device, cfg.threads)
+        self.precision = precision.resolve(cfg.precision, self.rt.device, task)
         self.out_dir = out_dir
         self.last_path, self.best_path = out_dir / "last.pt", out_dir / "best.pt"
         self.metrics_path = out_dir / "metrics.jsonl"
@@ -194,6 +191,8 @@ class Run:
             },
         )
         session["model"] = ModelSummary(total, trainable).to_dict()
+        session["runtime"]["precision"] = self.precision.to_dict()
+        self.say(self.precision.line())
         if self.length.plan is not None:
             session["schedule"] = self.length.plan.to_dict()
             self.say(self.length.plan.line(self.budget))
@@ -256,7 +255,7 @@ class Run:
                 noise=self.cfg.grow_noise,
             )
             st.grown = i + 1
-            params = _param_count(self.model)
+            params = parameter_counts(self.model)[0]
             self.write_metrics(
                 {
                     "epoch": st.epoch,
@@ -282,7 +281,7 @@ class Run:
         counting = self.summary is None and self.rt.is_main
         # several processes: each loss normalised over the global batch (ops.global_batch)
         counter = FlopCount(unwrap(self.model)) if counting else nullcontext()
-        with global_batch(self.rt.world), counter as flops:
+        with global_batch(self.rt.world), counter as flops, self.precision.autocast(self.rt.device):
             out = self.task.step(self.train_model, batch, self.rt.device)
         if counting:
             self.summary = flops.summary()

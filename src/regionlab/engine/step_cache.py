@@ -32,7 +32,7 @@ from pathlib import Path
 
 VAR = "REGIONLAB_STEP_CACHE"
 SPEED_FIELDS = ("minutes", "epochs", "batch_size", "num_workers", "cache_mb", "channels_last",
-                "grow", "grow_mode", "optimizer", "device")  # fmt: skip
+                "grow", "grow_mode", "optimizer", "device", "precision")  # fmt: skip
 NOT_SPEED_FLAGS = ("seed", "out", "resume")  # the same setup, another seed or folder
 
 

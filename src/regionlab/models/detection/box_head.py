@@ -70,7 +70,8 @@ class BoxHead(nn.Module):
         nn.init.zeros_(self.box.bias)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        return self.cls(h), self.box(h).view(len(h), self.k, 4)
+        # fp32 for the losses and decoding, also when the step runs under bf16 autocast
+        return self.cls(h).float(), self.box(h).float().view(len(h), self.k, 4)
 
     def losses(
         self, logits: Tensor, deltas: Tensor, t: RegionTargets, coder: BoxCoder

@@ -49,7 +49,8 @@ def flatten(x: Tensor, k: int) -> Tensor:
     prediction ``a`` of cell ``(i, j)``, the order of
     :meth:`~regionlab.ops.anchors.AnchorGenerator.level_anchors`."""
     n, kc, h, w = x.shape
-    return x.permute(0, 2, 3, 1).reshape(n, h * w * k, kc // k)
+    # fp32 for the losses and decoding, also when the step runs under bf16 autocast
+    return x.permute(0, 2, 3, 1).reshape(n, h * w * k, kc // k).float()
 
 
 @dataclass

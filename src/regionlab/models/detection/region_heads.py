@@ -62,7 +62,7 @@ class MaskHead(nn.Module):
         self.out = nn.Conv2d(width, num_classes + (kind == "softmax"), 1)
 
     def forward(self, feats: Tensor) -> Tensor:
-        return self.out(self.body(feats))
+        return self.out(self.body(feats)).float()  # fp32 for the loss (bf16 autocast)
 
     def loss(self, logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
         """``logits (R, K, m, m)`` of positive regions, their classes ``labels (R,)`` in

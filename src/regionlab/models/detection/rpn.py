@@ -74,9 +74,11 @@ class RPN(nn.Module):
         logits, deltas, anchors, level = [], [], [], []
         for i, m in enumerate(maps):
             n, _, h, w = m.shape
-            t = self.conv(m)
-            logits.append(self.objectness(t).permute(0, 2, 3, 1).reshape(n, -1))  # (N, h*w*A)
-            deltas.append(self.deltas(t).view(n, a, 4, h, w).permute(0, 3, 4, 1, 2)
+            t = self.conv(m)  # heads as fp32: losses and decoding (also under bf16 autocast)
+            logits.append(
+                self.objectness(t).float().permute(0, 2, 3, 1).reshape(n, -1)
+            )  # (N, h*w*A)
+            deltas.append(self.deltas(t).float().view(n, a, 4, h, w).permute(0, 3, 4, 1, 2)
                           .reshape(n, -1, 4))  # fmt: skip
             anchors.append(self._level_anchors(i, (h, w), m.device))
             level.append(torch.full((len(anchors[-1]),), i, device=m.device))

@@ -76,8 +76,9 @@ class KeypointNet(nn.Module):
     ) -> KeypointOutput:
         """``images``: ``float (N, 3, H, W)`` in ``[0, 1]`` (object crops)."""
         h = self.neck(self.encoder(self.normalize(images)).features[-1])
-        coords = self.coord_head(h).view(len(h), self.num_keypoints, 2)
-        out = KeypointOutput(coords, self.vis_head(h))
+        # fp32 for the losses, also when the step runs under bf16 autocast
+        coords = self.coord_head(h).float().view(len(h), self.num_keypoints, 2)
+        out = KeypointOutput(coords, self.vis_head(h).float())
         if targets is None:
             return out
         lab = targets.labelled

@@ -94,8 +94,8 @@ class LocalizationNet(nn.Module):
     ) -> LocalizationOutput:
         """``images``: ``float (N, 3, H, W)`` in ``[0, 1]``."""
         h = self.neck(self.encoder(self.normalize(images)).features[-1])
-        logits = self.cls_head(h)
-        boxes = self.box_head(h)
+        # fp32 for the losses, also when the step runs under bf16 autocast
+        logits, boxes = self.cls_head(h).float(), self.box_head(h).float()
         if self.class_specific:
             boxes = boxes.view(len(boxes), self.num_classes, 4)
             picked = boxes[torch.arange(len(boxes)), logits.argmax(1)]

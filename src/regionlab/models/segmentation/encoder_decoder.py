@@ -95,7 +95,7 @@ class EncoderDecoder(nn.Module):
             level = len(feats) - 2 - i
             skip = feats[level] if self.skips else None
             x = block(x, skip, feats[level].shape[-2:], idx[level + 1])
-        logits = self.head(x)
+        logits = self.head(x).float()  # fp32 for the loss, also under bf16 autocast
         if logits.shape[-2:] != images.shape[-2:]:
             logits = F.interpolate(
                 logits, size=images.shape[-2:], mode="bilinear", align_corners=False

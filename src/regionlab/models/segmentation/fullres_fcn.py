@@ -39,7 +39,7 @@ class FullResFCN(nn.Module):
     def forward(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
     ) -> SegmentationOutput:
-        logits = self.head(self.body(self.normalize(images)))
+        logits = self.head(self.body(self.normalize(images))).float()  # fp32 loss (autocast)
         loss = (
             segmentation_loss(logits, targets, self.class_weights, self.dice)
             if targets is not None

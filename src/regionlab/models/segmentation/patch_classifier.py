@@ -75,7 +75,8 @@ class PatchClassifier(nn.Module):
         rows = (y[:, None] + ar)[:, :, None]  # (P, p, 1)
         cols = (x[:, None] + ar)[:, None, :]  # (P, 1, p)
         patches = padded[b[:, None, None], :, rows, cols].permute(0, 3, 1, 2)  # (P, C, p, p)
-        return segmentation_loss(self.net(patches), targets[b, y, x], self.class_weights, self.dice)
+        logits = self.net(patches).float()  # fp32 for the loss, also under bf16 autocast
+        return segmentation_loss(logits, targets[b, y, x], self.class_weights, self.dice)
 
     def dense_logits(self, images: torch.Tensor) -> torch.Tensor:
         """Classify every pixel's patch: ``(N, C, H, W)``."""
@@ -88,7 +89,7 @@ class PatchClassifier(nn.Module):
             cols = F.unfold(padded[:, :, y0 : y1 + p - 1], p)  # (N, C*p*p, rows*W)
             patches = cols.transpose(1, 2).reshape(-1, c, p, p)
             out.append(self.net(patches).view(n, y1 - y0, w, -1))
-        return torch.cat(out, 1).permute(0, 3, 1, 2)
+        return torch.cat(out, 1).permute(0, 3, 1, 2).float()
 
     def forward(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
