@@ -26,6 +26,30 @@ def machine() -> dict:
     }
 
 
+def _conv_backward_flops(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation,
+                         transposed, _output_padding, _groups, output_mask, out_shape=None,
+                         **_) -> int:  # fmt: skip
+    """A convolution's backward: the input gradient and the weight gradient each cost what its
+    forward costs (the same multiply-adds, regrouped). torch 2.14's own formula leaves the
+    weight gradient's count undivided by ``groups``, so a depthwise convolution's backward
+    counted ``channels`` times too much (fixed upstream in pytorch/pytorch#183405)."""
+    from torch.utils.flop_counter import conv_flop_count
+
+    forward = conv_flop_count(x_shape, w_shape, grad_out_shape, transposed)
+    return forward * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
+def step_flop_counter():
+    """``FlopCounterMode`` for a training step (forward and backward), with the convolution
+    backward counted right for grouped convolutions (see :func:`_conv_backward_flops`)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    aten = torch.ops.aten
+    return FlopCounterMode(
+        display=False, custom_mapping={aten.convolution_backward: _conv_backward_flops}
+    )
+
+
 def provenance() -> dict:
     """The commit the numbers come from (``dirty``: with uncommitted changes), the regionlab
     version and the exact command, so a result file says what produced it: the package's one

@@ -6,7 +6,8 @@ task's recipe batch size), on a batch of the data a new user would train on (Pen
 320 px for the detectors and Mask R-CNN when ``../shared/datasets`` is there, else scenes).
 A step is the engine's: ``task.step`` (forward, losses) + backward + the engine's optimizer
 step (``build_optimizer``: fused AdamW). FLOPs are counted by
-``torch.utils.flop_counter.FlopCounterMode`` over one whole step (forward and backward); the
+``torch.utils.flop_counter.FlopCounterMode`` over one whole step (forward and backward; a
+grouped convolution's backward by ``_common.step_flop_counter``: torch 2.14 overcounts it); the
 peak is the best of several large fp32 ``torch.matmul`` at the same threads, measured now
 (machines differ: never a constant).
 
@@ -28,10 +29,9 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save  # noqa: E402
+from _common import DATASETS, RESULTS, save, step_flop_counter  # noqa: E402
 
 from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.optim import build_optimizer  # noqa: E402
@@ -97,7 +97,7 @@ def measure(name: str, task_name: str, flags: list[str], data_spec: str, steps: 
     task, model, batch, batch_size = build(task_name, flags, data_spec)
     opt = build_optimizer(model, TrainConfig())  # the engine's (fused AdamW)
     one_step(task, model, batch, opt)  # warm-up (allocations, oneDNN primitives)
-    with FlopCounterMode(display=False) as counter:
+    with step_flop_counter() as counter:
         one_step(task, model, batch, opt)
     flops = counter.get_total_flops()
     times = []

@@ -8,12 +8,16 @@ step), so the rows compare arithmetic and speed alike. Needs the ``bench`` extra
 from __future__ import annotations
 
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from regionlab.comparison.peer_yolo import offline
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import step_flop_counter  # noqa: E402
 
 
 def yolo26n(threads: int, classes: int = 1):
@@ -60,7 +64,7 @@ def measure_yolo26n(images: torch.Tensor, targets, threads: int, steps: int) -> 
         opt.step()
 
     step()  # warm-up
-    with FlopCounterMode(display=False) as counter:
+    with step_flop_counter() as counter:
         step()
     flops = counter.get_total_flops()
     times = []

@@ -105,7 +105,7 @@ def alignment_scores(
         dots = dots.masked_fill(~vm[:, None, :, None], float("-inf"))
         best = dots.amax(2)  # (k, L, T)
         out.append(best.masked_fill(~word_mask[None], 0.0).sum(-1))
-    return torch.cat(out)
+    return torch.cat(out).float()  # fp32 for the ranking loss, also under bf16 autocast
 
 
 def best_regions(regions: Tensor, region_mask: Tensor, words: Tensor) -> Tensor:
