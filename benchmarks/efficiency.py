@@ -9,7 +9,9 @@ step (``build_optimizer``: fused AdamW). FLOPs are counted by
 ``torch.utils.flop_counter.FlopCounterMode`` over one whole step (forward and backward; a
 grouped convolution's backward by ``_common.step_flop_counter``: torch 2.14 overcounts it); the
 peak is the best of several large fp32 ``torch.matmul`` at the same threads, measured now
-(machines differ: never a constant).
+(machines differ: never a constant), and beside it the bf16 one. ``--precision`` (default
+``auto``) runs each step as the engine would (``regionlab.engine.precision``: bf16 autocast on
+a CPU with AMX for the tasks measured under it); a bf16 step's share is given of both peaks.
 
     python benchmarks/efficiency.py                  # 2 threads, every task
     python benchmarks/efficiency.py --only detect-grid,detect-faster-rcnn --steps 6
@@ -26,6 +28,7 @@ import argparse
 import statistics
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -35,6 +38,8 @@ from _common import DATASETS, RESULTS, save, step_flop_counter  # noqa: E402
 
 from regionlab.engine.config import TrainConfig  # noqa: E402
 from regionlab.engine.optim import build_optimizer  # noqa: E402
+
+CPU = torch.device("cpu")
 
 PENN_FUDAN = f"instances:{DATASETS}/pennfudan/PNGImages:{DATASETS}/pennfudan/PedMasks"
 
@@ -50,10 +55,10 @@ SETUPS = [
 ]
 
 
-def matmul_peak(threads: int, n: int = 2048, repeats: int = 5) -> float:
-    """Best fp32 GFLOP/s of an ``n x n`` by ``n x n`` matmul at ``threads`` threads."""
+def matmul_peak(threads: int, n: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
+    """Best GFLOP/s of an ``n x n`` by ``n x n`` matmul in ``dtype`` at ``threads`` threads."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     torch.matmul(a, b)  # warm-up
     best = float("inf")
     for _ in range(repeats):
@@ -85,25 +90,32 @@ def build(task_name: str, flags: list[str], data_spec: str, layout: bool = True)
     return task, model, task.collate(items), batch_size
 
 
-def one_step(task, model, batch, opt) -> None:
-    out = task.step(model, batch, torch.device("cpu"))
+def one_step(task, model, batch, opt, arithmetic=None) -> None:
+    with arithmetic.autocast(CPU) if arithmetic is not None else nullcontext():
+        out = task.step(model, batch, CPU)
     opt.zero_grad(set_to_none=True)
     out.loss.backward()
     opt.step()
 
 
-def measure(name: str, task_name: str, flags: list[str], data_spec: str, steps: int) -> dict:
+def measure(
+    name: str, task_name: str, flags: list[str], data_spec: str, steps: int, asked: str = "auto"
+) -> dict:
+    """``asked``: the precision as ``--precision`` takes it, resolved as the engine does."""
+    from regionlab.engine.precision import resolve
+
     torch.manual_seed(0)
     task, model, batch, batch_size = build(task_name, flags, data_spec)
+    arithmetic = resolve(asked, CPU, task)
     opt = build_optimizer(model, TrainConfig())  # the engine's (fused AdamW)
-    one_step(task, model, batch, opt)  # warm-up (allocations, oneDNN primitives)
+    one_step(task, model, batch, opt, arithmetic)  # warm-up (allocations, oneDNN primitives)
     with step_flop_counter() as counter:
-        one_step(task, model, batch, opt)
+        one_step(task, model, batch, opt, arithmetic)
     flops = counter.get_total_flops()
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        one_step(task, model, batch, opt)
+        one_step(task, model, batch, opt, arithmetic)
         times.append(time.perf_counter() - t0)
     step_s = statistics.median(times)
     return {
@@ -111,6 +123,7 @@ def measure(name: str, task_name: str, flags: list[str], data_spec: str, steps: 
         "flags": flags,
         "data": data_spec,
         "batch_size": batch_size,
+        "precision": arithmetic.to_dict(),
         "params": sum(p.numel() for p in model.parameters()),
         "gflop_per_step": flops / 1e9,
         "step_s": step_s,
@@ -127,16 +140,19 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated setup names")
     ap.add_argument("--name", default="efficiency", help="results file name")
     ap.add_argument("--no-peer", action="store_true", help="leave YOLO26n out (bench extra)")
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                    help="the training step's arithmetic, resolved per task as the engine does")  # fmt: skip
     args = ap.parse_args()
     photos = (DATASETS / "pennfudan").is_dir()
     peak_before = matmul_peak(args.threads)
+    bf16_peak = matmul_peak(args.threads, dtype=torch.bfloat16)
     rows = {}
     for name, task_name, flags, photo_spec in SETUPS:
         if args.only and name not in args.only.split(","):
             continue
         spec = photo_spec if photos and photo_spec else "scenes:n=32"
         torch.set_num_threads(args.threads)
-        rows[name] = measure(name, task_name, flags, spec, args.steps)
+        rows[name] = measure(name, task_name, flags, spec, args.steps, args.precision)
         print(name, {k: rows[name][k] for k in ("gflop_per_step", "step_s", "gflop_per_s")})
         if name == "detect-grid" and not args.no_peer:  # the same batch, the same threads
             from efficiency_peer import measure_yolo26n
@@ -152,20 +168,24 @@ def main() -> None:
     peak_after = matmul_peak(args.threads)
     peak = max(peak_before, peak_after)
     for r in rows.values():
-        r["peak_share"] = r["gflop_per_s"] / peak
+        r["peak_share"] = r["gflop_per_s"] / peak  # of the fp32 peak, whatever the step ran in
+        r["bf16_peak_share"] = r["gflop_per_s"] / bf16_peak
     table = [
-        "| setup | batch | GFLOP/step | s/step | images/s | GFLOP/s | share of peak |",
-        "|---|---|---|---|---|---|---|",
+        "| setup | precision | batch | GFLOP/step | s/step | images/s | GFLOP/s | share of fp32 "
+        "peak | share of bf16 peak |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in rows.items():
-        table.append(f"| {name} | {r['batch_size']} | {r['gflop_per_step']:.1f} | "
+        table.append(f"| {name} | {r.get('precision', {}).get('name', 'fp32')} | "
+                     f"{r['batch_size']} | {r['gflop_per_step']:.1f} | "
                      f"{r['step_s']:.3f} | {r['img_per_s']:.1f} | {r['gflop_per_s']:.1f} | "
-                     f"{r['peak_share']:.0%} |")  # fmt: skip
+                     f"{r['peak_share']:.0%} | {r['bf16_peak_share']:.0%} |")  # fmt: skip
     md = "\n".join(table)
-    print(f"matmul peak {peak:.1f} GFLOP/s at {args.threads} threads (before {peak_before:.1f}, "
-          f"after {peak_after:.1f})\n{md}")  # fmt: skip
-    save(args.name, {"threads": args.threads, "peak_gflop_s": peak, "peak_before": peak_before,
-                     "peak_after": peak_after, "results": rows, "table": md})  # fmt: skip
+    print(f"matmul peak {peak:.1f} GFLOP/s fp32 at {args.threads} threads (before "
+          f"{peak_before:.1f}, after {peak_after:.1f}), {bf16_peak:.1f} bf16\n{md}")  # fmt: skip
+    save(args.name, {"threads": args.threads, "precision": args.precision,
+                     "peak_gflop_s": peak, "peak_before": peak_before, "peak_after": peak_after,
+                     "bf16_peak_gflop_s": bf16_peak, "results": rows, "table": md})  # fmt: skip
     plot(rows, peak, args.threads, RESULTS / f"{args.name}.png")
 
 
