@@ -33,6 +33,9 @@ R-CNN 1.5e-04, Mask R-CNN 1.6e-03, grid 5.7e-05; the grid's 3.2e-04 above is one
 18,432). Keypoints trains with ``--dropout 0``
 here: with the default 0.2 each process draws its own dropout masks (AdamW: 8.2e-03).
 
+In fp32 (``--precision fp32``): under bf16 autocast (``auto`` on a CPU with AMX) each
+process rounds the products of its own slice, so the two runs agree only to bf16's precision.
+
 Without ``--sync-bn`` each process normalises by its own slice's batch statistics (and keeps
 its own running statistics), which moves every family (all have BatchNorm) by about 1e-1.
 """
@@ -91,7 +94,7 @@ def train_args(family: str, out: Path, processes: int, *extra: str) -> list[str]
     task, data, flags = FAMILIES[family]
     return ["train", task, "--data", data.format(n=8), "--val", data.format(n=4), *flags,
             "--epochs", "2", "--batch-size", str(GLOBAL_BATCH // processes), "--threads", "1",
-            "--optimizer", "sgd", "--lr", "0.02",
+            "--optimizer", "sgd", "--lr", "0.02", "--precision", "fp32",
             "--device", "cpu", "--out", str(out), *extra]  # fmt: skip
 
 

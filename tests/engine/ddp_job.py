@@ -71,6 +71,7 @@ def main(out: str, batch_size: int, kind: str = "segment") -> None:
         progress=False,
         threads=1,
         channels_last=False,
+        precision="fp32",  # the equivalence is fp32's: bf16 rounds each slice its own way
     )
     fit(
         task,

@@ -30,7 +30,7 @@ from regionlab.data.sample import Sample
 from regionlab.data.transforms import hflip
 from regionlab.engine.task import StepOutput
 from regionlab.eval.detection import coco_evaluate
-from regionlab.models.detection.specs import DetectorSpec, split_task_dict
+from regionlab.models.detection.specs import DetectorSpec, GridSpec, split_task_dict
 from regionlab.ops.detections import Detections
 from regionlab.tasks.common import (
     BatchwiseEvaluation,
@@ -173,6 +173,8 @@ class DetectionTask(BatchwiseEvaluation):
 
     name = "detect"
     main_metric = "AP"
+    # trains under bf16 autocast as well as in fp32 (benchmarks/precision.py, issue 22's note)
+    BF16_MEASURED = ("grid", "faster-rcnn", "mask-rcnn")
 
     def __init__(
         self,
@@ -207,6 +209,12 @@ class DetectionTask(BatchwiseEvaluation):
         self.flip_perm = list(flip_perm) if flip_perm is not None else None
         self.oks_sigmas = list(oks_sigmas) if oks_sigmas is not None else None
         self.skeleton = [list(p) for p in skeleton or []]
+
+    @property
+    def bf16_training(self) -> bool:
+        """Whether ``--precision auto`` may train this detector under bf16 autocast."""
+        kind = "grid" if isinstance(self.spec, GridSpec) else getattr(self.spec, "model", None)
+        return kind in self.BF16_MEASURED
 
     def spec_dict(self) -> dict:
         return {

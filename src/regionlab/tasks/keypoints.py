@@ -83,6 +83,7 @@ class KeypointTask(BatchwiseEvaluation):
     ``pck_alpha``: the PCK threshold as a fraction of the reference length."""
 
     name = "keypoints"
+    bf16_training = True  # under bf16 autocast as well as fp32 (benchmarks/precision.py)
     main_metric = "pck"
 
     def __init__(

@@ -69,6 +69,7 @@ class LocalizationTask(BatchwiseEvaluation):
     every image is warped to; ``crop``: area range of the training crops (which keep the box)."""
 
     name = "localize"
+    bf16_training = True  # under bf16 autocast as well as fp32 (benchmarks/precision.py)
     main_metric = "loc_acc"
 
     def __init__(

@@ -49,6 +49,7 @@ class SegmentationTask(BatchwiseEvaluation):
     (CamVid's sky); by default, when it is named ``"background"``."""
 
     name = "segment"
+    bf16_training = True  # under bf16 autocast as well as fp32 (benchmarks/precision.py)
     main_metric = "miou"
 
     def __init__(

@@ -33,6 +33,7 @@ from torchvision.ops import roi_align
 
 from regionlab.models.backbones import Normalize, build_encoder
 from regionlab.models.recurrent import RNN
+from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import gather, global_loss, pad_dim, processes
 
 PAD = 0
@@ -105,7 +106,7 @@ def alignment_scores(
         dots = dots.masked_fill(~vm[:, None, :, None], float("-inf"))
         best = dots.amax(2)  # (k, L, T)
         out.append(best.masked_fill(~word_mask[None], 0.0).sum(-1))
-    return torch.cat(out).float()  # fp32 for the ranking loss, also under bf16 autocast
+    return loss_precision(torch.cat(out))
 
 
 def best_regions(regions: Tensor, region_mask: Tensor, words: Tensor) -> Tensor:

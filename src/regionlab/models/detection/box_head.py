@@ -19,6 +19,7 @@ from regionlab.models.detection.region_targets import RegionTargets
 from regionlab.models.losses import TaskKind
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
+from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import global_count
 from regionlab.ops.postprocess import select_detections
 
@@ -70,8 +71,7 @@ class BoxHead(nn.Module):
         nn.init.zeros_(self.box.bias)
 
     def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        # fp32 for the losses and decoding, also when the step runs under bf16 autocast
-        return self.cls(h).float(), self.box(h).float().view(len(h), self.k, 4)
+        return loss_precision(self.cls(h)), loss_precision(self.box(h)).view(len(h), self.k, 4)
 
     def losses(
         self, logits: Tensor, deltas: Tensor, t: RegionTargets, coder: BoxCoder

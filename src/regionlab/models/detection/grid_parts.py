@@ -10,6 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from regionlab.models.detection.csp import ConvBNAct
+from regionlab.ops.dtype import loss_precision
 
 
 class GridBranches(nn.Module):
@@ -49,8 +50,7 @@ def flatten(x: Tensor, k: int) -> Tensor:
     prediction ``a`` of cell ``(i, j)``, the order of
     :meth:`~regionlab.ops.anchors.AnchorGenerator.level_anchors`."""
     n, kc, h, w = x.shape
-    # fp32 for the losses and decoding, also when the step runs under bf16 autocast
-    return x.permute(0, 2, 3, 1).reshape(n, h * w * k, kc // k).float()
+    return loss_precision(x).permute(0, 2, 3, 1).reshape(n, h * w * k, kc // k)
 
 
 @dataclass

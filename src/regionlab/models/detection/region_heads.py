@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from regionlab.models.detection.protocols import PositiveRegions
 from regionlab.models.losses import TaskKind
 from regionlab.ops.detections import Detections
+from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import global_count
 from regionlab.ops.masks import (
     keypoint_targets,
@@ -62,7 +63,7 @@ class MaskHead(nn.Module):
         self.out = nn.Conv2d(width, num_classes + (kind == "softmax"), 1)
 
     def forward(self, feats: Tensor) -> Tensor:
-        return self.out(self.body(feats)).float()  # fp32 for the loss (bf16 autocast)
+        return loss_precision(self.out(self.body(feats)))
 
     def loss(self, logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
         """``logits (R, K, m, m)`` of positive regions, their classes ``labels (R,)`` in

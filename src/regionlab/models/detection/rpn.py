@@ -16,6 +16,7 @@ from regionlab.models.losses import TaskKind
 from regionlab.ops.anchors import AnchorGenerator
 from regionlab.ops.boxes import BoxCoder
 from regionlab.ops.detections import Detections
+from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import global_count
 from regionlab.ops.matcher import Matcher
 from regionlab.ops.sampler import BalancedSampler, image_generators
@@ -74,11 +75,11 @@ class RPN(nn.Module):
         logits, deltas, anchors, level = [], [], [], []
         for i, m in enumerate(maps):
             n, _, h, w = m.shape
-            t = self.conv(m)  # heads as fp32: losses and decoding (also under bf16 autocast)
+            t = self.conv(m)
             logits.append(
-                self.objectness(t).float().permute(0, 2, 3, 1).reshape(n, -1)
+                loss_precision(self.objectness(t)).permute(0, 2, 3, 1).reshape(n, -1)
             )  # (N, h*w*A)
-            deltas.append(self.deltas(t).float().view(n, a, 4, h, w).permute(0, 3, 4, 1, 2)
+            deltas.append(loss_precision(self.deltas(t)).view(n, a, 4, h, w).permute(0, 3, 4, 1, 2)
                           .reshape(n, -1, 4))  # fmt: skip
             anchors.append(self._level_anchors(i, (h, w), m.device))
             level.append(torch.full((len(anchors[-1]),), i, device=m.device))

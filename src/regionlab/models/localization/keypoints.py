@@ -17,6 +17,7 @@ from torch import nn
 from regionlab.models.backbones import Normalize
 from regionlab.models.localization.net import PooledNeck
 from regionlab.models.losses import MultiTaskLoss, regression_loss
+from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import global_count
 
 
@@ -76,9 +77,8 @@ class KeypointNet(nn.Module):
     ) -> KeypointOutput:
         """``images``: ``float (N, 3, H, W)`` in ``[0, 1]`` (object crops)."""
         h = self.neck(self.encoder(self.normalize(images)).features[-1])
-        # fp32 for the losses, also when the step runs under bf16 autocast
-        coords = self.coord_head(h).float().view(len(h), self.num_keypoints, 2)
-        out = KeypointOutput(coords, self.vis_head(h).float())
+        coords = loss_precision(self.coord_head(h)).view(len(h), self.num_keypoints, 2)
+        out = KeypointOutput(coords, loss_precision(self.vis_head(h)))
         if targets is None:
             return out
         lab = targets.labelled

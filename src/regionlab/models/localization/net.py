@@ -19,6 +19,7 @@ from torch import nn
 
 from regionlab.models.backbones import Normalize
 from regionlab.models.losses import MultiTaskLoss, regression_loss
+from regionlab.ops.dtype import loss_precision
 
 
 class PooledNeck(nn.Module):
@@ -94,8 +95,7 @@ class LocalizationNet(nn.Module):
     ) -> LocalizationOutput:
         """``images``: ``float (N, 3, H, W)`` in ``[0, 1]``."""
         h = self.neck(self.encoder(self.normalize(images)).features[-1])
-        # fp32 for the losses, also when the step runs under bf16 autocast
-        logits, boxes = self.cls_head(h).float(), self.box_head(h).float()
+        logits, boxes = loss_precision(self.cls_head(h)), loss_precision(self.box_head(h))
         if self.class_specific:
             boxes = boxes.view(len(boxes), self.num_classes, 4)
             picked = boxes[torch.arange(len(boxes)), logits.argmax(1)]

@@ -14,6 +14,7 @@ from torch import nn
 
 from regionlab.models.backbones import Normalize, conv_bn_relu
 from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss
+from regionlab.ops.dtype import loss_precision
 from regionlab.ops.upsample import make_upsampler
 
 
@@ -95,7 +96,7 @@ class EncoderDecoder(nn.Module):
             level = len(feats) - 2 - i
             skip = feats[level] if self.skips else None
             x = block(x, skip, feats[level].shape[-2:], idx[level + 1])
-        logits = self.head(x).float()  # fp32 for the loss, also under bf16 autocast
+        logits = loss_precision(self.head(x))
         if logits.shape[-2:] != images.shape[-2:]:
             logits = F.interpolate(
                 logits, size=images.shape[-2:], mode="bilinear", align_corners=False

@@ -12,6 +12,7 @@ from torch import nn
 
 from regionlab.models.backbones import Normalize, conv_bn_relu
 from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss
+from regionlab.ops.dtype import loss_precision
 
 
 class FullResFCN(nn.Module):
@@ -39,7 +40,7 @@ class FullResFCN(nn.Module):
     def forward(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
     ) -> SegmentationOutput:
-        logits = self.head(self.body(self.normalize(images))).float()  # fp32 loss (autocast)
+        logits = loss_precision(self.head(self.body(self.normalize(images))))
         loss = (
             segmentation_loss(logits, targets, self.class_weights, self.dice)
             if targets is not None

@@ -15,6 +15,7 @@ from torch import nn
 from regionlab.data.sample import IGNORE_INDEX
 from regionlab.models.backbones import Normalize, conv_bn_relu
 from regionlab.models.segmentation.output import SegmentationOutput, segmentation_loss
+from regionlab.ops.dtype import loss_precision
 
 
 class PatchClassifier(nn.Module):
@@ -75,7 +76,7 @@ class PatchClassifier(nn.Module):
         rows = (y[:, None] + ar)[:, :, None]  # (P, p, 1)
         cols = (x[:, None] + ar)[:, None, :]  # (P, 1, p)
         patches = padded[b[:, None, None], :, rows, cols].permute(0, 3, 1, 2)  # (P, C, p, p)
-        logits = self.net(patches).float()  # fp32 for the loss, also under bf16 autocast
+        logits = loss_precision(self.net(patches))
         return segmentation_loss(logits, targets[b, y, x], self.class_weights, self.dice)
 
     def dense_logits(self, images: torch.Tensor) -> torch.Tensor:
@@ -89,7 +90,7 @@ class PatchClassifier(nn.Module):
             cols = F.unfold(padded[:, :, y0 : y1 + p - 1], p)  # (N, C*p*p, rows*W)
             patches = cols.transpose(1, 2).reshape(-1, c, p, p)
             out.append(self.net(patches).view(n, y1 - y0, w, -1))
-        return torch.cat(out, 1).permute(0, 3, 1, 2).float()
+        return loss_precision(torch.cat(out, 1).permute(0, 3, 1, 2))
 
     def forward(
         self, images: torch.Tensor, targets: torch.Tensor | None = None
