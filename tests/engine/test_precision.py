@@ -123,3 +123,24 @@ def test_a_run_records_its_precision_and_auto_on_an_unmeasured_task_is_fp32(tmp_
     assert all(torch.equal(w32[k], w_auto[k]) for k in w32)  # auto -> fp32: the same run
     assert p16["name"] == "bf16"
     assert any(not torch.equal(w32[k], w16[k]) for k in w32)  # bf16 computed another way
+
+
+@pytest.mark.parametrize(
+    "name, measured",
+    [("segment", True), ("localize", True), ("keypoints", True), ("detect-grid", True),
+     ("detect-faster-rcnn", True), ("instance", True), ("detect-fast-rcnn", False),
+     ("caption", False), ("align", False)],
+)  # fmt: skip
+def test_the_tasks_say_where_bf16_was_measured(name, measured):
+    task, _ = _family(name)
+    assert getattr(task, "bf16_training", False) is measured
+
+
+def test_a_mobilenet_segmenter_stays_fp32_under_auto(monkeypatch):
+    """MobileNetV3's depthwise steps measured no faster in bf16: ``auto`` keeps them fp32."""
+    monkeypatch.setattr(precision, "cpu_has_bf16_units", lambda: True)
+    spec = SegmentationSpec(4, backbone="mobilenet_v3_large")
+    task = SegmentationTask(spec, (32, 32), CLASSES, scale=(1, 1))
+    assert precision.resolve("auto", CPU, task).name == "fp32"
+    task.spec.backbone = "small"
+    assert precision.resolve("auto", CPU, task).name == "bf16"

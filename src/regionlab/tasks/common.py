@@ -10,6 +10,18 @@ from torch import nn
 
 from regionlab.names import PROPOSAL_CACHE
 
+# Backbones whose training was measured under bf16 autocast (benchmarks/precision.py): our
+# dense CNNs, 1.5-1.9x faster steps for the same metrics. MobileNetV3 (depthwise convolutions,
+# memory-bound) measured no faster in bf16 (CamVid, 240x320: 0.62-0.67 s a step in fp32,
+# 0.68-0.70 in bf16); the other torchvision backbones were not measured.
+BF16_BACKBONES = ("small", "csp")
+
+
+def bf16_measured(backbone: str) -> bool:
+    """Whether ``--precision auto`` may train a model on ``backbone`` under bf16 autocast (the
+    tasks' ``bf16_training``, read by :mod:`regionlab.engine.precision`)."""
+    return backbone in BF16_BACKBONES
+
 
 def spec_dict(spec, **task_fields) -> dict:
     """A checkpoint's ``spec``: the model spec's fields plus the task's own. A task field may

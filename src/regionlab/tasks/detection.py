@@ -34,6 +34,7 @@ from regionlab.models.detection.specs import DetectorSpec, GridSpec, split_task_
 from regionlab.ops.detections import Detections
 from regionlab.tasks.common import (
     BatchwiseEvaluation,
+    bf16_measured,
     like_model,
     loss_means,
     loss_sums,
@@ -214,7 +215,7 @@ class DetectionTask(BatchwiseEvaluation):
     def bf16_training(self) -> bool:
         """Whether ``--precision auto`` may train this detector under bf16 autocast."""
         kind = "grid" if isinstance(self.spec, GridSpec) else getattr(self.spec, "model", None)
-        return kind in self.BF16_MEASURED
+        return kind in self.BF16_MEASURED and bf16_measured(self.spec.backbone.name)
 
     def spec_dict(self) -> dict:
         return {

@@ -22,6 +22,7 @@ from regionlab.models.localization.builders import KeypointSpec, build_keypoint_
 from regionlab.models.localization.keypoints import KeypointTargets
 from regionlab.tasks.common import (
     BatchwiseEvaluation,
+    bf16_measured,
     like_model,
     loss_means,
     loss_sums,
@@ -83,7 +84,6 @@ class KeypointTask(BatchwiseEvaluation):
     ``pck_alpha``: the PCK threshold as a fraction of the reference length."""
 
     name = "keypoints"
-    bf16_training = True  # under bf16 autocast as well as fp32 (benchmarks/precision.py)
     main_metric = "pck"
 
     def __init__(
@@ -107,6 +107,11 @@ class KeypointTask(BatchwiseEvaluation):
         self.spec, self.size, self.classes = spec, tuple(size), list(classes)
         self.ref, self.flip_perm, self.skeleton = ref, flip_perm, skeleton or []
         self.margin, self.pck_alpha, self.rotate = margin, pck_alpha, rotate
+
+    @property
+    def bf16_training(self) -> bool:
+        """Whether ``--precision auto`` may train this model under bf16 autocast."""
+        return bf16_measured(self.spec.backbone)
 
     def spec_dict(self) -> dict:
         return spec_dict(

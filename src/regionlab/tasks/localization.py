@@ -23,6 +23,7 @@ from regionlab.models.localization.net import LocalizationTargets
 from regionlab.ops.boxes import denormalize_boxes, normalize_boxes
 from regionlab.tasks.common import (
     BatchwiseEvaluation,
+    bf16_measured,
     like_model,
     loss_means,
     loss_sums,
@@ -69,7 +70,6 @@ class LocalizationTask(BatchwiseEvaluation):
     every image is warped to; ``crop``: area range of the training crops (which keep the box)."""
 
     name = "localize"
-    bf16_training = True  # under bf16 autocast as well as fp32 (benchmarks/precision.py)
     main_metric = "loc_acc"
 
     def __init__(
@@ -84,6 +84,11 @@ class LocalizationTask(BatchwiseEvaluation):
                 f"{len(classes)} class names (with background) for {spec.num_classes} object classes"
             )
         self.spec, self.size, self.classes, self.crop = spec, tuple(size), list(classes), crop
+
+    @property
+    def bf16_training(self) -> bool:
+        """Whether ``--precision auto`` may train this model under bf16 autocast."""
+        return bf16_measured(self.spec.backbone)
 
     def spec_dict(self) -> dict:
         return spec_dict(self.spec, size=list(self.size), classes=self.classes)

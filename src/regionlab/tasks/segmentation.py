@@ -14,6 +14,7 @@ from regionlab.eval.segmentation import ConfusionMatrix
 from regionlab.models.segmentation.builders import SegmentationSpec, build_segmentation_model
 from regionlab.tasks.common import (
     BatchwiseEvaluation,
+    bf16_measured,
     like_model,
     loss_means,
     loss_sums,
@@ -49,7 +50,6 @@ class SegmentationTask(BatchwiseEvaluation):
     (CamVid's sky); by default, when it is named ``"background"``."""
 
     name = "segment"
-    bf16_training = True  # under bf16 autocast as well as fp32 (benchmarks/precision.py)
     main_metric = "miou"
 
     def __init__(
@@ -68,6 +68,11 @@ class SegmentationTask(BatchwiseEvaluation):
     @property
     def background(self) -> bool:
         return self.classes[0] == "background"
+
+    @property
+    def bf16_training(self) -> bool:
+        """Whether ``--precision auto`` may train this model under bf16 autocast."""
+        return self.spec.arch == "encdec" and bf16_measured(self.spec.backbone)
 
     def spec_dict(self) -> dict:
         return spec_dict(self.spec, size=list(self.size), classes=self.classes)
