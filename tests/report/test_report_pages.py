@@ -69,7 +69,9 @@ def test_segmentation_report_has_confusion_and_iou_per_class(seg_run):
     assert "pixel confusion of seg" in page and 'id="worst"' in page
     assert "first 4 of 4 validation images of scenes:size=32,n=4" in page
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", _rows(page, "cost")[0])
-    rss = float(cells[7].replace(",", ""))  # peak RSS sampled during the training steps
+    record = json.loads((seg_run / "run.json").read_text())
+    assert cells[6] == record["runtime"]["precision"]["name"]  # the training step's arithmetic
+    rss = float(cells[8].replace(",", ""))  # peak RSS sampled during the training steps
     assert 10 < rss < 100_000
 
 

@@ -215,6 +215,7 @@ def _run_entry(job: Job, outcome: scheduler.Outcome, out: Path, checkpoint: str)
         "dir": str(job.dir.relative_to(out.resolve())),
         "status": outcome.status,
         "threads": facts.get("threads"),
+        "precision": facts.get("precision"),
         "commit": facts.get("commit"),
         "seconds": facts.get("seconds"),
         "steps": facts.get("steps"),

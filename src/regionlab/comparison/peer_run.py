@@ -74,7 +74,12 @@ def _record(out: Path, argv: list[str], threads: int) -> dict:
         "command": command_line(["python", "-m", "regionlab.comparison.peer_run", *argv]),
         "git": source_commit(),
         "versions": versions(),
-        "runtime": {"threads": torch.get_num_threads(), "requested_threads": threads},
+        "runtime": {
+            "threads": torch.get_num_threads(),
+            "requested_threads": threads,
+            # the peers' own loops use no autocast (Ultralytics: amp=False, its CPU default)
+            "precision": {"name": "fp32", "asked": "fp32", "reason": "the peer's own training"},
+        },
     }
     write_text_atomic(out / "run.json", json.dumps(record, indent=2) + "\n")
     return record

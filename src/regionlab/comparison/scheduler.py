@@ -120,12 +120,15 @@ def run_jobs(
 
 def run_facts(folder: Path) -> dict:
     """What a run folder says of itself: the training summary's ``train_seconds`` and
-    ``steps``, the torch threads its last session used (``run.json``), and the scores."""
+    ``steps``, the torch threads and the step's precision its last session used
+    (``run.json``), and the scores."""
     facts: dict = {}
     rec = _json(folder / "run.json")
     if rec:
         last = (rec.get("resumes") or [rec])[-1]
-        facts["threads"] = (last.get("runtime") or rec.get("runtime") or {}).get("threads")
+        runtime = last.get("runtime") or rec.get("runtime") or {}
+        facts["threads"] = runtime.get("threads")
+        facts["precision"] = (runtime.get("precision") or {}).get("name")
         facts["commit"] = (rec.get("git") or {}).get("commit")
     summary = _json(folder / FINISHED)
     if summary:

@@ -125,21 +125,25 @@ def cost(g: Gathered, predicted: dict[str, Predicted]) -> Html:
         size = "x".join(str(s) for s in model.get("input") or []) or "?"
         p = predicted.get(r.label)
         ms = f"{p.ms_per_image:.1f} ({p.device})" if p and p.ms_per_image is not None else "—"
-        threads = (r.record.get("runtime") or {}).get("threads")
+        runtime = r.record.get("runtime") or {}
+        threads, arithmetic = runtime.get("threads"), (runtime.get("precision") or {}).get("name")
         rows.append([
             r.label, "done (earlier)" if r.status == "skipped" else r.status,
             number(model.get("parameters")),
             "—" if model.get("gflops_per_image") is None  # a peer's or failed run's: no count
             else f"{number(model['gflops_per_image'])} at {size}",
-            number(r.train_images_per_second(), 3), number(threads), ms,
+            number(r.train_images_per_second(), 3), number(threads), arithmetic or "—", ms,
             number(r.peak_memory_mb(), 4), number(r.peak_memory_mb("peak_cuda_mb"), 4),
         ])  # fmt: skip
     headers = ["run", "status", "parameters", "GFLOPs / image", "train images/s", "threads",
-               "test ms/image (batch 1)", "peak train RSS MB", "peak train CUDA MB"]  # fmt: skip
+               "train precision", "test ms/image (batch 1)", "peak train RSS MB",
+               "peak train CUDA MB"]  # fmt: skip
     note = para(
         "GFLOPs: one training forward, counted at the first step (a peer: one inference "
         "forward at its input). Train images/s: images seen over training seconds "
-        "(evaluation excluded). Test ms/image: the median over the report's images, one at "
+        "(evaluation excluded). Train precision: the training step's arithmetic (bf16: under "
+        "autocast, on a CPU with AMX for the models measured under it; peers train in fp32). "
+        "Test ms/image: the median over the report's images, one at "
         "a time, at the run's threads, measured while this page was written (a peer: by its "
         "own predict, with its pre- and post-processing, at the end of its run). Peak RSS: "
         "the highest of the process's resident memory during a training step (the kernel's "
