@@ -63,7 +63,10 @@ class MaskHead(nn.Module):
         self.out = nn.Conv2d(width, num_classes + (kind == "softmax"), 1)
 
     def forward(self, feats: Tensor) -> Tensor:
-        return loss_precision(self.out(self.body(feats)))
+        # fp32 also inside a bf16-autocast step: trained in bf16, the head's masks scored
+        # 0.035 mask AP lower on Penn-Fudan (benchmarks/precision.py, issue 22's note)
+        with torch.autocast(feats.device.type, enabled=False):
+            return self.out(self.body(loss_precision(feats)))
 
     def loss(self, logits: Tensor, labels: Tensor, targets: Tensor) -> Tensor:
         """``logits (R, K, m, m)`` of positive regions, their classes ``labels (R,)`` in
