@@ -11,9 +11,9 @@ from torch import nn
 from regionlab.names import PROPOSAL_CACHE
 
 # Backbones whose training was measured under bf16 autocast (benchmarks/precision.py): our
-# dense CNNs, 1.5-1.9x faster steps for the same metrics. MobileNetV3 (depthwise convolutions,
-# memory-bound) measured no faster in bf16 (CamVid, 240x320: 0.62-0.67 s a step in fp32,
-# 0.68-0.70 in bf16); the other torchvision backbones were not measured.
+# dense CNNs, the same metrics within noise for the same steps, runs 1.3-1.5x faster.
+# MobileNetV3 (depthwise convolutions, memory-bound) trained slower in bf16 (CamVid, 240x320,
+# 200 steps: 146 s fp32, 160 s bf16); the other torchvision backbones were not measured.
 BF16_BACKBONES = ("small", "csp")
 
 

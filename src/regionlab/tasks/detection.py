@@ -175,7 +175,7 @@ class DetectionTask(BatchwiseEvaluation):
     name = "detect"
     main_metric = "AP"
     # trains under bf16 autocast as well as in fp32 (benchmarks/precision.py, issue 22's note);
-    # Mask R-CNN's mask AP measured 0.035 lower in bf16 (beyond the seeds' spread): fp32
+    # Mask R-CNN's mask AP measured 0.009 lower in bf16 (beyond the seeds' spread): fp32
     BF16_MEASURED = ("grid", "faster-rcnn")
 
     def __init__(
