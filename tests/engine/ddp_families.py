@@ -88,6 +88,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def family_task(family: str, n: int):
+    """The task ``regionlab train`` builds for ``family`` on ``n`` samples, and those samples."""
+    from regionlab.cli.main import build_parser
+    from regionlab.cli.specs import open_dataset
+    from regionlab.cli.tasks import TASKS
+
+    task_name, data, flags = FAMILIES[family]
+    spec = data.format(n=n)
+    args = build_parser().parse_args(["train", task_name, "--data", spec, *flags])
+    dataset = open_dataset(spec)
+    return TASKS[task_name].build(args, dataset), dataset
+
+
 def train_args(family: str, out: Path, processes: int, *extra: str) -> list[str]:
     """The ``regionlab`` arguments that train ``family`` into ``out``, each of ``processes``
     taking its slice of the global batch."""

@@ -8,11 +8,8 @@ import math
 
 import pytest
 import torch
-from ddp_families import FAMILIES
+from ddp_families import FAMILIES, family_task
 
-from regionlab.cli.main import build_parser
-from regionlab.cli.specs import open_dataset
-from regionlab.cli.tasks import TASKS
 from regionlab.engine import evaluation
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.evaluation import evaluate, shard_parts
@@ -22,11 +19,7 @@ CFG = TrainConfig(eval_batch_size=4, progress=False, threads=1)  # 10 samples: 3
 
 
 def _family(name: str):
-    task_name, data, flags = FAMILIES[name]
-    spec = data.format(n=10)
-    args = build_parser().parse_args(["train", task_name, "--data", spec, *flags])
-    dataset = open_dataset(spec)
-    task = TASKS[task_name].build(args, dataset)
+    task, dataset = family_task(name, 10)
     torch.manual_seed(0)
     return task, task.build_model(), dataset
 

@@ -8,11 +8,8 @@ import json
 
 import pytest
 import torch
-from ddp_families import FAMILIES
+from ddp_families import FAMILIES, family_task
 
-from regionlab.cli.main import build_parser
-from regionlab.cli.specs import open_dataset
-from regionlab.cli.tasks import TASKS
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
 from regionlab.engine import precision
 from regionlab.engine.config import TrainConfig
@@ -54,11 +51,7 @@ def test_an_asked_precision_is_kept_and_a_typo_is_refused(monkeypatch):
 
 
 def _family(name: str):
-    task_name, data, flags = FAMILIES[name]
-    spec = data.format(n=4)
-    args = build_parser().parse_args(["train", task_name, "--data", spec, *flags])
-    dataset = open_dataset(spec)
-    task = TASKS[task_name].build(args, dataset)
+    task, dataset = family_task(name, 4)
     plain = task.transform(False)
     batch = task.collate([plain(dataset[i]) for i in range(4)])
     return task, batch
