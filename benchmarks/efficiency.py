@@ -36,7 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATASETS, RESULTS, save, step_flop_counter  # noqa: E402
 
-from regionlab.engine.config import TrainConfig  # noqa: E402
+from regionlab.engine.config import PRECISIONS, TrainConfig  # noqa: E402
 from regionlab.engine.optim import build_optimizer  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -140,7 +140,7 @@ def main() -> None:
     ap.add_argument("--only", help="comma-separated setup names")
     ap.add_argument("--name", default="efficiency", help="results file name")
     ap.add_argument("--no-peer", action="store_true", help="leave YOLO26n out (bench extra)")
-    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS,
                     help="the training step's arithmetic, resolved per task as the engine does")  # fmt: skip
     args = ap.parse_args()
     photos = (DATASETS / "pennfudan").is_dir()

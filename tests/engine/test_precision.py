@@ -46,7 +46,7 @@ def test_an_asked_precision_is_kept_and_a_typo_is_refused(monkeypatch):
     assert precision.resolve("fp32", CPU, _Task(True)).name == "fp32"
     with pytest.raises(ValueError, match="precision must be one of"):
         precision.resolve("fp16", CPU, _Task(True))
-    with pytest.raises(ValueError, match="precision must be auto, fp32 or bf16"):
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16"):
         TrainConfig(precision="half").validate()
 
 

@@ -16,7 +16,7 @@ from regionlab.api.prepare import SCAN_LIMIT as SCAN_LIMIT
 from regionlab.api.prepare import is_main_process as is_main_process
 from regionlab.api.prepare import say as say
 from regionlab.api.specs import USAGE
-from regionlab.engine.config import TrainConfig
+from regionlab.engine.config import PRECISIONS, TrainConfig
 from regionlab.names import BACKBONES, REGRESSION_LOSSES, WEIGHTINGS
 
 
@@ -175,7 +175,7 @@ def add_budget_flags(
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N" + shown("device"))
     p.add_argument(
         "--precision",
-        choices=["auto", "fp32", "bf16"],
+        choices=PRECISIONS,
         help="the training step's arithmetic: bf16 autocast (weights, optimiser and losses stay "
         "fp32) or fp32; auto: bf16 on a CPU with AMX bf16 units for the tasks measured under it"
         + shown("precision"),

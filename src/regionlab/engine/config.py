@@ -9,6 +9,8 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+PRECISIONS = ("auto", "fp32", "bf16")  # the training step's arithmetic (engine/precision.py)
+
 
 @dataclass
 class TrainConfig:
@@ -84,8 +86,10 @@ class TrainConfig:
             )
         if self.checkpoint_every < 0 or self.checkpoint_minutes < 0:
             raise ValueError("checkpoint_every and checkpoint_minutes must be >= 0 (0: off)")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction in [0, 1), got {self.warmup}")
 

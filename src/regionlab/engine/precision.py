@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-PRECISIONS = ("auto", "fp32", "bf16")
+from regionlab.engine.config import PRECISIONS
 
 
 @dataclass(frozen=True)
