@@ -1,6 +1,7 @@
-"""The sample cache's budget holds per run, whatever the loader: with workers (new processes
-each epoch, each of which would hold its own copy) the cache is off, so memory does not grow
-with ``--num-workers``."""
+"""The sample cache's budget holds per run, whatever the loader: the training loader's workers
+persist for the run and each holds its own cache, so each gets an equal share of the budget
+and memory does not grow with ``--num-workers``; an evaluation's workers live for one pass,
+so the validation cache is off with workers."""
 
 import pytest
 
@@ -11,8 +12,8 @@ from regionlab.models.segmentation.builders import SegmentationSpec
 from regionlab.tasks.segmentation import SegmentationTask
 
 
-@pytest.mark.parametrize(("workers", "train_mb", "val_mb"), [(0, 8, 2), (2, 0, 0)])
-def test_cache_budget_is_off_with_loader_workers(tmp_path, workers, train_mb, val_mb):
+@pytest.mark.parametrize(("workers", "train_mb", "val_mb"), [(0, 8, 2), (2, 4, 0)])
+def test_cache_budget_is_shared_by_the_loader_workers(tmp_path, workers, train_mb, val_mb):
     cfg = TrainConfig(epochs=1, batch_size=4, progress=False, threads=1, cache_mb=8,
                       num_workers=workers)  # fmt: skip
     task = SegmentationTask(SegmentationSpec(4, widths=[8, 16]), (32, 32), CLASSES)

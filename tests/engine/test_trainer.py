@@ -1,6 +1,7 @@
 """The training loop on tiny jobs: resume equals uninterrupted, NaN stops cleanly, no overwrite."""
 
 import json
+import multiprocessing
 
 import pytest
 import torch
@@ -59,6 +60,22 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
     for k in a["model"]:
         assert torch.equal(a["model"][k], b["model"][k]), k
     assert full.metrics["miou"] == resumed.metrics["miou"]
+
+
+def test_loader_workers_train_the_same_weights_and_end_with_the_run(tmp_path):
+    """Two persistent workers (started once, kept across the 3 epochs) augment exactly as the
+    main process does, and a crash mid-run still ends them (no worker outlives its run)."""
+    tr, va = _data()
+    alone = fit(_task(), tr, va, _cfg(), tmp_path / "alone", log=lambda *_: None)
+    workers = fit(_task(), tr, va, _cfg(num_workers=2), tmp_path / "w", log=lambda *_: None)
+    a = load_checkpoint(tmp_path / "alone" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "w" / "last.pt")["model"]
+    assert alone.steps == workers.steps == 9 and all(torch.equal(a[k], b[k]) for k in a)
+    with pytest.raises(KeyboardInterrupt):
+        fit(CrashAt(_task(), at=6), tr, va, _cfg(num_workers=2), tmp_path / "cut",
+            log=lambda *_: None)  # fmt: skip
+    children = multiprocessing.active_children()
+    assert not children, children
 
 
 def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):

@@ -164,12 +164,17 @@ def add_budget_flags(
         help="under torchrun, BatchNorm over the global batch of all processes (then 2 "
         "processes train as 1 with the same global batch); default: on CUDA, off on CPU",
     )
-    p.add_argument("--num-workers", type=int, help="data loading processes" + shown("num_workers"))
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        help="data loading processes, started once and kept for the run" + shown("num_workers"),
+    )
     p.add_argument(
         "--cache-mb",
         type=float,
-        help="decoded training samples kept in memory, in MB (0: decode every time; "
-        "validation samples get a quarter of it; off with --num-workers > 0)" + shown("cache_mb"),
+        help="decoded training samples kept in memory, in MB (0: decode every time; shared "
+        "equally by --num-workers; validation samples get a quarter of it without workers)"
+        + shown("cache_mb"),
     )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: one per core)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N" + shown("device"))

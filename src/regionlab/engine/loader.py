@@ -6,7 +6,7 @@ process of a distributed run takes its own slice of the same order."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -78,15 +78,17 @@ class Augmented(Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, index: int):
-        gen = torch.Generator().manual_seed(hash((self.seed, self.epoch, index)) & 0x7FFF_FFFF_FFFF)
+    def __getitem__(self, key: int | tuple[int, int, float]):
+        # (index, epoch, progress) from an EpochSampler; a bare index takes this object's own
+        index, epoch, progress = key if isinstance(key, tuple) else (key, self.epoch, self.progress)
+        gen = torch.Generator().manual_seed(hash((self.seed, epoch, index)) & 0x7FFF_FFFF_FFFF)
         if getattr(self.transform, "wants_context", False):
             n = len(self.dataset)
 
             def draw():
                 return self.dataset[int(torch.randint(n, (), generator=gen))]
 
-            ctx = AugmentContext(self.epoch, self.progress, draw)
+            ctx = AugmentContext(epoch, progress, draw)
             return self.transform(self.dataset[index], gen, ctx)
         return self.transform(self.dataset[index], gen)
 
@@ -121,8 +123,10 @@ def epoch_batches(
 
 
 def make_loader(
-    dataset, batches: list[list[int]], collate: Callable, num_workers: int
+    dataset, batches: Iterable[list], collate: Callable, num_workers: int, persistent: bool = False
 ) -> DataLoader:
+    """A loader of ``batches`` (index lists, or an :class:`EpochSampler`); ``persistent``: its
+    workers (if any) outlive one pass, for a loader iterated again and again."""
     # A private generator: otherwise creating the iterator draws from the global RNG, and a
     # resumed run would diverge from an uninterrupted one.
     return DataLoader(
@@ -132,7 +136,50 @@ def make_loader(
         num_workers=num_workers,
         generator=torch.Generator(),
         worker_init_fn=ignore_stop_signals if num_workers else None,
+        persistent_workers=persistent and num_workers > 0,
     )
+
+
+class EpochSampler:
+    """The batch sampler of a run's one training loader: the current epoch's index lists, each
+    index handed out as ``(index, epoch, progress)``. A loader worker lives across epochs with
+    its own copy of :class:`Augmented` made when it started; with the epoch and progress in
+    every key it augments as the main process says, not by that stale copy."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.epoch, self.progress = 0, 0.0
+
+    def __iter__(self) -> Iterator[list[tuple[int, int, float]]]:
+        epoch, progress = self.epoch, self.progress
+        for batch in self.batches:
+            yield [(i, epoch, progress) for i in batch]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+class EpochLoader:
+    """One training loader for a whole run. With ``num_workers > 0`` its workers start once
+    and persist from epoch to epoch: no process start per epoch (an epoch of a small set is a
+    few steps), and each worker keeps the :class:`SampleCache` it filled. :meth:`epoch` hands
+    out one epoch's batches, or the rest of one when a run resumes mid-epoch."""
+
+    def __init__(self, dataset, collate: Callable, num_workers: int) -> None:
+        self.sampler = EpochSampler()
+        self.loader: DataLoader | None = make_loader(
+            dataset, self.sampler, collate, num_workers, persistent=True
+        )
+
+    def epoch(self, batches: list[list[int]], epoch: int, progress: float) -> DataLoader:
+        if self.loader is None:
+            raise RuntimeError("the loader was closed")
+        self.sampler.batches, self.sampler.epoch, self.sampler.progress = batches, epoch, progress
+        return self.loader
+
+    def close(self) -> None:
+        """End the workers now; otherwise they end when the loader is collected."""
+        self.loader = None
 
 
 def ignore_stop_signals(worker_id: int) -> None:

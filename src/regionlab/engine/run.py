@@ -27,7 +27,7 @@ from regionlab.engine.checkpoint import (
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError
 from regionlab.engine.evaluation import evaluate
-from regionlab.engine.loader import Augmented, SampleCache, epoch_batches
+from regionlab.engine.loader import Augmented, EpochLoader, SampleCache, epoch_batches
 from regionlab.engine.memory import StepMemory
 from regionlab.engine.optim import build_optimizer
 from regionlab.engine.preempt import StopSignals
@@ -51,10 +51,11 @@ class Run:
         self.task, self.cfg, self.log, self.save = task, cfg, log, save
         if cfg.tensorboard:
             require_tensorboard()  # a missing extra stops the run before any work
-        # Decoded once, kept for every epoch and evaluation (small sets; see SampleCache). Not
-        # with loader workers: they are new processes each epoch, and each would hold a copy.
-        cache_mb = cfg.cache_mb if cfg.num_workers == 0 else 0
-        self.val_set = SampleCache(val_set, cache_mb / 4) if val_set is not None else None
+        # Decoded once, kept for every epoch (small sets; see SampleCache): training loader
+        # workers persist, each with a share. An evaluation's workers live for one pass only.
+        cache_mb, val_mb = cfg.cache_mb / max(1, cfg.num_workers), cfg.cache_mb / 4
+        val_mb = 0 if cfg.num_workers else val_mb
+        self.val_set = SampleCache(val_set, val_mb) if val_set is not None else None
         self.rt = runtime.setup(cfg.device, cfg.threads)
         self.precision = precision.resolve(cfg.precision, self.rt.device, task)
         self.out_dir = out_dir
@@ -83,6 +84,7 @@ class Run:
         self.data = Augmented(
             SampleCache(train_set, cache_mb), task.transform(train=True), cfg.seed
         )
+        self.loader = EpochLoader(self.data, task.collate, cfg.num_workers)
         self.train_model = self.model
         self.last_logs: dict[str, float] = {}
         self.record = records.RunRecord(out_dir)

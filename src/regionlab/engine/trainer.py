@@ -32,7 +32,7 @@ from regionlab.engine import records, step_cache
 from regionlab.engine.config import TrainConfig
 from regionlab.engine.errors import NonFiniteLossError, Preempted
 from regionlab.engine.evaluation import evaluate
-from regionlab.engine.loader import epoch_batches, make_loader
+from regionlab.engine.loader import epoch_batches
 from regionlab.engine.optim import build_optimizer, lr_factor
 from regionlab.engine.progress import ProgressBar
 from regionlab.engine.run import Run
@@ -81,9 +81,11 @@ def train_epoch(run: Run, bar: ProgressBar) -> bool:
         run.train_size, cfg.batch_size, cfg.seed, epoch, rank=run.rt.rank, world=run.rt.world
     )
     start = state.batch
-    loader = make_loader(run.data, batches[start:], run.task.collate, cfg.num_workers)
     t_last = clock()
-    for b, batch in enumerate(loader, start=start):
+    # no local name for the loader: a traceback that outlives a crash must not keep its workers
+    for b, batch in enumerate(
+        run.loader.epoch(batches[start:], epoch, state.epoch_progress), start
+    ):
         with run.memory.step():  # peak memory sampled during the step itself
             loss_value = run.step(batch, b, batches)
         now = clock()
@@ -164,6 +166,7 @@ def fit(
             run.evaluate()
             run.checkpoint(run.last_path)
     finally:
+        run.loader.close()  # its workers end here, not whenever the run is collected
         run.close_board()  # events written so far stay readable, even after a crash
     return _finish(run, Path(out_dir))
 
