@@ -67,6 +67,8 @@ def learning_curves(
     """Validation ``metric`` of each run against training seconds (left) and images seen
     (right)."""
     plt = _pyplot()
+    from matplotlib.ticker import EngFormatter, MaxNLocator
+
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True, sharey=True)
     for ax, series, xlabel in (
         (axes[0], by_seconds, "training seconds"),
@@ -78,6 +80,9 @@ def learning_curves(
                 ax.plot(xs, ys, marker="o" if len(pts) < 40 else None, ms=3, label=_plain(name))
         ax.set_xlabel(xlabel)
         ax.grid(True, alpha=0.3)
+        # at most 5 ticks, 20k not 20000: six-digit counts ran into each other on a narrow axis
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))
     axes[0].set_ylabel(_plain(f"validation {metric}"))
     _legend(axes[1])
     return _finish(fig)
