@@ -13,7 +13,6 @@ from regionlab.data.transforms import (
     hflip,
     largest_object,
     resize,
-    shift_hue,
 )
 
 
@@ -62,31 +61,6 @@ def test_colour_jitter_moves_the_pixels_not_the_class_map():
     again = jitter(s, torch.Generator().manual_seed(3))
     assert torch.equal(again.image, b.image)  # a function of the generator
     assert torch.equal(colour_jitter(s.image, 0.0, 0.0), s.image)  # factors 1, no shift
-
-
-@pytest.mark.parametrize("shift", [0.015, -0.012, 0.003, 0.2, -0.45, 0.5, -0.5])
-def test_shift_hue_is_torchvisions_adjust_hue_within_one_grey_level(shift):
-    """Random pixels, a photo-like scene, and the corner cases: grey (no hue), black, white,
-    pure primaries and pixels whose largest channel is shared (r = g, g = b)."""
-    from torchvision.transforms.v2 import functional as TF
-
-    gen = torch.Generator().manual_seed(7)
-    noise = torch.randint(0, 256, (3, 96, 96), generator=gen, dtype=torch.uint8)
-    corners = torch.tensor(
-        [[0, 0, 0], [255, 255, 255], [128, 128, 128], [255, 0, 0], [0, 255, 0], [0, 0, 255],
-         [200, 200, 10], [10, 200, 200], [200, 10, 200], [1, 0, 0], [254, 255, 255]],
-        dtype=torch.uint8,
-    ).T.reshape(3, 1, 11)  # fmt: skip
-    for image in (noise, render_scene(0, 4).image, corners):
-        ours, theirs = shift_hue(image, shift).int(), TF.adjust_hue(image, shift).int()
-        differ = (ours - theirs).abs()
-        assert int(differ.max()) <= 1 and float((differ > 0).float().mean()) < 1e-3
-    assert torch.equal(shift_hue(corners, shift)[:, 0, :3], corners[:, 0, :3])  # greys stay
-
-
-def test_shift_hue_refuses_a_shift_off_the_wheel():
-    with pytest.raises(ValueError, match=r"0.6 is not in \[-0.5, 0.5\]"):
-        shift_hue(torch.zeros((3, 2, 2), dtype=torch.uint8), 0.6)
 
 
 def _one_box_sample(h=40, w=60, box=(10.0, 5.0, 30.0, 25.0)):

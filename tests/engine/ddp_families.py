@@ -30,11 +30,7 @@ rounding difference in a near-zero gradient becomes a step of the learning rate'
 the RPN's top-k and NMS then pick other proposals. That is float noise, not a different loss:
 one process on 2 threads instead of 1 differs from itself by as much (AdamW, 4 steps: Faster
 R-CNN 1.5e-04, Mask R-CNN 1.6e-03, grid 5.7e-05; the grid's 3.2e-04 above is one weight of
-18,432). Even with SGD the RPN's top-k can reorder a near-tie (scores ~1e-7 apart after a
-batch of 2 against 4): Faster R-CNN's SGD column is 1.2e-7 for seed 0 at the table's commit,
-but 1.2e-4 and 7.8e-4 for seeds 1 and 2, and 2.2e-4 for seed 0 once colour jitter's hue moved
-a few pixels by one grey level; the test bounds it at 2e-3 (``TOLERANCE``), still 20x below
-the "without" column. Keypoints trains with ``--dropout 0``
+18,432). Keypoints trains with ``--dropout 0``
 here: with the default 0.2 each process draws its own dropout masks (AdamW: 8.2e-03).
 
 In fp32 (``--precision fp32``): under bf16 autocast (``auto`` on a CPU with AMX) each

@@ -15,15 +15,6 @@ from torch import nn
 
 from regionlab.engine.syncbn import GlobalBatchNormMixin, sync_batchnorm
 
-# Faster R-CNN's RPN ranks thousands of proposal scores per image. Float rounding (a batch of 2
-# against 4 in a convolution: ~1e-7) can reorder a near-tie in its top-k; the other proposal's
-# gradient then moves the weights by ~1e-4 within 4 SGD steps. Measured, seeds 0 / 1 / 2:
-# 2.2e-4 / 1.2e-4 / 1.2e-7 (and 1.8e-7 / 1.2e-4 / 7.8e-4 before colour jitter's hue moved one
-# pixel in 10,000 by one grey level): which seed hits a tie is luck. BatchNorm over each slice
-# instead of the global batch (the table's "without" column) moves them by 4e-2 to 1e-1, so
-# this bound still tells a broken global batch from a reordered tie by 20x.
-TOLERANCE = {"detect-faster-rcnn": 2e-3}
-
 needs_dist = pytest.mark.skipif(
     not torch.distributed.is_available(), reason="torch.distributed missing"
 )
@@ -51,7 +42,7 @@ def test_every_family_trains_and_evaluates_with_two_processes(runs, family):
     assert a["steps"] == b["steps"] == 4 and a["final"].keys() == b["final"].keys()
     assert json.loads((two / "run.json").read_text())["runtime"]["world"] == 2
     # the same run, up to float rounding (SGD: see ddp_families.py for AdamW)
-    assert max_difference(one, two) < TOLERANCE.get(family, 1e-4)
+    assert max_difference(one, two) < 1e-4
 
 
 @needs_dist
