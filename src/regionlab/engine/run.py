@@ -53,8 +53,8 @@ class Run:
             require_tensorboard()  # a missing extra stops the run before any work
         # Decoded once, kept for every epoch (small sets; see SampleCache): training loader
         # workers persist, each with a share. An evaluation's workers live for one pass only.
-        cache_mb, val_mb = cfg.cache_mb / max(1, cfg.num_workers), cfg.cache_mb / 4
-        val_mb = 0 if cfg.num_workers else val_mb
+        cache_mb = cfg.cache_mb / max(1, cfg.num_workers)
+        val_mb = 0 if cfg.num_workers else cfg.cache_mb / 4
         self.val_set = SampleCache(val_set, val_mb) if val_set is not None else None
         self.rt = runtime.setup(cfg.device, cfg.threads)
         self.precision = precision.resolve(cfg.precision, self.rt.device, task)

@@ -75,8 +75,7 @@ def train_epoch(run: Run, bar: ProgressBar) -> bool:
     run.grow_if_due()
     if state.batch == 0:  # kept in the state, so a resumed epoch augments alike
         state.epoch_progress = run.progress()
-    run.data.epoch = epoch = state.epoch
-    run.data.progress = state.epoch_progress
+    epoch = state.epoch  # it and the progress reach the augmentation with every index
     batches = epoch_batches(
         run.train_size, cfg.batch_size, cfg.seed, epoch, rank=run.rt.rank, world=run.rt.world
     )
