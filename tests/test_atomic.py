@@ -23,6 +23,26 @@ def test_save_and_text_writes_replace_whole_files(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["s.json", "sub"]  # no temporaries left
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_get_the_umask_s_permissions_and_rewrites_keep_theirs(tmp_path, umask):
+    # mkstemp's temporary is 0o600: renamed as it is, a report or checkpoint would be private
+    writes = {
+        "x.pt": lambda p: atomic.save_atomic({"w": torch.ones(1)}, p),
+        "s.json": lambda p: atomic.write_text_atomic(p, "{}"),
+        "f.png": lambda p: atomic.write_bytes_atomic(p, b"png"),
+    }
+    old = os.umask(umask)
+    try:
+        for name, write in writes.items():
+            write(tmp_path / name)
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+            (tmp_path / name).chmod(0o640)
+            write(tmp_path / name)
+            assert (tmp_path / name).stat().st_mode & 0o777 == 0o640, name
+    finally:
+        os.umask(old)
+
+
 def test_a_failed_text_write_keeps_the_old_file(tmp_path):
     t = tmp_path / "s.json"
     atomic.write_text_atomic(t, "old")

@@ -6,6 +6,11 @@ others.
 
 A write that fails (a full disk, a read-only or forbidden folder) raises :class:`WriteError`,
 naming the file and the cause, and leaves the file as it was: no partial or temporary file.
+
+A new file gets the permissions ``open()`` would give it (``0o666`` less the umask: 0o644
+under the usual umask), a rewritten one keeps its own: the temporary file ``mkstemp`` makes
+is private (0o600), and renamed as it is it would hide a report or checkpoint from the rest of
+a team or from a web server.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ __all__ = [
     "append_line",
     "make_folder",
     "save_atomic",
+    "temporary_beside",
     "write_bytes_atomic",
     "write_text_atomic",
 ]
@@ -61,6 +67,30 @@ _HINTS = {
 }
 
 
+def temporary_beside(path: Path) -> tuple[int, str]:
+    """``(fd, name)`` of a new temporary file in ``path``'s folder, to be renamed over ``path``,
+    with the permissions ``path`` keeps (an existing file's) or gets (a new file's)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _mode_for(path))
+    except OSError:
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        # the umask can only be read by setting it: set it back at once (a file another thread
+        # creates in between gets the common 0o022)
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
+
+
 def save_atomic(obj: dict, path: str | Path) -> None:
     """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``.
 
@@ -71,7 +101,7 @@ def save_atomic(obj: dict, path: str | Path) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temporary_beside(path)
     except OSError as e:
         raise _write_error(path, e) from e
     try:
@@ -100,7 +130,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write a small file (JSON, a PNG plot) so a reader never sees it half-written."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = temporary_beside(path)
     except OSError as e:
         raise _write_error(path, e) from e
     try:

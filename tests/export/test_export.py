@@ -5,6 +5,8 @@ clear error. Tiny random models: no training, images unlike the one traced."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -210,6 +212,9 @@ def test_onnx_file_carries_task_classes_and_size_for_other_tools(tmp_path):
     assert props["task"] == "segment"
     assert props["classes"] == ",".join(CLASSES)
     assert props["size"] == "32x40"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a file to share, not a private one
 
 
 @pytest.mark.parametrize("name", ["segment", "localize"])

@@ -9,13 +9,13 @@ wrapper. Both files are written to a temporary name and renamed (atomic).
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
+from regionlab.atomic import temporary_beside
 from regionlab.export.meta import EXTRA_FILE, META_KEY, ExportError, ExportMeta, task_classes
 from regionlab.export.wrappers import example_input, input_size, wrap
 
@@ -70,7 +70,7 @@ def detector_limits(model, iou: float | None, max_det: int | None):
 
 
 def _temp(path: Path) -> Path:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = temporary_beside(path)  # the exported file gets a normal file's permissions
     os.close(fd)
     return Path(tmp)
 
