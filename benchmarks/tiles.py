@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nuclei", type=Path, help="folder with img2d.tif and mask2d.tif (above)")
     args = p.parse_args(argv)
     if args.nuclei is not None:
+        if args.extra_train or (args.train, args.val) != (12, 4):
+            raise SystemExit("--nuclei makes its fixed 4x4 grid: --train, --val, --extra-train "
+                             "are for Penn-Fudan")  # fmt: skip
         args.out.mkdir(parents=True, exist_ok=True)
         return _write_lists(args.out, nuclei(args.nuclei, args.out, args.tile), args.tile)
     images = sorted((args.source / "PNGImages").glob("*.png"))
