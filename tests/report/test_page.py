@@ -1,4 +1,4 @@
-"""The page's building blocks: text is always escaped, only PNG data: URIs become images, the
+"""The page's building blocks: text is always escaped, only PNG / JPEG data: URIs become images, the
 document carries the strict CSP and no script; worst images rank the right way."""
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ def test_text_and_attributes_are_escaped_but_built_markup_is_not_twice():
     assert "<th>h&lt;</th>" in t and "&lt;img" in t and isinstance(t, Html)
 
 
-def test_images_are_png_data_uris_only():
+def test_images_are_png_or_jpeg_data_uris_only():
     ok = image("data:image/png;base64,AAAA", "a <b>")
     assert ok == '<img src="data:image/png;base64,AAAA" alt="a &lt;b&gt;">'
-    for bad in ("https://example.com/a.png", "file:///etc/passwd", "x", "data:text/html,<b>"):
-        with pytest.raises(ValueError, match="PNG data: URIs"):
+    assert image("data:image/jpeg;base64,AAAA", "j").startswith('<img src="data:image/jpeg;')
+    bad_uris = ("https://example.com/a.png", "file:///etc/passwd", "x", "data:text/html,<b>",
+                "data:image/svg+xml;base64,AAAA", "data:image/jpeg,AAAA")  # fmt: skip
+    for bad in bad_uris:
+        with pytest.raises(ValueError, match="PNG or JPEG data: URIs"):
             image(bad, "x")
 
 

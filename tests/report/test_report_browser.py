@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from browser import BrowserUnavailable, find_chromium, inspect_page
 from conftest import HOSTILE
+from PIL import Image
 from test_report_pages import _compare
 
 from regionlab.report import write_report
+from regionlab.report.figures import image_uri
+from regionlab.report.page import document, image
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(
@@ -66,3 +70,16 @@ def test_training_report_renders_in_chromium(det_run):
     assert all(done and width > 0 for done, width in page["images"])
     assert page["rows"] == 1 and page["injected"] == 0
     assert HOSTILE in page["cells"]
+
+
+def test_a_photo_s_jpeg_and_a_drawing_s_png_both_load(tmp_path):
+    """Photos go into the page as JPEG: the CSP's ``img-src data:`` lets them load too."""
+    rng = np.random.default_rng(0)
+    photo = Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8))
+    drawing = Image.fromarray(np.zeros((60, 80, 3), np.uint8))
+    uris = [image_uri(photo), image_uri(drawing)]
+    assert [u.split(";")[0] for u in uris] == ["data:image/jpeg", "data:image/png"]
+    path = tmp_path / "pictures.html"
+    path.write_text(document("pictures", [image(u, "p") for u in uris]), encoding="utf-8")
+    page, messages = _look(path)
+    assert messages == [] and page["images"] == [[True, 160], [True, 160]]

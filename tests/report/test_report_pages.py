@@ -17,18 +17,18 @@ from regionlab.cli.main import main
 from regionlab.report import write_report
 from regionlab.report.page import CSP, text
 
-URI = re.compile(r'src="(data:image/png;base64,[^"]*)"')
+URI = re.compile(r'src="(data:image/(?:png|jpeg);base64,[^"]*)"')
 
 
 def _check_self_contained(page: str) -> None:
-    """No script, no URL outside the page, the CSP meta, every image a decodable PNG."""
+    """No script, no URL outside the page, the CSP meta, every image a decodable PNG / JPEG."""
     assert "<script" not in page.lower()
     assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:|//|file:)', page, re.I)
     assert "http://" not in page and "https://" not in page
     assert f'http-equiv="Content-Security-Policy" content="{text(CSP)}"' in page
     tags = re.findall(r"<img\b[^>]*>", page)
     uris = URI.findall(page)
-    assert tags and len(uris) == len(tags), "an <img> without a PNG data: URI"
+    assert tags and len(uris) == len(tags), "an <img> without a PNG / JPEG data: URI"
     for uri in uris:
         png = base64.b64decode(uri.split(",", 1)[1], validate=True)
         assert Image.open(io.BytesIO(png)).size[0] > 0

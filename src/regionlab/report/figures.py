@@ -1,5 +1,6 @@
 """The report's figures: matplotlib (Agg) drawn to PNG bytes and returned as ``data:`` URIs,
-so the page carries every image inside itself (no file beside it, no network).
+so the page carries every image inside itself (no file beside it, no network); photos go as
+JPEG.
 
 Text from data (class and run names) reaches matplotlib through :func:`_plain`, so a ``$`` in a
 name is printed, not parsed as mathematics.
@@ -38,13 +39,21 @@ def data_uri(png: bytes) -> str:
 
 
 def image_uri(image: Image.Image, side: int = 192) -> str:
-    """A PIL image as a PNG ``data:`` URI; a small one enlarged by a whole factor (pixels kept
-    sharp) until its longer side nears ``side``, so every picture shows at its own scale."""
+    """A PIL image as a ``data:`` URI; a small one enlarged by a whole factor (pixels kept
+    sharp) until its longer side nears ``side``, so every picture shows at its own scale.
+
+    A drawing of at most 256 colours (a synthetic scene, a mask) stays PNG, lossless and sharp;
+    a photo becomes JPEG at quality 90, about a sixth of its PNG: a compare's page holds dozens
+    of full-size photos, and as PNG they made it 18 MB."""
     k = max(1, side // max(image.size))
     if k > 1:
         image = image.resize((image.width * k, image.height * k), Image.NEAREST)
+    image = image.convert("RGB")
     buf = io.BytesIO()
-    image.convert("RGB").save(buf, format="PNG")
+    if image.getcolors(maxcolors=256) is None:
+        image.save(buf, format="JPEG", quality=90)
+        return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    image.save(buf, format="PNG")
     return data_uri(buf.getvalue())
 
 

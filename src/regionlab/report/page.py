@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 DATA_PNG = "data:image/png;base64,"
+DATA_IMAGES = (DATA_PNG, "data:image/jpeg;base64,")
 
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; color: #222; }
@@ -57,9 +58,10 @@ def tag(name: str, *children, cls: str | None = None, **attrs) -> Html:
 
 
 def image(uri: str, alt, cls: str | None = None) -> Html:
-    """An ``<img>`` of a PNG ``data:`` URI (anything else is refused: nothing is fetched)."""
-    if not uri.startswith(DATA_PNG):
-        raise ValueError("report images must be PNG data: URIs")
+    """An ``<img>`` of a PNG or JPEG ``data:`` URI (anything else is refused: nothing is
+    fetched, and no SVG, which could carry script)."""
+    if not uri.startswith(DATA_IMAGES):
+        raise ValueError("report images must be PNG or JPEG data: URIs")
     extra = f' class="{text(cls)}"' if cls else ""
     return Html(f'<img src="{uri}" alt="{text(alt)}"{extra}>')
 
