@@ -14,6 +14,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
 from fixtures import voc_xml, write_image, write_index_png  # noqa: E402
 
 TINY = ["--widths", "8,16", "--batch-size", "2", "--threads", "1", "--epochs", "1"]
+DET = ["--widths", "8,16,32,64", "--depths", "0,1,1", "--strides", "4,8,16", *TINY[2:]]
 
 
 def _voc(root: Path, n: int = 4, maps: tuple[int, ...] = ()) -> Path:
@@ -50,3 +51,34 @@ def test_samples_without_a_class_map_train_as_ignored_pixels(tmp_path, capsys):
     assert main([*args, "--out", str(run), "--size", "32"]) == 0
     assert "class weights (median frequency)" in capsys.readouterr().out
     assert (run / "metrics.json").exists()
+
+
+def test_validation_classes_must_be_training_s(tmp_path, capsys):
+    """A VOC split names its classes from its own files: without "cat" in the val split, its
+    "dog" would be label 1, training's "cat"; refused before training, not scored wrong."""
+    train = _voc(tmp_path / "train")
+    xml = train / "Annotations" / "im0.xml"
+    xml.write_text(xml.read_text().replace("<name>cat</name>", "<name>dog</name>"))
+    val = _voc(tmp_path / "val", n=2)
+    for xml in (val / "Annotations").glob("*.xml"):
+        xml.write_text(xml.read_text().replace("<name>cat</name>", "<name>dog</name>"))
+    run = tmp_path / "run"
+    args = ["train", "detect", "--data", f"voc:{train}", "--val", f"voc:{val}", *DET]
+    assert main([*args, "--out", str(run), "--size", "32"]) != 0
+    err = capsys.readouterr().err
+    assert "['background', 'dog']" in err and "['background', 'cat', 'dog']" in err, err
+    assert not (run / "metrics.jsonl").exists()
+
+
+def test_a_data_yaml_s_own_val_split_is_checked_before_training(tmp_path, capsys):
+    from fixtures import make_ultralytics
+
+    yaml = make_ultralytics(tmp_path / "yolo")
+    v0 = tmp_path / "yolo" / "images" / "val" / "v0.png"
+    v0.write_bytes(v0.read_bytes()[:-40])  # the header reads, the pixels do not
+    run = tmp_path / "run"
+    args = ["train", "detect", "--data", str(yaml), "--out", str(run), *DET, "--size", "32"]
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "v0.png" in err, err
+    assert not (run / "metrics.jsonl").exists()  # stopped before the first step

@@ -235,3 +235,13 @@ def test_coco_mini_real_data():
     assert kp.num_keypoints == 17 and kp.classes == ["background", "person"]
     s = kp[0]
     assert s.keypoints.shape == (len(s.labels), 17, 3)
+
+
+def test_one_annotation_without_a_segmentation_is_named(tmp_path):
+    data = coco_data()
+    del data["annotations"][1]["segmentation"]  # id 101, image 10
+    ann, images, _ = make_coco(tmp_path, data)
+    with pytest.warns(UserWarning, match=r"1 of 5 annotations have no segmentation \(the first: "
+                      r"annotation id 101, image id 10\)"):  # fmt: skip
+        ds = CocoDataset(ann, images)
+    assert not ds.has_masks and ds[0].masks is None

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 import torch
-from fixtures import MASK_A, make_mask_folder, raises_data_error, shared, write_index_png
+from fixtures import (
+    MASK_A,
+    make_mask_folder,
+    raises_data_error,
+    shared,
+    write_image,
+    write_index_png,
+)
 
 from regionlab.data.masks import CAMVID_CLASSES, MaskFolderDataset, camvid
 from regionlab.data.sample import IGNORE_INDEX
@@ -87,3 +94,38 @@ def test_empty_list_file_is_an_error(tmp_path):
     lst.write_text("\n")
     with pytest.raises(DataError, match=r"empty\.txt.*names no samples"):
         MaskFolderDataset(lst, num_classes=3)
+
+
+def _binary_folder(root):
+    write_image(root / "img" / "a.png", 8, 8, seed=1)
+    mask = np.zeros((8, 8), np.uint8)
+    mask[2:6, 2:6] = 255  # a black-and-white mask, as most binary sets save it
+    write_index_png(root / "ann" / "a.png", mask)
+    lst = root / "list.txt"
+    lst.write_text("img/a.png ann/a.png\n")
+    return lst, mask
+
+
+def test_a_black_and_white_mask_is_refused_until_its_values_are_named(tmp_path):
+    lst, mask = _binary_folder(tmp_path)
+    # 255 used to be ignored without a word: the whole foreground lost
+    with raises_data_error("a.png", r"class index 255 is not in 0..1 .*values=0\|255"):
+        MaskFolderDataset(lst, num_classes=2)[0]
+    got = MaskFolderDataset(lst, values=[0, 255])[0].semantic
+    assert got.tolist() == (mask // 255).tolist() and got.dtype == torch.int64
+    ignored = MaskFolderDataset(lst, num_classes=2, ignore_index=255)[0].semantic
+    assert int((ignored == IGNORE_INDEX).sum()) == 16 and int((ignored == 0).sum()) == 48
+    with raises_data_error("a.png", r"value 255 is none of the classes' values \[0, 128\]"):
+        MaskFolderDataset(lst, values=[0, 128])[0]
+    with pytest.raises(ValueError, match="2 values"):
+        MaskFolderDataset(lst, num_classes=3, values=[0, 255])
+
+
+def test_values_through_a_data_spec(tmp_path):
+    from regionlab.api.specs import open_dataset
+
+    lst, mask = _binary_folder(tmp_path)
+    ds = open_dataset(f"masks:{lst}:values=0|255")
+    assert ds.classes == ["class0", "class1"] and ds[0].semantic.tolist() == (mask // 255).tolist()
+    named = open_dataset(f"masks:{lst}:classes=background|cell,values=0|255")
+    assert named.classes == ["background", "cell"]

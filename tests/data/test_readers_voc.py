@@ -134,3 +134,19 @@ def test_voc_raccoon_csv_split_is_160_40():
     test = VocDataset(root, split="data/test_labels.csv", **kw)
     assert (len(train), len(test)) == (160, 40)
     assert not set(train.image_ids) & set(test.image_ids)
+
+
+def test_voc_difficult_written_as_a_word(tmp_path):
+    root = make_voc(tmp_path)
+    objects = [("dog", 1, 1, 10, 8, "false"), ("cat", 5, 6, 20, 16, "true"), ("cat", 2, 2, 9, 9)]
+    (root / "Annotations" / "a.xml").write_text(voc_xml("a.png", (32, 24), objects))
+    assert VocDataset(root)[0].iscrowd.tolist() == [False, True, False]
+
+
+def test_one_class_name_in_a_spec_is_a_list_of_one_not_of_letters(tmp_path):
+    from regionlab.api.specs import open_dataset
+
+    root = make_voc(tmp_path)
+    for xml in (root / "Annotations").glob("*.xml"):
+        xml.write_text(xml.read_text().replace("<name>cat</name>", "<name>dog</name>"))
+    assert open_dataset(f"voc:{root}:classes=dog").classes == ["background", "dog"]

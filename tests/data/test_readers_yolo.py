@@ -103,3 +103,20 @@ def test_yolo_on_real_raccoon_images(tmp_path):
         y = by_id[s.image_id]
         assert y.image.shape == s.image.shape and y.labels.tolist() == s.labels.tolist()
         assert torch.allclose(y.boxes, s.boxes, atol=1e-3)
+
+
+def test_yolo_labels_nowhere_to_be_found_is_an_error_not_a_set_of_negatives(tmp_path):
+    root = make_yolo(tmp_path)
+    (root / "labels" / "train" / "a.txt").rename(root / "labels" / "a.txt")  # one level up
+    with raises_data_error("labels", r"none of the 2 images has a label file .*train/a\.txt"):
+        YoloDataset(root)
+
+
+def test_yolo_classes_txt_where_labelimg_writes_it(tmp_path):
+    root = make_yolo(tmp_path)
+    (root / "classes.txt").unlink()
+    (root / "labels" / "classes.txt").write_text("cat\ndog\nbird\n")
+    assert YoloDataset(root).classes == ["background", "cat", "dog", "bird"]
+    (root / "labels" / "classes.txt").write_bytes(b"cat\n\xff\xfe\n")
+    with raises_data_error("classes.txt", "not valid UTF-8"):
+        YoloDataset(root)

@@ -79,6 +79,19 @@ def classes_of(ds) -> list[str]:
     return list(base_dataset(ds).classes)
 
 
+def same_classes(train, val, train_spec: str, val_spec: str) -> None:
+    """Refuse validation data whose classes are not training's, in the same order: each label
+    index would name another class there (a VOC split names its classes from its own XML files,
+    so a class absent from the val split shifts every later one), and every validation number
+    and ``best.pt`` would be wrong without a word."""
+    a, b = (getattr(base_dataset(ds), "classes", None) for ds in (train, val))
+    if a is not None and b is not None and list(a) != list(b):
+        raise ValueError(
+            f"validation data {val_spec} has classes {list(b)}, but the training data "
+            f"{train_spec} has {list(a)}: give both the same classes (e.g. :classes=a|b|c)"
+        )
+
+
 def default_size(args, train_set, photos: tuple[int, int]) -> tuple[int, int]:
     """``--size``, else the scenes' own size, else a CPU-friendly size for photos."""
     if getattr(args, "size", None) is not None:

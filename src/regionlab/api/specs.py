@@ -66,11 +66,12 @@ def _voc(paths, opts, split, spec):
 def _masks(paths, opts, split, spec):
     from regionlab.data.masks import MaskFolderDataset
 
-    if "classes" not in opts and "num_classes" not in opts:
+    if not {"classes", "num_classes", "values"} & set(opts):
         raise SpecError(
             f"data spec {spec!r}: a mask folder does not say how many classes it has; add "
             f"the count (':num_classes=N', names class0..classN-1) or the names "
-            f"(':classes=sky|road|car'), e.g. {spec}:num_classes=5"
+            f"(':classes=sky|road|car'), e.g. {spec}:num_classes=5 (a black-and-white "
+            f"mask: {spec}:values=0|255)"
         )
     return MaskFolderDataset(paths[0], **opts)
 
@@ -168,6 +169,8 @@ def open_dataset(spec: str, *, split: str = "train", **extra):
     ``skip_bad`` left none)."""
     kind, paths, opts = parse_spec(spec)
     opts = {**opts, **extra}
+    if "classes" in opts and not isinstance(opts["classes"], list | tuple):
+        opts["classes"] = [str(opts["classes"])]  # one name (no "|"): a list of one, not letters
     subset_path = opts.pop("subset", None)
     subset = None
     if subset_path is not None:

@@ -17,10 +17,11 @@ from regionlab.api.prepare import (
     classes_of,
     describe_split,
     is_main_process,
+    same_classes,
     split,
     train_config,
 )
-from regionlab.api.specs import open_dataset
+from regionlab.api.specs import has_own_val, open_dataset
 
 # The options of every training run (the task's own are in its Builder's defaults); None
 # means "not given": the config file, then the task's recipe, then TrainConfig decide.
@@ -135,8 +136,10 @@ def _training_data(args, b: Builder):
     data = open_dataset(args.data, split="train")
     data = check_data(data, args.data, check, args.data_check, "--data")
     train_set, val_set = split(data, args)
-    if args.val is not None:
-        val_set = check_data(val_set, args.val, check, args.data_check, "--val")
+    if args.val is not None or has_own_val(args.data):  # (not a fraction held out of data)
+        spec, what = (args.val, "--val") if args.val is not None else (args.data, "its val split")
+        same_classes(data, val_set, args.data, spec)
+        val_set = check_data(val_set, spec, check, args.data_check, what)
     return train_set, val_set
 
 

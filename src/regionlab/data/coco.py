@@ -113,9 +113,7 @@ class CocoDataset(Dataset):
             except DataError as err:
                 self._bad(err)
         self.image_ids: list[int] = [r.image_id for r in self._images]
-        self.has_masks = not self.captions_only and all(
-            a.segm is not None for r in self._images for a in r.anns
-        )
+        self.has_masks = not self.captions_only and self._all_have_masks()
         self._captions: dict[int, list[str]] = {}
         spoiled: set[int] = set()
         if self.captions_only:
@@ -130,6 +128,21 @@ class CocoDataset(Dataset):
             warnings.warn(self.skipped.summary(), stacklevel=2)
 
     # ------------------------------------------------------------------ construction
+
+    def _all_have_masks(self) -> bool:
+        """Whether every annotation has a segmentation; a file mixing both says so and names
+        the first without (else a task needing masks blames every image in turn)."""
+        missing = [(r, a) for r in self._images for a in r.anns if a.segm is None]
+        total = sum(len(r.anns) for r in self._images)
+        if missing and len(missing) < total:
+            r, a = missing[0]
+            warnings.warn(
+                f"{self.source}: {len(missing)} of {total} annotations have no segmentation (the "
+                f"first: annotation id {a.ann_id}, image id {r.image_id}); masks are left out "
+                "and every object is read as its box",
+                stacklevel=3,
+            )
+        return not missing
 
     def _bad(self, err: DataError) -> None:
         if not self.skip_bad:

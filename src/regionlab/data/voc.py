@@ -210,7 +210,7 @@ class VocDataset(Dataset):
                 check_box([x1 - 1, y1 - 1, x2, y2], h, w, source=xml, where=where, written=written)
             )
             names.append(name)
-            difficult.append((obj.findtext("difficult") or "0").strip() not in ("0", ""))
+            difficult.append(_flag(obj.findtext("difficult")))
         seg = self.seg_dir / f"{xml.stem}.png"
         if seg.is_file():
             sh, sw = image_size(seg, source=xml)
@@ -287,3 +287,8 @@ def _split_ids(list_file: Path) -> list[tuple[str, str]]:
             raise DataError(list_file, "row has no filename", f"line {n}")
         seen.setdefault(Path(row[col].strip()).stem, f"line {n}")
     return list(seen.items())
+
+
+def _flag(text: str | None) -> bool:
+    """VOC's ``<difficult>``: ``1`` (some tools write ``true``); ``0``, ``false`` or absent is not."""
+    return (text or "0").strip().lower() not in ("0", "", "false", "no")

@@ -30,20 +30,25 @@ from regionlab.data.yolo_yaml import (
 )
 
 
-def read_class_names(root: str | Path) -> list[str] | None:
-    """Class names from ``root/classes.txt`` (one per line) or ``names:``/``nc:`` in
-    ``root/data.yaml`` (read as YAML, see :func:`~regionlab.data.yolo_yaml.parse_names`).
+def read_class_names(root: str | Path, labels: str | Path | None = None) -> list[str] | None:
+    """Class names from ``root/classes.txt`` (one per line), else ``labels/classes.txt`` (where
+    LabelImg writes it, among the label files), else ``names:``/``nc:`` in ``root/data.yaml``
+    (read as YAML, see :func:`~regionlab.data.yolo_yaml.parse_names`).
 
     Returns ``None`` when neither file gives names; warns (and returns ``None``) if
     ``data.yaml``'s ``names`` is neither a list nor an ``{index: name}`` mapping. A malformed
     ``data.yaml`` raises :class:`DataError`.
     """
     root = Path(root)
-    classes_txt = root / "classes.txt"
-    if classes_txt.is_file():
-        return [
-            s.strip() for s in classes_txt.read_text(encoding="utf-8").splitlines() if s.strip()
-        ]
+    for classes_txt in (root / "classes.txt", Path(labels or root) / "classes.txt"):
+        if classes_txt.is_file():
+            try:
+                text = classes_txt.read_text(encoding="utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    classes_txt, f"not valid UTF-8 ({e.reason} at byte {e.start})"
+                ) from e
+            return [line.strip() for line in text.splitlines() if line.strip()]
     data_yaml = root / "data.yaml"
     if not data_yaml.is_file():
         return None
@@ -138,6 +143,7 @@ class YoloDataset(Dataset):
             if names and names[0] == "background":
                 names = names[1:]  # accept a list that already starts with background
 
+        _some_labels(entries, self.source)
         records: list[_Record] = []
         for entry in entries:
             try:
@@ -189,7 +195,7 @@ class YoloDataset(Dataset):
             entries.append(_Entry(rel, rel.with_suffix(".txt"), rel.with_suffix("").as_posix(),
                                   self.images_dir, self.labels_dir))  # fmt: skip
         orphans = _orphans(self.labels_dir, self.images_dir, files)
-        return entries, orphans, read_class_names(self.root)
+        return entries, orphans, read_class_names(self.root, self.labels_dir)
 
     def _from_yaml(self, split: str, allow_outside: bool):
         cfg = read_data_yaml(self.root)
@@ -275,6 +281,19 @@ def _orphans(labels_dir: Path, images_dir: Path, images: list[Path]) -> list[Dat
         if orphan and label_file.name != "classes.txt":
             out.append(DataError(label_file, f"no image for this label file in {images_dir}"))
     return out
+
+
+def _some_labels(entries: list[_Entry], source: str) -> None:
+    """An image without a label file is a negative, but a set with no label file at all has
+    its labels where this reader did not look: that is an error, not a set of negatives."""
+    if entries and not any((e.label_base / e.label).exists() for e in entries):
+        first = entries[0]
+        raise DataError(
+            source,
+            f"none of the {len(entries)} images has a label file (the first, "
+            f"{first.image_base / first.image}, would have {first.label_base / first.label}); "
+            "YOLO keeps labels in a 'labels' folder beside 'images', same names, .txt",
+        )
 
 
 def _has_masks(records: list[_Record], source: str) -> bool:

@@ -35,4 +35,8 @@ class InstanceTask(DetectionTask):
     def check_sample(sample: Sample) -> None:
         if sample.masks is None and len(sample.labels):
             where = sample.path or f"image {sample.image_id}"
-            raise DataError(where, "has objects without masks (instance segmentation needs them)")
+            raise DataError(
+                where,
+                "has objects without masks (instance segmentation needs them; "
+                "a COCO file or YOLO set has masks only when every object has one)",
+            )
