@@ -39,11 +39,11 @@ def _segment(**kw):
     return SegmentationTask(SegmentationSpec(4, widths=[8, 16, 32], **kw), (32, 40), CLASSES)
 
 
-def _localize():
+def _localize(**kw):
     from regionlab.models.localization.builders import LocalizationSpec
     from regionlab.tasks.localization import LocalizationTask
 
-    return LocalizationTask(LocalizationSpec(3, widths=[8, 16, 32]), (32, 32), CLASSES)
+    return LocalizationTask(LocalizationSpec(3, widths=[8, 16, 32], **kw), (32, 32), CLASSES)
 
 
 def _keypoints():
@@ -75,6 +75,7 @@ TASKS = {
     "segment-max-unpool": lambda: _segment(upsampler="max_unpool"),
     "segment-patch": lambda: _segment(arch="patch", patch=9),
     "localize": _localize,
+    "localize-class-specific": lambda: _localize(class_specific=True),
     "keypoints": _keypoints,
     "caption": _caption,
     "grid": lambda: _detect(GridSpec(3, **GRID)),
@@ -217,7 +218,9 @@ def test_onnx_file_carries_task_classes_and_size_for_other_tools(tmp_path):
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # a file to share, not a private one
 
 
-@pytest.mark.parametrize("name", ["segment", "localize"])
+@pytest.mark.parametrize(
+    "name", ["segment", "localize", "localize-class-specific", "caption", "keypoints"]
+)
 def test_dynamic_batch_and_another_size(tmp_path, name):
     # localize at 40 x 40: a 5 x 5 map pooled to 4 x 4, which ONNX's pooling cannot express
     task = TASKS[name]()
@@ -316,3 +319,15 @@ def test_torch_runs_on_one_thread_around_onnxruntime_only(tmp_path, monkeypatch,
     torch.set_num_threads(2)  # the autouse fixture restores the session's own
     exported.predict_tensor(_images(1))
     assert seen == [inside] and torch.get_num_threads() == 2
+
+
+def test_an_exported_keypoint_model_keeps_its_skeleton_for_drawing(tmp_path):
+    import regionlab
+    from regionlab.models.localization.builders import KeypointSpec
+    from regionlab.tasks.keypoints import KeypointTask
+
+    bones = [[0, 1], [1, 2], [3, 4]]
+    task = KeypointTask(KeypointSpec(5, widths=[8, 16, 32]), (32, 32), CLASSES, skeleton=bones)
+    path = export_model(task, _model(task), tmp_path / "kp.onnx")
+    (r,) = regionlab.load(path).predict(_images(1)[0])
+    assert r.skeleton == bones  # the limbs drawn between joints, as from the checkpoint

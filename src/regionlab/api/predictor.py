@@ -174,7 +174,7 @@ class _ExportedTask:
     def __init__(self, exported) -> None:
         self.exported, self.name = exported, exported.task_name
         self.classes, self.size = list(exported.classes), exported.size
-        self.skeleton = list(getattr(exported, "skeleton", None) or [])
+        self.skeleton = list(getattr(exported.task, "skeleton", None) or [])
 
     @property
     def background(self) -> bool:

@@ -110,8 +110,13 @@ class Captioner(nn.Module):
         f = self.encoder(self.normalize(images)).features[-1]
         return self.image(f.mean((2, 3)))
 
-    def _zero_state(self, n: int, like: Tensor):
-        h = like.new_zeros(n, self.spec.hidden)
+    def _zeros(self, like: Tensor) -> Tensor:
+        """``(N, hidden)`` zeros for ``like (N, ...)``: the batch read from the tensor, not by
+        ``len``, which a traced export would freeze at the example's batch."""
+        return torch.zeros_like(like[:, :1]).expand(-1, self.spec.hidden)
+
+    def _zero_state(self, like: Tensor):
+        h = self._zeros(like)
         return (h, h.clone()) if self.lstm else h
 
     def _h(self, state) -> Tensor:
@@ -119,7 +124,7 @@ class Captioner(nn.Module):
 
     def start(self, v: Tensor):
         """The decoder state before the first word is read, and the image term for step 1."""
-        state = self._zero_state(len(v), v)
+        state = self._zero_state(v)
         if self.spec.image_input == "first":
             state = self.cell(v, state)
             return state, None
@@ -130,9 +135,7 @@ class Captioner(nn.Module):
         ``image`` is the bias-mode image term (only at the first step, else ``None``)."""
         x = self.embed(words)
         if self.spec.image_input == "bias":
-            x = torch.cat(
-                [x, image if image is not None else x.new_zeros(len(x), self.spec.hidden)], 1
-            )
+            x = torch.cat([x, image if image is not None else self._zeros(x)], 1)
         state = self.cell(x, state)
         return self.out(self.drop(self._h(state))), state
 

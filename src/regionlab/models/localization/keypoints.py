@@ -77,7 +77,7 @@ class KeypointNet(nn.Module):
     ) -> KeypointOutput:
         """``images``: ``float (N, 3, H, W)`` in ``[0, 1]`` (object crops)."""
         h = self.neck(self.encoder(self.normalize(images)).features[-1])
-        coords = loss_precision(self.coord_head(h)).view(len(h), self.num_keypoints, 2)
+        coords = loss_precision(self.coord_head(h)).view(-1, self.num_keypoints, 2)
         out = KeypointOutput(coords, loss_precision(self.vis_head(h)))
         if targets is None:
             return out

@@ -97,8 +97,8 @@ class LocalizationNet(nn.Module):
         h = self.neck(self.encoder(self.normalize(images)).features[-1])
         logits, boxes = loss_precision(self.cls_head(h)), loss_precision(self.box_head(h))
         if self.class_specific:
-            boxes = boxes.view(len(boxes), self.num_classes, 4)
-            picked = boxes[torch.arange(len(boxes)), logits.argmax(1)]
+            boxes = boxes.view(-1, self.num_classes, 4)  # (-1: a traced batch stays free)
+            picked = boxes.gather(1, logits.argmax(1)[:, None, None].expand(-1, 1, 4))[:, 0]
         else:
             picked = boxes
         out = LocalizationOutput(logits, picked)
