@@ -32,6 +32,23 @@ def test_every_kind_of_source_gives_the_same_frames(tmp_path):
     assert Frames([path, arr, expected[None].repeat(2, 1, 1, 1)]).__len__() == 4
 
 
+def test_a_pil_image_in_memory_reads_as_its_file_does(tmp_path):
+    """16-bit grey (Pillow's convert clips it to white) and an EXIF-turned photo."""
+    grey = np.random.default_rng(1).integers(0, 65536, (12, 16), dtype=np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(grey).save(path)
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways, shown turned 90 degrees clockwise
+    Image.fromarray(_picture(20, 30)).save(turned, exif=exif)
+    for file in (path, turned):
+        (from_file,) = list(Frames(file))
+        (in_memory,) = list(Frames(Image.open(file)))
+        assert torch.equal(in_memory.image, from_file.image), file.name
+    assert list(Frames(Image.open(turned)))[0].image.shape == (3, 30, 20)
+    assert int(list(Frames(Image.open(path)))[0].image.max()) > 200  # not clipped, scaled
+
+
 def test_a_folder_names_and_counts_what_it_skips(tmp_path):
     Image.fromarray(_picture()).save(tmp_path / "a.png")
     (tmp_path / "notes.txt").write_text("not a picture")

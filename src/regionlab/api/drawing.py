@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw
 
 from regionlab.viz.draw import draw_detections, draw_skeleton, palette, to_pil
 
-# keypoint scores of instance predictions below this are not drawn
+# keypoints of instance predictions scoring below this are not drawn (nor their limbs)
 KEYPOINT_SCORE = 0.05
 WORD_COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6"]
 
@@ -39,7 +39,7 @@ def draw_instances(
     if keypoints is not None:
         pic = pic if isinstance(pic, Image.Image) else to_pil(pic)
         for kps in keypoints:
-            pic = draw_skeleton(pic, kps[:, :2], skeleton or [], kps[:, 2] >= KEYPOINT_SCORE)
+            pic = draw_skeleton(pic, kps[:, :2], skeleton or [], shown=kps[:, 2] >= KEYPOINT_SCORE)
     return draw_detections(pic, boxes, labels, scores, classes)
 
 

@@ -155,8 +155,9 @@ def _in_memory(item) -> Iterator[Frame]:
     from PIL import Image
 
     if isinstance(item, Image.Image):
-        rgb = np.asarray(item.convert("RGB")).copy()
-        yield Frame(torch.from_numpy(rgb).permute(2, 0, 1).contiguous())
+        from regionlab.data.io import pil_rgb
+
+        yield Frame(torch.from_numpy(pil_rgb(item)).permute(2, 0, 1).contiguous())
     elif isinstance(item, np.ndarray):
         yield Frame(_from_array(item))
     elif isinstance(item, torch.Tensor):

@@ -106,24 +106,24 @@ def _check_out(out: Path, exist_ok: bool) -> None:
 
 class _Names:
     """One output name per input: its stem, then ``stem_2``, ``stem_3`` ... for later inputs
-    with the same stem (a video's frames share its name)."""
+    with the same stem (a video's frames share its name); an image in memory is ``image_00007``
+    by its place. Names differing only in case count as the same (``X.png`` and ``x.png`` are
+    one file on macOS and Windows)."""
 
     def __init__(self) -> None:
-        self.given: dict[str, str] = {}  # input path -> name
-        self.used: set[str] = set()
+        self.given: dict[str, str] = {}  # input path (or in-memory place) -> name
+        self.used: set[str] = set()  # lower case
 
     def of(self, r: Result, k: int) -> str:
-        if r.path is None:
-            return f"image_{k:05d}"
-        if r.path not in self.given:
-            stem, n = Path(r.path).stem, 1
-            name = stem
-            while name in self.used:
+        key, stem = (r.path, Path(r.path).stem) if r.path else (f"<memory {k}>", f"image_{k:05d}")
+        if key not in self.given:
+            name, n = stem, 1
+            while name.lower() in self.used:
                 n += 1
                 name = f"{stem}_{n}"
-            self.given[r.path] = name
-            self.used.add(name)
-        return self.given[r.path]
+            self.given[key] = name
+            self.used.add(name.lower())
+        return self.given[key]
 
 
 def _extras(r: Result, out: Path, name: str, save_txt: bool) -> list[Path]:

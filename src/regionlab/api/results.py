@@ -3,12 +3,12 @@ in that image's own pixels.
 
 - :class:`DetectionResult` (``detect``, ``instance``, ``localize``): boxes, labels, scores, and
   masks / keypoints where the model predicts them; ``to_coco`` / ``to_yolo``.
-- :class:`SegmentationResult` (``segment``): a class map; ``save_png``.
+- :class:`SegmentationResult` (``segment``): a class map; ``to_png`` (the class indices).
 - :class:`KeypointResult` (``keypoints``): one object's keypoints.
 - :class:`CaptionResult` (``caption``) and :class:`AlignmentResult` (``align``).
 
 Each keeps its image (``uint8 (3, H, W)``, not shown in ``repr``) so ``plot()`` can draw it,
-and says where it came from (``path``: a file, or ``video.mp4#12`` for frame 12 of a video).
+and says where it came from (``path``: the file, with ``frame``: 12 for frame 12 of a video).
 """
 
 from __future__ import annotations

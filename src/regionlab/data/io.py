@@ -140,6 +140,15 @@ def load_image(
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
+def pil_rgb(img: Image.Image, name: str = "the PIL image") -> np.ndarray:
+    """``uint8 (H, W, 3)`` of an image already in memory, by :func:`load_image`'s rules (EXIF
+    orientation, 16-bit samples divided by 257, ...): a PIL image predicts as its file does
+    (Pillow's own ``convert("RGB")`` clips 16-bit samples to 255 and ignores EXIF)."""
+    if _orientation(img) == 1:
+        return _rgb(img, Path(name), "")
+    return _rgb(_upright(img), Path(name), "")
+
+
 def _rgb(img: Image.Image, path: Path, where: str) -> np.ndarray:
     """``uint8 (H, W, 3)`` pixels of a decoded image, by the rules of :func:`load_image`."""
     if img.mode in _SIXTEEN_BIT:

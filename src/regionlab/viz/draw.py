@@ -220,16 +220,22 @@ def draw_skeleton(
     skeleton: list[list[int]],
     visible: torch.Tensor | None = None,
     colour: tuple[int, int, int] = (40, 220, 40),
+    shown: torch.Tensor | None = None,
 ) -> Image.Image:
     """Keypoints ``(K, 2)`` pixels joined by the ``skeleton``'s index pairs; keypoints whose
-    ``visible`` probability is below 0.5 are drawn hollow."""
+    ``visible`` probability is below 0.5 are drawn hollow; those ``shown`` ``bool (K,)`` leaves
+    out are not drawn, nor any limb that ends at one."""
     img = image.copy() if isinstance(image, Image.Image) else to_pil(image)
     d = ImageDraw.Draw(img)
     r = max(2, min(img.size) // 80)
     pts = keypoints.tolist()
+    on = [True] * len(pts) if shown is None else [bool(v) for v in shown]
     for a, b in skeleton:
-        d.line([tuple(pts[a]), tuple(pts[b])], fill=colour, width=max(1, r // 2 + 1))
+        if on[a] and on[b]:
+            d.line([tuple(pts[a]), tuple(pts[b])], fill=colour, width=max(1, r // 2 + 1))
     for k, (x, y) in enumerate(pts):
+        if not on[k]:
+            continue
         filled = visible is None or float(visible[k]) >= 0.5
         d.ellipse([x - r, y - r, x + r, y + r], fill=colour if filled else None, outline=colour)
     return img
