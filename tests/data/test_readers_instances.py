@@ -78,3 +78,10 @@ def test_instances_mask_without_image(tmp_path):
     write_index_png(masks / "z_mask.png", np.zeros((16, 16)))
     with raises_data_error("z_mask.png", "no image for this mask"):
         InstanceMaskDataset(images, masks)
+
+
+def test_two_images_sharing_one_mask_file_are_refused(tmp_path):
+    images, masks = make_instances(tmp_path)
+    write_image(images / "a.jpg", 20, 24, seed=5)  # a.png and a.jpg: both would read a_mask.png
+    with raises_data_error("a.png", r"shares its mask a_mask\.png with a\.jpg"):
+        InstanceMaskDataset(images, masks)

@@ -120,3 +120,12 @@ def test_yolo_classes_txt_where_labelimg_writes_it(tmp_path):
     (root / "labels" / "classes.txt").write_bytes(b"cat\n\xff\xfe\n")
     with raises_data_error("classes.txt", "not valid UTF-8"):
         YoloDataset(root)
+
+
+def test_two_images_sharing_one_label_file_are_refused(tmp_path):
+    from fixtures import write_image
+
+    root = make_yolo(tmp_path)
+    write_image(root / "images" / "train" / "a.jpg", 20, 40, seed=4)
+    with raises_data_error("a.txt", r"two images share this label file: .*a\.jpg and .*a\.png"):
+        YoloDataset(root)

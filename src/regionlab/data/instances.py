@@ -76,6 +76,12 @@ class InstanceMaskDataset(Dataset):
 
         self._pairs: list[_Pair] = []
         files = sorted(p for p in self.images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        stems: dict[str, Path] = {}
+        for file in files:  # a.jpg and a.png would both read a_mask.png
+            if file.stem in stems:
+                raise DataError(file, f"shares its mask {file.stem}{mask_suffix}.png with "
+                                f"{stems[file.stem].name}; keep one")  # fmt: skip
+            stems[file.stem] = file
         for file in files:
             try:
                 self._pairs.append(self._check(file, mask_suffix, allow_outside_root))

@@ -144,6 +144,7 @@ class YoloDataset(Dataset):
                 names = names[1:]  # accept a list that already starts with background
 
         _some_labels(entries, self.source)
+        _one_image_per_label(entries)
         records: list[_Record] = []
         for entry in entries:
             try:
@@ -294,6 +295,17 @@ def _some_labels(entries: list[_Entry], source: str) -> None:
             f"{first.image_base / first.image}, would have {first.label_base / first.label}); "
             "YOLO keeps labels in a 'labels' folder beside 'images', same names, .txt",
         )
+
+
+def _one_image_per_label(entries: list[_Entry]) -> None:
+    """``a.jpg`` and ``a.png`` side by side would both read ``a.txt``, and one of them is not
+    what it describes."""
+    seen: dict[Path, Path] = {}
+    for e in entries:
+        label, image = e.label_base / e.label, e.image_base / e.image
+        if seen.setdefault(label, image) != image:
+            raise DataError(label, f"two images share this label file: {seen[label]} and "
+                            f"{image}; keep one (or give them other names)")  # fmt: skip
 
 
 def _has_masks(records: list[_Record], source: str) -> bool:
