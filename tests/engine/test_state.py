@@ -28,3 +28,14 @@ def test_bad_values_are_refused_naming_the_source(data, message):
         RunState.from_dict(data, source="x.pt")
     with pytest.raises(ValueError, match="must be a dict"):
         RunState.from_dict([1], source="x.pt")
+
+
+def test_a_nan_metric_holds_best_only_until_a_number_comes():
+    from regionlab.engine.state import improves
+
+    nan = float("nan")
+    assert improves(nan, None, "ap")  # the first evaluation is kept, even NaN
+    assert improves(0.1, {"ap": nan}, "ap")  # then any number beats it
+    assert not improves(nan, {"ap": nan}, "ap") and not improves(nan, {"ap": 0.1}, "ap")
+    assert improves(0.2, {"ap": 0.1}, "ap") and not improves(0.1, {"ap": 0.1}, "ap")  # ties: older
+    assert not improves(None, None, "ap")

@@ -99,6 +99,40 @@ def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
+def test_non_finite_gradients_of_a_finite_loss_stop_before_the_update(tmp_path):
+    tr, va = _data()
+    task = _task()
+    real_step = task.step
+    calls = {"n": 0}
+
+    def nan_gradient_at_5(model, batch, device):
+        calls["n"] += 1
+        out = real_step(model, batch, device)
+        if calls["n"] == 5:  # sqrt at 0: the value 0, its gradient inf x 0 = NaN
+            out.loss = out.loss + torch.sqrt(next(model.parameters()).sum() * 0)
+        return out
+
+    task.step = nan_gradient_at_5
+    with pytest.raises(NonFiniteLossError, match=r"gradient norm \(nan\) at step 4 \(epoch 1"):
+        fit(task, tr, va, _cfg(checkpoint_every=1), tmp_path, log=lambda *_: None)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt["state"]["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_a_resume_with_other_settings_is_refused_naming_each(tmp_path):
+    tr, va = _data()
+    with pytest.raises(KeyboardInterrupt):
+        fit(CrashAt(_task(), at=6), tr, va, _cfg(checkpoint_every=2), tmp_path, log=lambda *_: None)
+    with pytest.raises(CheckpointError, match=r"batch_size 4 \(now 2\), seed 0 \(now 1\):"):
+        fit(_task(), tr, va, _cfg(checkpoint_every=2, batch_size=2, seed=1), tmp_path,
+            resume=True, log=lambda *_: None)  # fmt: skip
+    # what does not change the run's path may: threads, checkpoint and evaluation cadence
+    done = fit(_task(), tr, va, _cfg(checkpoint_every=3, threads=2, eval_every=1), tmp_path,
+               resume=True, log=lambda *_: None)  # fmt: skip
+    assert done.steps == 9
+
+
 def test_existing_run_is_not_overwritten_and_other_model_not_resumed(tmp_path):
     tr, va = _data()
     fit(_task(), tr, va, _cfg(epochs=1), tmp_path, log=lambda *_: None)

@@ -113,6 +113,22 @@ class RunCheckpoint:
     def check_same_model(self, spec: dict, path: str | Path) -> None:
         check_same_model(self, spec, path)
 
+    def check_same_run(self, config: dict, world: int, path: str | Path) -> None:
+        """Refuse to resume with settings the run's path depends on changed (see
+        :data:`RESUME_KEYS`) or another number of processes: the same batch index would
+        name other samples, the schedule another learning rate, a seed another split."""
+        was = len(self.process_rng) if self.process_rng else 1
+        changed = [f"{k} {self.config[k]!r} (now {config.get(k)!r})" for k in RESUME_KEYS
+                   if k in self.config and self.config[k] != config.get(k)]  # fmt: skip
+        if was != world:
+            changed.append(f"{was} process(es) (now {world})")
+        if changed:
+            raise CheckpointError(
+                f"{path}: a resume continues the run as it started, but it had "
+                + ", ".join(changed)
+                + ": give the same options (run.json lists them), or train anew elsewhere"
+            )
+
     def train_config(self, **overrides) -> TrainConfig:
         """The run's :class:`TrainConfig`, with ``overrides`` (e.g. ``progress=False``)."""
         from regionlab.engine.config import TrainConfig
@@ -120,6 +136,11 @@ class RunCheckpoint:
         return TrainConfig.from_dict({**self.config, **overrides}, source="checkpoint config")
 
 
+# The settings a run's path depends on; the rest (threads, workers, evaluation and checkpoint
+# cadence, device, progress, TensorBoard) may change on a resume.
+RESUME_KEYS = ("epochs", "minutes", "steps", "batch_size", "optimizer", "lr", "momentum",
+               "weight_decay", "schedule", "warmup", "grad_clip", "seed", "precision", "grow",
+               "grow_mode", "grow_noise", "sync_bn")  # fmt: skip
 _REQUIRED = {"format": int, "task": str, "spec": dict, "config": dict, "model": dict, "state": dict}
 _OPTIONAL = {"optimizer": dict, "rng": dict, "process_rng": list}
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import signal
 
 
 class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN/inf loss; the last good checkpoint is left as it was."""
+    """Training produced a NaN/inf loss or gradient; the last good checkpoint is left as it
+    was (the step's update is not applied)."""
+
+    @classmethod
+    def at(cls, loss: float, norm: float, state, batch: int, samples, last) -> NonFiniteLossError:
+        what = f"loss ({loss})" if not math.isfinite(loss) else f"gradient norm ({norm})"
+        kept = f"last good checkpoint: {last}" if last.exists() else f"no {last.name} yet"
+        return cls(f"non-finite {what} at step {state.step} (epoch {state.epoch}, batch "
+                   f"{batch}, samples {samples}); {kept}")  # fmt: skip
 
 
 class Preempted(Exception):  # noqa: N818 - a stop on request, not an error of the run

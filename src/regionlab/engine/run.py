@@ -31,7 +31,7 @@ from regionlab.engine.loader import Augmented, EpochLoader, SampleCache, epoch_b
 from regionlab.engine.memory import StepMemory
 from regionlab.engine.optim import build_optimizer
 from regionlab.engine.preempt import StopSignals
-from regionlab.engine.state import RunState
+from regionlab.engine.state import RunState, improves
 from regionlab.engine.summary import FlopCount, ModelSummary, parameter_counts
 from regionlab.engine.task import Task
 from regionlab.ops.global_batch import global_batch
@@ -142,11 +142,7 @@ class Run:
             raise CheckpointError(f"{self.last_path}: nothing to resume (no checkpoint yet)")
         ckpt = RunCheckpoint.load(self.last_path, task=self.task.name)
         ckpt.check_same_model(self.spec, self.last_path)
-        if ckpt.config.get("grow", "") != self.cfg.grow:
-            raise CheckpointError(
-                f"{self.last_path}: the run grew by {ckpt.config.get('grow')!r}, "
-                f"not {self.cfg.grow!r}"
-            )
+        ckpt.check_same_run(self.cfg.to_dict(), self.rt.world, self.last_path)
         if not ckpt.resumable:
             raise CheckpointError(f"{self.last_path}: holds no optimizer state to resume from")
         # Regrow first, so the parameters (and optimizer slots) exist before loading them.
@@ -290,16 +286,15 @@ class Run:
             self.say(self.summary.line())
             self.record.update(model=self.summary.to_dict())
         loss_value = float(out.loss.detach())
-        if not math.isfinite(loss_value):
-            raise NonFiniteLossError(
-                f"non-finite loss ({loss_value}) at step {self.state.step} (epoch "
-                f"{self.state.epoch}, batch {b}, samples {batches[b]}); last good "
-                f"checkpoint: {self.last_path}"
-            )
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        # (max_norm inf: the norm alone, the gradients times 1.0) A finite loss can still give
+        # inf / NaN gradients; checked after the all-reduce, every process stops at once.
+        norm = float(
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip or math.inf)
+        )
+        if not (math.isfinite(loss_value) and math.isfinite(norm)):
+            raise NonFiniteLossError.at(loss_value, norm, self.state, b, batches[b], self.last_path)
         self.optimizer.step()
         self.last_logs = out.logs
         return loss_value
@@ -353,8 +348,7 @@ class Run:
         shard = {"rank": rt.rank, "world": rt.world}  # each process its share of batches
         metrics = evaluate(task, unwrap(self.model), self.val_set, self.cfg, rt.device, **shard)
         st.last_eval = metrics
-        main, best = metrics.get(task.main_metric), st.best
-        improved = main is not None and (best is None or main > best.get(task.main_metric, -1e30))
+        improved = improves(metrics.get(task.main_metric), st.best, task.main_metric)
         if improved:
             st.best = metrics
         self.write_metrics(

@@ -5,6 +5,7 @@ Stored in checkpoints as a plain dict (``to_dict``) so ``torch.load(weights_only
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 
@@ -79,3 +80,15 @@ def _number(value) -> bool:
 
 def _negative(value) -> bool:
     return isinstance(value, int | float) and value < 0
+
+
+def improves(value: float | None, best: dict | None, metric: str) -> bool:
+    """Whether an evaluation's ``metric`` ``value`` beats ``best`` (the best evaluation so far):
+    a first number always does; NaN (AP with no ground truth, mIoU of ignored pixels only) only
+    as the first, and any number beats a NaN best, else a NaN would hold ``best.pt`` for good."""
+    if value is None:
+        return False
+    old = None if best is None else best.get(metric)
+    if old is None or (isinstance(old, float) and math.isnan(old)):
+        return old is None or not math.isnan(value)
+    return not math.isnan(value) and value > old
