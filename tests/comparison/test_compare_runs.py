@@ -69,6 +69,22 @@ def test_overhead_counts_only_runs_trained_from_scratch_now():
     t = timing(runs, 260.0, 2, report_seconds=4.0)  # the page's time is overhead too
     assert t["overhead"]["seconds"] == 10.0 and t["overhead"]["fraction"] == 0.05
     assert t["wall_seconds"] == 264.0
+    # trained by an earlier call, only scored by this one: 5 s of scoring is not -95 s
+    scored = {"status": "done", "resumed": False, "seconds": 100.0, "wall_seconds": 5.0,
+              "ran": ["score"]}  # fmt: skip
+    assert timing([*runs, scored], 260.0, 2)["overhead"]["seconds"] == 6.0
+
+
+def test_a_finished_run_is_scored_again_when_the_report_split_changes(tmp_path):
+    out, val_a, val_b = tmp_path / "cmp", "scenes:size=32,n=6", "scenes:size=32,n=6,seed=5"
+    first = _compare(out, models="fcn", seeds=1, parallel=1, val=val_a)
+    finished = out / "runs" / "fcn-s0" / "metrics.json"
+    before = finished.stat().st_mtime_ns
+    again = _compare(out, models="fcn", seeds=1, parallel=1, val=val_b, reuse_runs=True)
+    scores = json.loads((out / "runs" / "fcn-s0" / "scores.json").read_text())
+    assert scores["spec"] == val_b and again["runs"][0]["ran"] == ["score"]
+    assert finished.stat().st_mtime_ns == before  # not trained again
+    assert again["runs"][0]["metrics"] != first["runs"][0]["metrics"]
 
 
 def test_the_report_split_is_never_trained_on_nor_chosen_on(first):

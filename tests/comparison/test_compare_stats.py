@@ -18,7 +18,19 @@ def _runs(model: str, values: list[dict]) -> list[dict]:
 def test_mean_and_sample_sd():
     s = mean_sd([1.0, 2.0, 3.0])
     assert s["mean"] == 2.0 and s["sd"] == pytest.approx(1.0) and s["values"] == [1.0, 2.0, 3.0]
-    assert mean_sd([0.5]) == {"mean": 0.5, "sd": 0.0, "values": [0.5]}
+    assert mean_sd([0.5]) == {"mean": 0.5, "sd": 0.0, "n": 1, "values": [0.5]}
+
+
+def test_a_metric_missing_in_some_seeds_says_how_many_numbers_it_has():
+    nan = float("nan")
+    runs = _runs("a", [{"AP": 0.50, "AR": 0.6}, {"AP": nan, "AR": 0.6}, {"AP": 0.70, "AR": 0.6}])
+    runs += _runs("b", [{"AP": 0.10, "AR": 0.5}, {"AP": nan, "AR": 0.5}, {"AP": nan, "AR": 0.5}])
+    a, b = table(runs, "AP")
+    assert a["n"] == b["n"] == 3 and a["metrics"]["AP"]["n"] == 2 and b["metrics"]["AP"]["n"] == 1
+    assert not b["within_noise"]["AP"] and not b["within_noise"]["AR"]
+    text = format_table([a, b])
+    assert "0.600 ± 0.141* (2 of 3)" in text and "0.100 ± 0.000  (1 of 3)" in text
+    assert "fewer than 2 numbers" in text  # said even though every model has 3 runs
 
 
 def test_every_metric_gets_mean_sd_and_a_within_noise_mark():
@@ -56,4 +68,4 @@ def test_the_printed_table_shows_every_metric_and_marks_the_best():
     text = format_table(table(runs, "AP"))
     assert "0.550 ± 0.071*" in text and "0.100 ± 0.000" in text and "0.000~" not in text
     assert "AR" in text and "a (n=2)" in text and "b (n=1)" in text
-    assert "noise cannot be judged" in text
+    assert "fewer than 2 numbers has no spread" in text

@@ -153,7 +153,9 @@ def timing(runs: list[dict], wall: float, parallel: int, report_seconds: float =
     seconds and as a fraction of their training seconds. ``idle_slot_seconds``: the time
     ``parallel`` slots stood empty while the runs' wall ran (jobs that do not share out
     evenly; a failed run's slot), not counted as overhead."""
-    fresh = [r for r in runs if r["status"] == "done" and not r["resumed"] and r.get("seconds")]
+    # (a run trained by an earlier call and only scored now counts its scoring alone: no)
+    fresh = [r for r in runs if r["status"] == "done" and not r["resumed"] and r.get("seconds")
+             and "train" in r.get("ran", ["train"])]  # fmt: skip
     train = sum(r["seconds"] for r in fresh)
     extra = sum(r["wall_seconds"] - r["seconds"] for r in fresh) + report_seconds
     busy = sum(r.get("wall_seconds") or 0 for r in runs)
@@ -217,10 +219,12 @@ def _run_entry(job: Job, outcome: scheduler.Outcome, out: Path, checkpoint: str)
         "threads": facts.get("threads"),
         "precision": facts.get("precision"),
         "commit": facts.get("commit"),
+        "dirty": facts.get("dirty"),
         "seconds": facts.get("seconds"),
         "steps": facts.get("steps"),
         "wall_seconds": outcome.wall_seconds,
         "resumed": outcome.resumed,
+        "ran": outcome.steps,  # what this call did: train, resume, score
         "metrics": scores.get(checkpoint) if outcome.status != "failed" else None,
         "checkpoints": scores,
     }

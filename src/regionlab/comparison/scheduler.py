@@ -79,7 +79,11 @@ def run_job(job: Job, report_spec: str, logs: Path, env: dict, say=print) -> Out
     d, log = job.dir, logs / f"{job.name}.log"
     out = Outcome(job.name, "done")
     t0 = time.perf_counter()
-    if (d / FINISHED).exists() and (d / SCORES).exists():
+    scored = _json(d / SCORES)
+    if scored is not None and scored.get("spec") != report_spec:  # (another --val before)
+        say(f"  {job.name}: its scores are of {scored.get('spec')}; scoring it on {report_spec}")
+        scored = None
+    if (d / FINISHED).exists() and scored is not None:
         out.status = "skipped"
         return out
     if not (d / FINISHED).exists():
@@ -95,7 +99,10 @@ def run_job(job: Job, report_spec: str, logs: Path, env: dict, say=print) -> Out
         rc, tail = _call(argv, log, env)
         if rc != 0:
             out.status, out.error = "failed", f"training exited with code {rc}:\n{tail}"
-    if out.status != "failed" and not (d / SCORES).exists():  # a peer run scores itself
+    # a peer run scores itself as it trains; a run finished before is scored unless it was
+    # on this report split
+    unscored = not (d / SCORES).exists() if out.steps else scored is None
+    if out.status != "failed" and unscored:
         out.steps.append("score")
         rc, tail = _call(["-m", "regionlab.comparison.score", str(d), report_spec], log, env)
         if rc != 0:
@@ -130,6 +137,7 @@ def run_facts(folder: Path) -> dict:
         facts["threads"] = runtime.get("threads")
         facts["precision"] = (runtime.get("precision") or {}).get("name")
         facts["commit"] = (rec.get("git") or {}).get("commit")
+        facts["dirty"] = (rec.get("git") or {}).get("dirty")  # uncommitted changes when it ran
     summary = _json(folder / FINISHED)
     if summary:
         facts["seconds"] = summary.get("train_seconds")

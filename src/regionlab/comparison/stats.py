@@ -24,11 +24,12 @@ def lower_is_better(metric: str) -> bool:
 
 
 def mean_sd(values: list[float]) -> dict:
-    """``{"mean", "sd", "values"}`` of ``values`` (sample sd; ``0.0`` for a single value)."""
+    """``{"mean", "sd", "n", "values"}`` of ``values`` (sample sd; ``0.0`` for a single
+    value)."""
     n = len(values)
     mean = sum(values) / n
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return {"mean": mean, "sd": sd, "values": list(values)}
+    return {"mean": mean, "sd": sd, "n": n, "values": list(values)}
 
 
 def metric_names(runs: list[dict], main: str | None = None) -> list[str]:
@@ -106,14 +107,19 @@ def format_table(rows: list[dict], digits: int = 3) -> str:
                 cells.append("-")
                 continue
             mark = "*" if r["model"] == best else ("~" if r["within_noise"].get(m) else " ")
-            cells.append(f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}{mark}")
+            part = f" ({s['n']} of {r['n']})" if s.get("n", r["n"]) < r["n"] else ""
+            cells.append(f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f}{mark}{part}")
         lines.append(cells)
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
-    legend = "* best mean, ~ within noise of it (gap < the larger sd); mean ± sd over seeds"
-    if any(r["n"] < 2 for r in rows):
+    legend = (
+        "* best mean, ~ within noise of it (gap < the larger sd); mean ± sd over seeds; "
+        "(k of n): the metric is a number in k of the n runs (NaN or missing in the rest)"
+    )
+    if any(r["n"] < 2 or any(s.get("n", 2) < 2 for s in r["metrics"].values()) for r in rows):
         legend += (
-            "\n(a model with fewer than 2 finished seeds has no spread: noise cannot be judged)"
+            "\n(a model or metric with fewer than 2 numbers has no spread of its own: noise "
+            "is judged by the other's alone)"
         )
     return "\n".join([*text, legend])
 

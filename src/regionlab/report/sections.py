@@ -91,7 +91,8 @@ def results_table(g: Gathered) -> Html:
                 best = (r.get("best") or {}).get(k)  # (older files: the best is within noise)
                 noise = " (best)" if best else ""
                 noise = noise or (" (within noise)" if (r.get("within_noise") or {}).get(k) else "")
-                cells.append(f"{number(m.get('mean'))} ± {number(m.get('sd'))}{noise}")
+                part = f" ({m['n']} of {r['n']})" if m.get("n", r.get("n")) != r.get("n") else ""
+                cells.append(f"{number(m.get('mean'))} ± {number(m.get('sd'))}{noise}{part}")
             rows.append(cells)
         body = table(["model", "runs", *keys], rows, id_="results")
         note = para("mean ± sd over seeds; (best): the best mean; (within noise): a gap to the "
