@@ -122,6 +122,23 @@ def test_a_mask_outline_for_yolo_labels_fills_back_to_the_mask():
     assert polygon(torch.zeros(8, 8, dtype=torch.bool)) is None
 
 
+def test_a_yolo_seg_peer_is_scored_on_its_own_masks_not_refilled_outlines():
+    from types import SimpleNamespace
+
+    import torch
+
+    from regionlab.comparison.peer_yolo import peer_masks
+
+    data = torch.zeros(2, 16, 20)
+    data[0, 4:12, 5:9] = 1.0  # a 4 px wide object: refilled from its outline it loses a rim
+    got = peer_masks(SimpleNamespace(orig_shape=(16, 20), masks=SimpleNamespace(data=data)))
+    assert got.dtype == torch.bool and torch.equal(got, data > 0.5)
+    none = peer_masks(SimpleNamespace(orig_shape=(16, 20), masks=None))
+    assert none.shape == (0, 16, 20)
+    with pytest.raises(ValueError, match="not the image's"):
+        peer_masks(SimpleNamespace(orig_shape=(32, 40), masks=SimpleNamespace(data=data)))
+
+
 def test_timed_predictions_warm_up_once_untimed_and_keep_one_result_per_image():
     calls = []
     out, ms = peers.timed_predictions(3, lambda i: i * 10, lambda x: calls.append(x) or -x)
