@@ -133,6 +133,21 @@ def test_a_resume_with_other_settings_is_refused_naming_each(tmp_path):
     assert done.steps == 9
 
 
+def test_a_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_over(tmp_path):
+    tr, va = _data()
+    quiet = {"log": lambda *_: None}
+    full = fit(_task(), tr, va, _cfg(), tmp_path / "full", **quiet)
+    with pytest.raises(KeyboardInterrupt):  # step 2 of 9, before any last.pt
+        fit(CrashAt(_task(), at=2), tr, va, _cfg(), tmp_path / "cut", **quiet)
+    assert (tmp_path / "cut" / "run.json").exists() and not (tmp_path / "cut" / "last.pt").exists()
+    said = []
+    again = fit(_task(), tr, va, _cfg(), tmp_path / "cut", resume=True, log=said.append)
+    assert any("starting it over" in str(line) for line in said)
+    assert again.steps == full.steps and again.metrics["miou"] == full.metrics["miou"]
+    rows = [(tmp_path / d / "metrics.jsonl").read_text().count("\n") for d in ("full", "cut")]
+    assert rows[0] == rows[1]  # the killed attempt's rows are gone, not doubled
+
+
 def test_existing_run_is_not_overwritten_and_other_model_not_resumed(tmp_path):
     tr, va = _data()
     fit(_task(), tr, va, _cfg(epochs=1), tmp_path, log=lambda *_: None)

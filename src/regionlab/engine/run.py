@@ -106,13 +106,17 @@ class Run:
         if self.cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
-    def prepare_folder(self, resume: bool) -> None:
+    def prepare_folder(self, resume: bool, restart: bool = False) -> None:
+        """``restart``: a resume of a run that stopped before its first ``last.pt`` starts it
+        over (its metrics rows go; run.json and best.pt are written anew)."""
         if not resume and self.last_path.exists():
             raise FileExistsError(
                 f"{self.last_path} exists: pass resume=True (--resume) to continue that "
                 "run, or choose another output folder"
             )
-        if not resume and self.record.exists():
+        if restart and self.rt.is_main:
+            metrics_log.rewind(self.metrics_path, 0, self.log)
+        elif not resume and self.record.exists():
             raise FileExistsError(
                 f"{self.record.path} exists: another run started in {self.out_dir}; choose "
                 "another output folder (or resume=True, --resume, once it has a last.pt)"

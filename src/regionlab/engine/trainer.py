@@ -128,7 +128,12 @@ def fit(
     cfg.validate()
     caller = records.check_caller_record(record)
     run = Run(task, train_set, val_set, cfg, Path(out_dir), log, checkpoints)
-    run.prepare_folder(resume)
+    restart = resume and run.record.exists() and not run.last_path.exists()
+    if restart:  # killed before its first checkpoint: nothing to continue, all to redo
+        run.say(f"{run.last_path} was never written (the run stopped before its first "
+                "checkpoint): starting it over")  # fmt: skip
+        resume = False
+    run.prepare_folder(resume, restart)
     run.check_growth()
     if resume:
         run.resume()
