@@ -67,3 +67,24 @@ def test_a_flag_that_changes_the_step_is_another_setup(tmp_path, monkeypatch):
     plain = {**flags, "colour": 0.0}
     r, _, s = _run(tmp_path, "plain", FakeClock(0.5), monkeypatch, record={"flags": plain})
     assert not s.get("remembered") and r.steps > 60  # measured: twice the speed, more steps
+
+
+def test_another_chip_with_the_same_core_count_is_another_setup(monkeypatch):
+    from regionlab.engine import step_cache
+    from regionlab.engine.config import TrainConfig
+
+    cfg = TrainConfig(minutes=1.0)
+    key = step_cache.setup_key({"m": 1}, cfg, 10, 1, "cuda")
+    monkeypatch.setattr(step_cache, "hardware", lambda device: {"cpu_model": "", "gpu": "T4"})
+    assert step_cache.setup_key({"m": 1}, cfg, 10, 1, "cuda") != key
+
+
+def test_two_runs_remembering_at_once_both_keep_their_entry(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from regionlab.engine.step_cache import StepCache
+
+    path = tmp_path / "counts.json"
+    with ThreadPoolExecutor(8) as pool:  # each put reads, adds its key, rewrites the file
+        list(pool.map(lambda k: StepCache(path, f"k{k}").put(10 + k, 4, 3), range(32)))
+    assert {StepCache(path, f"k{k}").get()["steps"] for k in range(32)} == set(range(10, 42))

@@ -11,7 +11,7 @@ its first step, the clock never read: the second run of a command repeats the fi
 
 A setup is what sets the speed: the model and task description, the training set's size,
 the batch, workers, sample cache, layout, growth and optimiser, the budget, the device,
-threads and processes, the CPU, regionlab's commit, and the caller's command-line flags
+threads and processes, the CPU (and GPU) model, regionlab's commit, and the caller's command-line flags
 (``record["flags"]`` of :func:`~regionlab.engine.trainer.fit`), since some of them change
 the work of a step without showing in the task's description (a segmentation run's colour
 jitter and scale range live in its transform, not in its saved spec). The seed and the
@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -63,10 +64,28 @@ def setup_key(
         "device": device,
         "threads": torch.get_num_threads(),
         "machine": machine(),
+        "hardware": hardware(device),
         "code": [versions().get("regionlab"), commit.get("commit"), commit.get("dirty")],
     }
     text = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def hardware(device: str) -> dict:
+    """The processor's model (Linux reports only ``x86_64`` as ``platform.processor()``) and,
+    on a GPU, the GPU's: two machines with the same core count but other chips must not share
+    a count (a shared home folder on a cluster)."""
+    import torch
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f
+                        if line.startswith("model name")), "")  # fmt: skip
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name() if device == "cuda" and torch.cuda.is_available() else ""
+    return {"cpu_model": cpu, "gpu": gpu}
 
 
 class StepCache:
@@ -94,13 +113,32 @@ class StepCache:
         """Remember this setup's count (a failed write only loses the memory)."""
         from regionlab.atomic import WriteError, make_folder, write_text_atomic
 
-        data = self._all()
-        data[self.key] = {"steps": steps, "decay_start": decay_start, "fixed_at": fixed_at}
         try:
             make_folder(self.path.parent)
-            write_text_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+            with _locked(self.path):  # two runs finishing together: neither entry lost
+                data = self._all()
+                data[self.key] = {"steps": steps, "decay_start": decay_start,
+                                  "fixed_at": fixed_at}  # fmt: skip
+                write_text_atomic(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
         except (OSError, WriteError):
             pass
+
+
+@contextmanager
+def _locked(path: Path):
+    """An exclusive lock on ``path.lock`` while the file is read and rewritten (POSIX
+    ``flock``; elsewhere none: the write is still atomic, only a race can lose an entry)."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def for_run(
