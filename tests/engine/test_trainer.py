@@ -78,42 +78,33 @@ def test_loader_workers_train_the_same_weights_and_end_with_the_run(tmp_path):
     assert not children, children
 
 
-def test_non_finite_loss_stops_with_step_and_keeps_last_good_checkpoint(tmp_path):
+SPOILS = {  # what a step's output becomes at its 5th call, and what the error says
+    "loss": (lambda out, model: out.loss * float("nan"), r"loss \(nan\) at step 4 \(epoch 1"),
+    # a finite loss whose gradient is not: sqrt at 0 is 0, its gradient inf x 0 = NaN
+    "gradient": (
+        lambda out, model: out.loss + torch.sqrt(next(model.parameters()).sum() * 0),
+        r"gradient norm \(nan\) at step 4 \(epoch 1",
+    ),
+}
+
+
+@pytest.mark.parametrize("spoil", list(SPOILS))
+def test_non_finite_loss_or_gradients_stop_with_step_and_keep_last_good_checkpoint(tmp_path, spoil):
     tr, va = _data()
     task = _task()
     real_step = task.step
     calls = {"n": 0}
+    change, phrase = SPOILS[spoil]
 
-    def nan_at_5(model, batch, device):
+    def spoiled_at_5(model, batch, device):
         calls["n"] += 1
         out = real_step(model, batch, device)
         if calls["n"] == 5:
-            out.loss = out.loss * float("nan")
+            out.loss = change(out, model)
         return out
 
-    task.step = nan_at_5
-    with pytest.raises(NonFiniteLossError, match=r"step 4 \(epoch 1, batch 1"):
-        fit(task, tr, va, _cfg(checkpoint_every=1), tmp_path, log=lambda *_: None)
-    ckpt = load_checkpoint(tmp_path / "last.pt")
-    assert ckpt["state"]["step"] == 4
-    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
-
-
-def test_non_finite_gradients_of_a_finite_loss_stop_before_the_update(tmp_path):
-    tr, va = _data()
-    task = _task()
-    real_step = task.step
-    calls = {"n": 0}
-
-    def nan_gradient_at_5(model, batch, device):
-        calls["n"] += 1
-        out = real_step(model, batch, device)
-        if calls["n"] == 5:  # sqrt at 0: the value 0, its gradient inf x 0 = NaN
-            out.loss = out.loss + torch.sqrt(next(model.parameters()).sum() * 0)
-        return out
-
-    task.step = nan_gradient_at_5
-    with pytest.raises(NonFiniteLossError, match=r"gradient norm \(nan\) at step 4 \(epoch 1"):
+    task.step = spoiled_at_5
+    with pytest.raises(NonFiniteLossError, match=phrase + r", batch 1"):
         fit(task, tr, va, _cfg(checkpoint_every=1), tmp_path, log=lambda *_: None)
     ckpt = load_checkpoint(tmp_path / "last.pt")
     assert ckpt["state"]["step"] == 4

@@ -174,7 +174,8 @@ class _ExportedTask:
     def __init__(self, exported) -> None:
         self.exported, self.name = exported, exported.task_name
         self.classes, self.size = list(exported.classes), exported.size
-        self.skeleton = list(getattr(exported.task, "skeleton", None) or [])
+        # (the file's metadata object has none: its task, rebuilt from it, has)
+        self.skeleton = list(getattr(getattr(exported, "task", None), "skeleton", None) or [])
 
     @property
     def background(self) -> bool:

@@ -136,11 +136,12 @@ class RunCheckpoint:
         return TrainConfig.from_dict({**self.config, **overrides}, source="checkpoint config")
 
 
-# The settings a run's path depends on; the rest (threads, workers, evaluation and checkpoint
-# cadence, device, progress, TensorBoard) may change on a resume.
-RESUME_KEYS = ("epochs", "minutes", "steps", "batch_size", "optimizer", "lr", "momentum",
-               "weight_decay", "schedule", "warmup", "grad_clip", "seed", "precision", "grow",
-               "grow_mode", "grow_noise", "sync_bn")  # fmt: skip
+# The settings a run's path depends on; the rest may change on a resume: threads, workers,
+# evaluation and checkpoint cadence, device, progress, TensorBoard, and the length (epochs,
+# minutes, steps: a finished run resumed with more trains on, its schedule stretched to it).
+RESUME_KEYS = ("batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule",
+               "warmup", "grad_clip", "seed", "precision", "grow", "grow_mode", "grow_noise",
+               "sync_bn")  # fmt: skip
 _REQUIRED = {"format": int, "task": str, "spec": dict, "config": dict, "model": dict, "state": dict}
 _OPTIONAL = {"optimizer": dict, "rng": dict, "process_rng": list}
 
