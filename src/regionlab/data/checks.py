@@ -14,15 +14,21 @@ from regionlab.data.errors import DataError
 BOX_TOLERANCE = 1.0
 
 
+def read_text(path: str | Path) -> str:
+    """A text file (UTF-8, a byte-order mark allowed); one that is not UTF-8 is a
+    :class:`DataError` naming the byte."""
+    try:
+        return Path(path).read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(path, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
+
+
 def load_json(path: str | Path) -> Any:
     """Parse a JSON file; a missing, non-UTF-8 or malformed file raises :class:`DataError`."""
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "annotation file does not exist")
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(path, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
+    text = read_text(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

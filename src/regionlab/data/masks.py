@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from regionlab.data.checks import read_text
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, load_index_png, resolve_inside
 from regionlab.data.sample import IGNORE_INDEX, Dataset, Sample
@@ -86,12 +87,7 @@ class MaskFolderDataset(Dataset):
 
         root = self.list_file.parent
         self._pairs: list[_Pair] = []
-        try:
-            lines = self.list_file.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError as e:
-            raise DataError(
-                self.list_file, f"not valid UTF-8 ({e.reason} at byte {e.start})"
-            ) from e
+        lines = read_text(self.list_file).splitlines()
         for n, line in enumerate(lines, start=1):
             if not line.strip():
                 continue

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from regionlab.data.checks import read_text
 from regionlab.data.coco_segm import decode_segm
 from regionlab.data.coco_segm import semantic as semantic_map
 from regionlab.data.errors import DataError, SkipReport
@@ -42,13 +43,7 @@ def read_class_names(root: str | Path, labels: str | Path | None = None) -> list
     root = Path(root)
     for classes_txt in (root / "classes.txt", Path(labels or root) / "classes.txt"):
         if classes_txt.is_file():
-            try:
-                text = classes_txt.read_text(encoding="utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    classes_txt, f"not valid UTF-8 ({e.reason} at byte {e.start})"
-                ) from e
-            return [line.strip() for line in text.splitlines() if line.strip()]
+            return [line.strip() for line in read_text(classes_txt).splitlines() if line.strip()]
     data_yaml = root / "data.yaml"
     if not data_yaml.is_file():
         return None

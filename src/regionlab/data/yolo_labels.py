@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from regionlab.data.checks import check_box
+from regionlab.data.checks import check_box, read_text
 from regionlab.data.errors import DataError
 
 # Normalised values may stray this far outside 0..1 (float rounding in exporters).
@@ -33,10 +33,7 @@ def read_label_file(label_file: Path, h: int, w: int) -> list[LabelObject]:
     polygon of 3+ points), a non-number, a negative class, a non-finite value, a value outside
     0..1 (beyond 1e-3), a box or polygon of no width or height, or a box outside the image.
     """
-    try:
-        text = label_file.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(label_file, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
+    text = read_text(label_file)
     tol = max(1.0, COORD_TOLERANCE * max(h, w))
     out = []
     for n, line in enumerate(text.splitlines(), start=1):

@@ -25,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from regionlab.data.checks import read_text
 from regionlab.data.errors import DataError
 from regionlab.data.io import resolve_inside
 
@@ -57,10 +58,9 @@ def load_yaml(file: str | Path) -> dict:
     file = Path(file)
     if not file.is_file():
         raise DataError(file, "yaml file does not exist")
+    text = read_text(file)
     try:
-        data = yaml.safe_load(file.read_bytes().decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise DataError(file, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, col {mark.column + 1}" if mark else ""
@@ -178,10 +178,7 @@ def split_images(cfg: DataYaml, split: str, *, allow_outside: bool = False) -> S
 
 def _listed(list_file: Path, root: Path, allow_outside: bool) -> list[Path]:
     """Image paths of a list file, one a line, relative to the list's folder or absolute."""
-    try:
-        text = list_file.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(list_file, f"not valid UTF-8 ({e.reason} at byte {e.start})") from e
+    text = read_text(list_file)
     out = []
     for n, line in enumerate(text.splitlines(), start=1):
         name = line.strip()
