@@ -150,6 +150,8 @@ BAD_CASES = {
         _edit(["annotations", 0, "keypoints"], [1, 2, 2, 4, "x", 2]),
         "keypoints",
     ),
+    "negative area": (_edit(["annotations", 0, "area"], -3), "area must be >= 0, got -3"),
+    "area not a number": (_edit(["annotations", 0, "area"], "big"), "area must be a list"),
     "escaping root": (
         _edit(["images", 1, "file_name"], "../../outside.png"),
         "points outside the dataset root",
@@ -245,3 +247,19 @@ def test_one_annotation_without_a_segmentation_is_named(tmp_path):
                       r"annotation id 101, image id 10\)"):  # fmt: skip
         ds = CocoDataset(ann, images)
     assert not ds.has_masks and ds[0].masks is None
+
+
+def test_coco_keeps_each_annotation_s_stated_area_as_pycocotools_reads_it(tmp_path):
+    """COCO's size split reads the file's ``area`` (a polygon's, not its box's): kept exactly
+    (float64); one an annotation does not state is its mask's pixels, as for a file with none."""
+    data = coco_data()
+    data["annotations"][0]["area"] = 1024.000001  # person, box 8x10
+    data["annotations"][2]["area"] = 7  # cat as RLE: 8 pixels
+    ann, images, _ = make_coco(tmp_path, data)
+    s = CocoDataset(ann, images)[0]
+    assert s.area.dtype == torch.float64
+    pixels = s.masks.flatten(1).sum(1).tolist()
+    assert s.area.tolist() == [1024.000001, pixels[1], 7.0, pixels[3]]
+    assert s.object_areas() is s.area
+    bare = CocoDataset(*make_coco(tmp_path / "none")[:2])[0]  # no area stated
+    assert bare.area is None and bare.object_areas().tolist() == pixels

@@ -150,3 +150,26 @@ def test_rotate_moves_keypoints_with_the_pixels():
         )
     r = rotate(s, 90.0)
     assert r.keypoints[0, 0, :2].tolist() == pytest.approx([5.5, 5.5])
+
+
+def test_a_stated_area_follows_its_objects_and_is_dropped_where_pixels_move():
+    """``Sample.area`` is in the original image's pixels: selecting objects keeps it in step,
+    a transform that moves or scales pixels drops it, a mirror keeps it."""
+    from dataclasses import replace
+
+    from regionlab.data.detection_transforms import keep_visible, place
+    from regionlab.data.transforms import crop, hflip, largest_object, resize, rotate
+
+    s = render_scene(0, 7, SceneConfig(size=48, max_objects=3))
+    assert len(s.labels) == 3
+    s = replace(s, area=torch.arange(len(s.labels), dtype=torch.float64) + 0.5)
+    big = int(((s.boxes[:, 2] - s.boxes[:, 0]) * (s.boxes[:, 3] - s.boxes[:, 1])).argmax())
+    assert largest_object(s).area.tolist() == [big + 0.5]
+    full = torch.full((len(s.labels),), 1e9)  # nothing is visible enough: all dropped
+    assert keep_visible(s, full).area.shape == (0,)
+    assert torch.equal(hflip(s).area, s.area)
+    for moved in (resize(s, (24, 24)), crop(s, 2, 2, (40, 40)), rotate(s, 10.0),
+                  place(s, (24, 24), (0, 0), (32, 32))[0]):  # fmt: skip
+        assert moved.area is None
+    with pytest.raises(ValueError, match="Sample.area must be"):
+        replace(s, area=s.area[:-1])

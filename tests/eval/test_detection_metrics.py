@@ -4,6 +4,7 @@ import contextlib
 import copy
 import io
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -229,6 +230,33 @@ def test_coco_box_ap_matches_pycocotools(label_to_cat_id):
     for k, cat in enumerate(ref.params.catIds):
         name = next(c["name"] for c in gt["categories"] if c["id"] == cat)
         assert ours[f"AP/{name}"] == pytest.approx(_class_ap(ref, k), abs=1e-12)
+
+
+def test_coco_size_split_reads_each_object_s_stated_area_as_pycocotools_does():
+    """pycocotools sizes a ground-truth object by its annotation's ``area`` (a COCO file's
+    polygon area, not its box): a thin diagonal object with a medium box is small. Targets
+    carrying ``area`` score exactly as pycocotools on a file stating those areas."""
+    preds, targets = _box_scene(seed=2)
+    g = torch.Generator().manual_seed(3)
+    stated = []
+    for t in targets:
+        b = t.boxes.double()
+        box_area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        stated.append(
+            box_area * (0.05 + 0.95 * torch.rand(len(t), generator=g, dtype=torch.float64))
+        )
+    with_area = [replace(t, area=a) for t, a in zip(targets, stated)]
+    ours = coco_evaluate(preds, with_area, SIZES, CLASSES)
+
+    gt = to_coco_ground_truth(targets, SIZES, CLASSES)  # the box areas, then the file's own
+    for ann, a in zip(gt["annotations"], torch.cat(stated).tolist()):
+        ann["area"] = a
+    ref = _pycocotools_eval(gt, to_coco_results(preds, range(len(preds))), "bbox", [1, 10, 100])
+    expected = [_nan_for_missing(s) for s in ref.stats]
+    np.testing.assert_allclose([ours[k] for k in COCO_STATS], expected, rtol=0, atol=1e-12)
+    by_box = coco_evaluate(preds, targets, SIZES, CLASSES)
+    assert by_box["AP_small"] != ours["AP_small"]  # the areas moved objects between sizes
+    assert by_box["AP"] == ours["AP"]  # and nothing else
 
 
 def test_coco_max_dets_matches_pycocotools():

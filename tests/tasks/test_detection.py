@@ -92,6 +92,28 @@ def test_a_box_detector_augments_images_without_their_masks_or_class_map(mosaic)
         assert got.target.masks is None and got.original.masks is None
 
 
+@pytest.mark.parametrize("mosaic", [0.0, 1.0])
+def test_a_detector_is_scored_on_its_objects_areas_though_it_drops_their_masks(mosaic):
+    """COCO's size split reads each object's area: the dataset's own where it states one, else
+    the mask's pixels (a box detector drops the masks before augmentation, not their areas).
+    The areas belong to the original pixels only: no transformed sample carries them."""
+    from dataclasses import replace
+
+    task = _window_task(mosaic=mosaic)
+    scene = SceneDataset(2, seed=4, config=SceneConfig(size=48, max_objects=3))[1]
+    pixels = scene.masks.flatten(1).sum(1).float()
+    stated = replace(scene, area=torch.arange(1.0, len(scene.labels) + 1).double())
+    train, plain = task.transform(True), task.transform(False)
+    for sample, want in ((scene, pixels), (stated, stated.area)):
+        for got in (plain(sample), train(sample, torch.Generator().manual_seed(7), _ctx(sample))):
+            assert torch.equal(got.original.area, want) and got.target.area is None
+    assert not torch.equal(pixels, _box_areas(scene.boxes))  # the masks' areas, not the boxes'
+
+
+def _box_areas(b):
+    return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+
+
 def _ctx(sample):
     from regionlab.engine.loader import AugmentContext
 

@@ -37,7 +37,7 @@ def _truth(task: str, spec: str) -> tuple[list, list[tuple[int, int]], list[str]
         s = ds[i]
         masks = s.masks.bool() if task == "instance" else None
         gts.append(Detections(s.boxes.float(), s.labels.long(), iscrowd=s.iscrowd.bool(),
-                              masks=masks))  # fmt: skip
+                              masks=masks, area=s.object_areas()))  # fmt: skip
         sizes.append(tuple(s.image.shape[-2:]))
     return gts, sizes, classes_of(ds)
 

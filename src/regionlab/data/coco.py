@@ -32,6 +32,7 @@ class _Ann:
     iscrowd: bool
     segm: Any
     keypoints: np.ndarray | None  # (K, 3) float32
+    area: float | None = None  # the file's own "area" (COCO's size split reads it), if stated
 
 
 @dataclass
@@ -56,6 +57,8 @@ class CocoDataset(Dataset):
       instances drawn over earlier ones), crowd regions set to ``IGNORE_INDEX``. Both are ``None``
       when some annotation of the file has no segmentation (a box-only file);
     - ``iscrowd`` ``bool (N,)`` from the JSON;
+    - ``area`` ``float64 (N,)`` from the JSON, what pycocotools sizes objects by (an annotation
+      without one: its mask's pixels, else its box's), or ``None`` when none states it;
     - ``keypoints`` ``float32 (N, K, 3)`` when a category lists keypoint names (``K`` =
       ``num_keypoints``) and ``keypoints=True``; annotations without keypoints get zeros;
     - ``captions`` from ``captions_file``, joined by image id. A ``captions_*.json`` given as
@@ -276,7 +279,12 @@ class CocoDataset(Dataset):
             if ann.get("keypoints") is not None:
                 kps = check_keypoints(ann["keypoints"], self.keypoint_names, h, w,
                                       source=self.source, where=where)  # fmt: skip
-        return _Ann(ann_id, box, self.cat_id_to_label[cat], bool(iscrowd), segm, kps)
+        area = ann.get("area")
+        if area is not None:
+            area = numbers([area], 1, "area", source=self.source, where=where)[0]
+            if area < 0:
+                raise DataError(self.source, f"area must be >= 0, got {area!r}", where)
+        return _Ann(ann_id, box, self.cat_id_to_label[cat], bool(iscrowd), segm, kps, area)
 
     def _read_captions(self, path: Path, image_ids: set[int], data: Any = None) -> set[int]:
         """Join the captions of ``path`` to their images; returns the ids of images with a bad
@@ -339,7 +347,7 @@ class CocoDataset(Dataset):
                 if kps
                 else torch.zeros((0, self.num_keypoints, 3), dtype=torch.float32)
             )
-        return Sample(
+        sample = Sample(
             image=image,
             semantic=semantic,
             masks=masks,
@@ -351,6 +359,14 @@ class CocoDataset(Dataset):
             image_id=rec.image_id,
             path=str(rec.path),
         )
+        stated = [a.area for a in rec.anns]
+        if any(a is not None for a in stated):  # where one is missing, what COCO would compute
+            own = sample.object_areas()
+            sample.area = torch.tensor(
+                [own[i].item() if a is None else a for i, a in enumerate(stated)],
+                dtype=torch.float64,
+            )
+        return sample
 
 
 def _is_int(v: Any) -> bool:

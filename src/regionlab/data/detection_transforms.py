@@ -77,7 +77,7 @@ def place(
     def go(x: torch.Tensor, value: int = 0) -> torch.Tensor:
         return _put(x, new_size, offset, size, value)
 
-    out = replace(sample, image=go(sample.image, fill))
+    out = replace(sample, image=go(sample.image, fill), area=None)
     out.boxes = go(tv.BoundingBoxes(sample.boxes, format="XYXY", canvas_size=(h0, w0)))
     if sample.masks is not None:
         out.masks = go(tv.Mask(sample.masks))
@@ -112,6 +112,7 @@ def keep_visible(
         masks=sel(sample.masks),
         keypoints=sel(sample.keypoints),
         iscrowd=sample.iscrowd[keep],
+        area=sel(sample.area),
     )
 
 
@@ -263,5 +264,6 @@ def mosaic(
         masks=cat("masks"),
         keypoints=cat("keypoints"),
         iscrowd=cat("iscrowd"),
+        area=None,
         captions=[],
     )

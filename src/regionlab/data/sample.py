@@ -10,6 +10,11 @@ Conventions (all tasks):
 - ``keypoints``: ``float32`` ``(N, K, 3)`` with ``(x, y, v)``; ``v`` = 0 unlabelled, 1 occluded,
   2 visible (COCO's convention).
 - ``iscrowd``: ``bool`` ``(N,)``; crowd regions are ignored by detectors and metrics.
+- ``area``: ``float`` ``(N,)``, each object's area in the image's own pixels as its dataset
+  states it (a COCO file's ``area``, ``float64`` so its numbers are kept exactly), or ``None``
+  (then the mask's pixels, else the box's). COCO's small / medium / large split reads it, as
+  pycocotools does; a transform that moves or scales pixels drops it (only the original
+  image's areas are ever scored).
 - ``captions``: sentences describing the image.
 - ``phrase_objects``: for each caption, the object (index into ``boxes``) each of its object
   phrases names, in the order they are written; known only where the truth is (the scene
@@ -39,6 +44,7 @@ class Sample:
     phrase_objects: list[list[int]] | None = None
     image_id: int | str = 0
     path: str = ""
+    area: torch.Tensor | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -59,6 +65,18 @@ class Sample:
             raise ValueError(f"Sample.masks must hold {n} masks, got {self.masks.shape[0]}")
         if self.keypoints is not None and self.keypoints.shape[0] != n:
             raise ValueError(f"Sample.keypoints must hold {n} rows, got {self.keypoints.shape[0]}")
+        if self.area is not None and self.area.shape != (n,):
+            raise ValueError(f"Sample.area must be ({n},), got {tuple(self.area.shape)}")
+
+    def object_areas(self) -> torch.Tensor:
+        """``float (N,)``: each object's area as COCO's size split reads it: the dataset's
+        own (``area``, its dtype kept), else the mask's pixel count, else the box's ``w * h``."""
+        if self.area is not None:
+            return self.area
+        if self.masks is not None:
+            return self.masks.flatten(1).sum(1, dtype=torch.float32)
+        b = self.boxes.float()
+        return (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
 
 
 class Dataset(torch.utils.data.Dataset):

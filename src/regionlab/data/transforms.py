@@ -30,7 +30,7 @@ def resize(sample: Sample, size: tuple[int, int]) -> Sample:
         antialias=True,
     )[0]
     sx, sy = w / w0, h / h0
-    out = replace(sample, image=img.round().clamp(0, 255).to(torch.uint8))
+    out = replace(sample, image=img.round().clamp(0, 255).to(torch.uint8), area=None)
     if sample.semantic is not None:
         out.semantic = _nearest(sample.semantic, (h, w))
     if sample.masks is not None:
@@ -86,7 +86,7 @@ def crop(sample: Sample, top: int, left: int, size: tuple[int, int]) -> Sample:
             t = F.pad(t, (pad_l, pad_r, pad_t, pad_b), value=fill)
         return t[..., top + pad_t : top + pad_t + h, left + pad_l : left + pad_l + w]
 
-    out = replace(sample, image=cut(sample.image, 0))
+    out = replace(sample, image=cut(sample.image, 0), area=None)
     if sample.semantic is not None:
         out.semantic = cut(sample.semantic, IGNORE_INDEX)
     if sample.masks is not None:
@@ -166,6 +166,7 @@ def largest_object(sample: Sample) -> Sample:
         masks=None if sample.masks is None else sample.masks[i : i + 1],
         keypoints=None if sample.keypoints is None else sample.keypoints[i : i + 1],
         iscrowd=sample.iscrowd[i : i + 1],
+        area=None if sample.area is None else sample.area[i : i + 1],
     )
 
 
@@ -278,7 +279,7 @@ def rotate(sample: Sample, degrees: float) -> Sample:
     only ``image`` and ``keypoints`` are rotated (this serves keypoint regression)."""
     h, w = sample.size
     img = TF.rotate(sample.image, degrees, interpolation=TF.InterpolationMode.BILINEAR)
-    out = replace(sample, image=img, semantic=None, masks=None)
+    out = replace(sample, image=img, semantic=None, masks=None, area=None)
     if sample.keypoints is not None:
         t = math.radians(degrees)
         c, s = math.cos(t), math.sin(t)

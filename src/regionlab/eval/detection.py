@@ -130,11 +130,12 @@ def to_coco_ground_truth(
     """An in-memory COCO instances dict; image ``i`` gets id ``i``, sized ``image_sizes[i]``
     ``= (H, W)``.
 
-    ``area`` is the box area for ``bbox`` and the mask area for ``segm`` (which needs
-    ``targets[i].masks`` ``bool (N, H, W)``): COCO's small/medium/large split uses it, and OKS
-    its scale (``keypoints``: the mask area when there are masks, else the box area; the
-    targets need ``keypoints`` ``(N, K, 3)``; an object without labelled keypoints is ignored,
-    as COCO does).
+    ``area``, which COCO's small/medium/large split and OKS's scale read, is
+    ``targets[i].area`` where given (a COCO file's own ``area``, as pycocotools reads it from
+    the file, for every ``iou_type``), else the mask's pixels where the annotation has one
+    (``segm`` needs ``targets[i].masks`` ``bool (N, H, W)``; ``keypoints`` uses them when
+    present), else the box's ``w * h``. ``keypoints`` needs ``(N, K, 3)`` on the targets; an
+    object without labelled keypoints is ignored, as COCO does.
     ``iscrowd`` comes from ``targets[i].iscrowd``, so crowds are ignored exactly as COCO does.
     """
     if len(targets) != len(image_sizes):
@@ -150,6 +151,7 @@ def to_coco_ground_truth(
         images.append({"id": image_id, "height": int(h), "width": int(w)})
         crowd = dets.iscrowd.tolist() if dets.iscrowd is not None else [False] * len(dets)
         boxes = _xywh(dets.boxes)
+        area = dets.area.tolist() if dets.area is not None else None
         for j, cat in enumerate(_cat_ids(dets.labels, label_to_cat_id)):
             ann = {
                 "id": len(anns) + 1,  # faster-coco-eval uses id 0 as its "unmatched" marker
@@ -163,6 +165,8 @@ def to_coco_ground_truth(
                 mask = _binary(dets.masks[j])
                 ann["segmentation"] = mask_to_rle(mask)
                 ann["area"] = float(mask.sum())
+            if area is not None:
+                ann["area"] = float(area[j])
             if iou_type == "keypoints":
                 kp = dets.keypoints[j].detach().cpu().double()
                 ann["keypoints"] = kp.flatten().tolist()

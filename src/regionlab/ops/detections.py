@@ -18,6 +18,8 @@ Fields (``N`` objects):
 - ``keypoints``: ``float (N, K, 3)`` ``(x, y, v)`` (COCO visibility for targets, a score for
   predictions), or ``None``;
 - ``iscrowd``: ``bool (N,)`` regions to ignore (COCO crowds, VOC "difficult"), or ``None``.
+- ``area``: ``float (N,)`` each ground-truth object's area as COCO's size split reads it (the
+  dataset's stated area, else the mask's pixels), or ``None`` (then the box's ``w * h``).
 
 Imports only torch (``ops`` room).
 """
@@ -30,7 +32,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-_OPTIONAL = ("scores", "masks", "keypoints", "iscrowd")
+_OPTIONAL = ("scores", "masks", "keypoints", "iscrowd", "area")
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Detections:
     masks: Tensor | None = None
     keypoints: Tensor | None = None
     iscrowd: Tensor | None = None
+    area: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.boxes.dim() != 2 or self.boxes.shape[1] != 4:

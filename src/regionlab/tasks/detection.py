@@ -109,6 +109,12 @@ def _detections(s: Sample, masks: bool = False, keypoints: bool = False) -> Dete
                       keypoints=k)  # fmt: skip
 
 
+def _original(s: Sample, masks: bool = False, keypoints: bool = False) -> Detections:
+    """The annotations as scored: with each object's area as COCO's size split reads it,
+    taken before the fields the model does not learn (a detector's masks) are dropped."""
+    return replace(_detections(s, masks, keypoints), area=s.object_areas())
+
+
 def _only(s: Sample, masks: bool = False, keypoints: bool = False) -> Sample:
     """``s`` without the fields the model does not learn: a detector has no use for a class
     map, nor one without a mask head for every object's mask, resized, padded and flipped with
@@ -144,8 +150,8 @@ class _Train:
         self.aug, self.p, self.off, self.scale, self.fields = aug, p, off, scale, fields
 
     def __call__(self, sample: Sample, gen, ctx) -> DetItem:
+        original = _original(sample, *self.fields)
         sample = _only(sample, *self.fields)
-        original = _detections(sample, *self.fields)
         use_mosaic = self.p > 0 and ctx.progress < self.off
         if use_mosaic and float(torch.rand((), generator=gen)) < self.p:
             four = [sample] + [_only(ctx.draw(), *self.fields) for _ in range(3)]
@@ -259,6 +265,7 @@ class DetectionTask(BatchwiseEvaluation):
         flip = self.flip if train else 0.0
 
         def plain(sample: Sample, gen=None) -> DetItem:
+            original = _original(sample, self.masks, self.keypoints)
             sample = _only(sample, self.masks, self.keypoints)
             out, frame = aug.letterbox_frame(sample)
             seed = 0
@@ -266,7 +273,6 @@ class DetectionTask(BatchwiseEvaluation):
                 if float(torch.rand((), generator=gen)) < flip:
                     out = hflip(out)
                 seed = int(torch.randint(2**62, (), generator=gen))
-            original = _detections(sample, self.masks, self.keypoints)
             target = _detections(out, self.masks, self.keypoints)
             return DetItem(out.image, target, original, frame, sample.image_id, seed)
 
