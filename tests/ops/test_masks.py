@@ -37,6 +37,23 @@ def test_targets_read_the_matched_object_only():
     assert t[0].tolist() == [[1, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]  # a's corner
 
 
+def test_a_batch_s_targets_are_each_image_s_own():
+    """One RoIAlign over every image's objects gives each image's targets exactly (RoIs read
+    their own image's objects: indices offset by the objects before them), an image without
+    regions included."""
+    g = torch.Generator().manual_seed(0)
+    masks = [torch.rand(n, 40, 48, generator=g) > 0.5 for n in (3, 1, 2)]
+    rois = [
+        torch.tensor([[2.0, 3.0, 30.0, 33.0], [10.5, 0.0, 47.0, 20.0]]),
+        torch.zeros(0, 4),
+        torch.tensor([[0.0, 0.0, 48.0, 40.0], [5.0, 5.0, 9.0, 30.0], [1.0, 2.0, 3.0, 4.0]]),
+    ]
+    matched = [torch.tensor([2, 0]), torch.zeros(0, dtype=torch.long), torch.tensor([1, 0, 1])]
+    each = torch.cat([mask_targets(*args, 14) for args in zip(masks, rois, matched)])
+    assert each.shape == (5, 14, 14) and 0 < float(each.mean()) < 1
+    assert torch.equal(mask_targets(masks, rois, matched, 14), each)
+
+
 def test_paste_is_zero_outside_the_box_and_handles_no_masks():
     out = paste_masks(torch.ones(1, 7, 7), torch.tensor([[4.0, 4.0, 12.0, 10.0]]), (16, 16))[0]
     assert torch.allclose(out[4:10, 4:12], torch.ones(6, 8))

@@ -15,20 +15,33 @@ its border (test). Boxes are ``xyxy`` pixels, masks ``(N, H, W)``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torchvision.ops import roi_align
 
 
-def mask_targets(masks: Tensor, rois: Tensor, matched: Tensor, size: int) -> Tensor:
+def mask_targets(masks: Tensor | Sequence[Tensor], rois: Tensor | Sequence[Tensor],
+                 matched: Tensor | Sequence[Tensor], size: int) -> Tensor:  # fmt: skip
     """``masks (M, H, W)`` bool (one image's objects), ``rois (R, 4)``, ``matched (R,)``: the
-    object index of each RoI -> ``(R, size, size)`` float in ``{0, 1}``."""
-    if len(rois) == 0:
-        return masks.new_zeros((0, size, size), dtype=torch.float32)
-    src = masks[matched].float()[:, None]  # (R, 1, H, W): RoI r reads only its own object
-    idx = torch.arange(len(rois), device=rois.device, dtype=rois.dtype)[:, None]
-    crops = roi_align(src, torch.cat([idx, rois], 1), size, 1.0, sampling_ratio=2, aligned=True)
+    object index of each RoI -> ``(R, size, size)`` float in ``{0, 1}``.
+
+    A batch: one of each per image (the masks all ``H x W``), the images' RoIs in order. One
+    RoIAlign reads every image's objects, each converted to float once (not once per RoI: a
+    full-image copy per RoI was most of the memory traffic of the targets); every RoI still
+    reads only its own object, so the targets are the same as image by image."""
+    if isinstance(masks, Tensor):
+        masks, rois, matched = [masks], [rois], [matched]
+    counts = torch.tensor([0] + [len(m) for m in masks[:-1]], device=masks[0].device)
+    obj = torch.cat([m + c for m, c in zip(matched, counts.cumsum(0), strict=True)])
+    r = torch.cat(list(rois))
+    if len(r) == 0:
+        return masks[0].new_zeros((0, size, size), dtype=torch.float32)
+    src = torch.cat(list(masks)).float()[:, None]  # (M, 1, H, W)
+    rows = torch.cat([obj.to(r.dtype)[:, None], r], 1)  # RoI r reads only its own object
+    crops = roi_align(src, rows, size, 1.0, sampling_ratio=2, aligned=True)
     return (crops[:, 0] >= 0.5).float()
 
 

@@ -94,12 +94,10 @@ class MaskHead(nn.Module):
     def region_loss(self, grid: Tensor, regions: PositiveRegions,
                     targets: Sequence[Detections]) -> Tensor:  # fmt: skip
         """Each positive region against its own object's mask (``targets[i].masks``)."""
-        goal = []
-        for r, obj, target in zip(regions.rois, regions.matched, targets):
-            if target.masks is None:
-                raise ValueError("a mask head needs targets with masks")
-            goal.append(mask_targets(target.masks, r, obj, self.size))
-        return self.loss(self(grid), regions.labels, torch.cat(goal))
+        if any(t.masks is None for t in targets):
+            raise ValueError("a mask head needs targets with masks")
+        goal = mask_targets([t.masks for t in targets], regions.rois, regions.matched, self.size)
+        return self.loss(self(grid), regions.labels, goal)
 
     def annotate(self, grid: Tensor, dets: list[Detections], size) -> list[Detections]:
         """``masks`` ``float (N, H, W)``: each detection's probability for its class, pasted
