@@ -86,14 +86,15 @@ class Matcher:
             raise ValueError(
                 f"crowd must be bool ({iou.shape[0]},), got {crowd.dtype} {tuple(crowd.shape)}"
             )
+        if not bool(crowd.any()):  # the usual case: no copy of the IoU rows, no remapping
+            return self._match(iou)
         real = (~crowd).nonzero().squeeze(1)
         matches = self._match(iou[real])
         # Map indices into the non-crowd rows back to rows of the full ground-truth list.
         foreground = matches >= 0
         matches[foreground] = real[matches[foreground]]
-        if crowd.any():
-            crowd_best = iou[crowd].max(dim=0).values
-            matches[(matches == BACKGROUND) & (crowd_best >= self.bg_iou)] = IGNORE
+        crowd_best = iou[crowd].max(dim=0).values
+        matches[(matches == BACKGROUND) & (crowd_best >= self.bg_iou)] = IGNORE
         return matches
 
     def _match(self, iou: Tensor) -> Tensor:

@@ -79,12 +79,13 @@ class RegionSampler:
     def candidates(self, proposals: Tensor, target: Detections, gen: torch.Generator) -> Tensor:
         """``proposals`` plus the objects' boxes (and their jittered copies)."""
         cand = proposals.detach()
-        real = target.not_crowd()
+        # the objects' boxes only (not_crowd() would copy every field, masks included)
+        real = target.boxes if target.iscrowd is None else target.boxes[~target.iscrowd]
         if not (self.add_gt and len(real)):
             return cand
-        extra = [real.boxes]
+        extra = [real]
         if self.jitter:
-            b = real.boxes.repeat_interleave(self.jitter, dim=0)
+            b = real.repeat_interleave(self.jitter, dim=0)
             wh = (b[:, 2:] - b[:, :2]).repeat(1, 2)
             extra.append(b + (torch.rand(b.shape, generator=gen).to(b) - 0.5) * 0.3 * wh)
         return torch.cat([cand, *extra])
