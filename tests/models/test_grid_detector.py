@@ -175,24 +175,3 @@ def test_overfits_a_few_scenes(assigner, one_thread):
         dets = model(x).detections
     ap50 = coco_evaluate(dets, targets, sizes, classes)["AP50"]
     assert ap50 > 0.9, ap50
-
-
-def test_detections_are_the_same_at_any_thread_count():
-    """Each image's NMS runs in the run's threads (a serial kernel): the same detections."""
-    torch.manual_seed(0)
-    model = _model(score_thresh=0.0, max_det=300).eval()
-    with torch.no_grad():  # the network once: only the selection runs at each thread count
-        feats = model.backbone(torch.rand(4, 3, 64, 96)).features
-        raw = model.head(model.neck([feats[i] for i in model.levels]), (64, 96))
-    before = torch.get_num_threads()
-    got = {}
-    try:
-        for n in (1, 2):
-            torch.set_num_threads(n)
-            got[n] = model.decode(raw)
-    finally:
-        torch.set_num_threads(before)
-    assert all(len(d) > 50 for d in got[1])
-    for a, b in zip(got[1], got[2], strict=True):
-        assert torch.equal(a.boxes, b.boxes) and torch.equal(a.scores, b.scores)
-        assert torch.equal(a.labels, b.labels)

@@ -181,19 +181,16 @@ def test_rpn_proposals_are_the_same_at_any_thread_count():
     """The images' NMS runs in the run's threads (a serial kernel): the same proposals, bit for
     bit, with 1 thread or 2 (over 4,000 box coordinates: torchvision's per-level NMS path)."""
     anchors = AnchorGenerator([[8.0], [16.0]], [[0.5, 1.0, 2.0]] * 2, [4, 8])
+    torch.manual_seed(0)
     rpn = _rpn(8, anchors, pre_nms=1000, post_nms=300).train()
-    g = torch.Generator().manual_seed(0)
-    cells = [(32, 32), (16, 16)]
-    anc = [rpn._level_anchors(i, hw, "cpu") for i, hw in enumerate(cells)]
-    logits = [torch.randn(4, len(a), generator=g) for a in anc]  # the heads' outputs, fixed
-    deltas = [torch.randn(4, len(a), 4, generator=g) * 0.2 for a in anc]
-    level = [torch.full((len(a),), i) for i, a in enumerate(anc)]
+    maps = [torch.randn(4, 8, 32, 32), torch.randn(4, 8, 16, 16)]
     before = torch.get_num_threads()
     try:
         got = {}
         for n in (1, 2):
             torch.set_num_threads(n)
-            got[n] = rpn._propose(logits, deltas, anc, level, (128, 128))
+            with torch.no_grad():
+                got[n], _ = rpn(torch.zeros(4, 3, 128, 128), maps)
     finally:
         torch.set_num_threads(before)
     assert all(len(p) == 300 for p in got[1])

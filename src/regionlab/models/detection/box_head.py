@@ -22,7 +22,6 @@ from regionlab.ops.detections import Detections
 from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import global_count
 from regionlab.ops.postprocess import select_detections
-from regionlab.ops.threads import map_images
 
 BOX_LOSSES = ("smooth_l1", "giou")
 
@@ -104,14 +103,13 @@ class BoxHead(nn.Module):
         (one ``(R_i, 4)`` tensor per image, rows in that order): every (region, class) above the
         score threshold with its class's box (:func:`~regionlab.ops.postprocess.
         select_detections`, tiny boxes dropped); ``select``: its thresholds."""
+        out = []
         counts = [len(r) for r in rois]
-
-        def one(lg: Tensor, dl: Tensor, r: Tensor) -> Detections:
+        for lg, dl, r in zip(logits.split(counts), deltas.split(counts), rois):
             if len(r) == 0:  # every proposal removed (e.g. all too small): nothing found
-                return Detections.empty(device=r.device)
+                out.append(Detections.empty(device=r.device))
+                continue
             prob = lg.float().softmax(1)[:, 1:]  # (R, C)
             boxes = coder.decode(dl.float().reshape(len(r), -1), r.float()).view(len(r), -1, 4)
-            return select_detections(boxes, prob, image_size, min_size=1e-2, **select)
-
-        # NMS is a serial kernel: the images in the run's threads (the same detections)
-        return map_images(one, logits.split(counts), deltas.split(counts), rois)
+            out.append(select_detections(boxes, prob, image_size, min_size=1e-2, **select))
+        return out

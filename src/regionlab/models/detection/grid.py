@@ -44,7 +44,6 @@ from regionlab.models.detection.point_head import PointHead
 from regionlab.models.losses import MultiTaskLoss
 from regionlab.ops.detections import Detections
 from regionlab.ops.postprocess import select_detections
-from regionlab.ops.threads import map_images
 
 __all__ = ["GridDetector"]
 
@@ -119,9 +118,15 @@ class GridDetector(nn.Module):
         """Raw head outputs to per-image detections
         (:func:`~regionlab.ops.postprocess.select_detections`)."""
         boxes, scores = self.head.boxes_and_scores(raw)
-
-        def one(b: Tensor, s: Tensor) -> Detections:
-            return select_detections(b, s, raw.image_size, self.score_thresh, self.nms_iou,
-                                     self.max_det, self.pre_nms_topk)  # fmt: skip
-
-        return map_images(one, boxes, scores)  # NMS, a serial kernel: images in threads
+        return [
+            select_detections(
+                b,
+                s,
+                raw.image_size,
+                self.score_thresh,
+                self.nms_iou,
+                self.max_det,
+                self.pre_nms_topk,
+            )  # fmt: skip
+            for b, s in zip(boxes, scores)
+        ]
