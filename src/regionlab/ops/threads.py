@@ -1,15 +1,15 @@
-"""Per-image work that runs on one core, spread over the process's intra-op threads.
+"""Work that runs on one core, spread over the process's intra-op threads.
 
-torchvision's CPU NMS kernel is a serial loop (``O(n x kept)`` IoU tests): a batch's proposal
-NMS (8 images x 3 levels of up to 1,000 boxes each step in Faster R-CNN's training) ran on one
-core while the others waited, about a quarter of the step. The kernel releases the GIL, so
-the images can run side by side in threads: :func:`map_images` uses as many as
-``torch.get_num_threads()`` (the threads the user gave the run), and one where tracing,
-scripting or compiling must see every op in the calling thread.
+:func:`map_images` runs ``fn`` per item in as many threads as ``torch.get_num_threads()`` (the
+threads the user gave the run), and in the calling thread where tracing, scripting or
+compiling must see every op there. For serial kernels that release the GIL and start no
+parallel region of their own (torchvision's CPU NMS: :mod:`regionlab.ops.nms`): a worker
+that runs ordinary tensor ops starts its own parallel regions beside the caller's, and was
+measured slower than no threads at all.
 
-Each image's result depends on that image alone and comes back in order, so the results are
+Each item's result depends on that item alone and comes back in order, so the results are
 the same, bit for bit, at any thread count. Grad mode and autocast are per thread (off in a
-worker): ``fn`` must not need either (proposals: ``no_grad`` and fp32 by construction).
+worker): ``fn`` must need neither.
 
 Imports only torch (``ops`` room).
 """
@@ -47,7 +47,7 @@ def _serial() -> bool:
 
 
 def map_images(fn: Callable[..., T], *per_image: Iterable) -> list[T]:
-    """``[fn(*args) for args in zip(*per_image)]``, the images in threads (see the module)."""
+    """``[fn(*args) for args in zip(*per_image)]``, the items in threads (see the module)."""
     items = list(zip(*per_image, strict=True))
     if len(items) <= 1 or _serial():
         return [fn(*args) for args in items]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchvision.ops import batched_nms, clip_boxes_to_image, remove_small_boxes
+from torchvision.ops import clip_boxes_to_image, remove_small_boxes
 
 from regionlab.models.detection.box_head import box_regression_loss
 from regionlab.models.detection.protocols import Maps
@@ -19,8 +19,8 @@ from regionlab.ops.detections import Detections
 from regionlab.ops.dtype import loss_precision
 from regionlab.ops.global_batch import global_count
 from regionlab.ops.matcher import Matcher
+from regionlab.ops.nms import batched_nms_each
 from regionlab.ops.sampler import BalancedSampler, image_generators
-from regionlab.ops.threads import map_images
 
 
 class RPN(nn.Module):
@@ -116,14 +116,12 @@ class RPN(nn.Module):
         lev = torch.cat([x[t] for x, t in zip(level, top)], 1)
         boxes = clip_boxes_to_image(self.coder.decode(d.reshape(-1, 4), anc.reshape(-1, 4)),
                                     size).view(n, -1, 4)  # fmt: skip
-
-        def one(b: Tensor, sc: Tensor, lv: Tensor) -> Tensor:
-            keep = remove_small_boxes(b, 1e-3)
-            b = b[keep]
-            return b[batched_nms(b, sc[keep], lv[keep], self.nms_iou)[:post]]
-
-        # NMS is a serial kernel, a quarter of a training step on one core: images in threads
-        return map_images(one, boxes, scores, lev)
+        keep = [remove_small_boxes(b, 1e-3) for b in boxes]
+        boxes = [b[k] for b, k in zip(boxes, keep)]
+        # NMS within each level: serial kernels, run side by side in the run's threads
+        kept = batched_nms_each(boxes, [s[k] for s, k in zip(scores, keep)],
+                                [lv[k] for lv, k in zip(lev, keep)], self.nms_iou)  # fmt: skip
+        return [b[k[:post]] for b, k in zip(boxes, kept)]
 
     def _losses(self, logits: Tensor, deltas: Tensor, anchors: Tensor,
                 targets: Sequence[Detections],
