@@ -5,10 +5,10 @@ bit for bit: where torchvision runs one NMS per class (over 4,000 box coordinate
 and not tracing) the same per-class kernels run, and their keep-masks are merged and sorted
 as torchvision merges them; elsewhere torchvision's own call. Only the kernels themselves
 (``torchvision::nms``: a serial loop that releases the GIL and starts no parallel region) go
-to :func:`~regionlab.ops.threads.map_images`. Measured on Faster R-CNN's training step at 2
-threads (8 images x 3 levels of up to 1,000 proposals): 0.221 -> 0.204 s. Whole per-image
-functions in the threads made it slower (0.30 s): their own tensor ops start parallel regions
-beside the caller's.
+to :func:`~regionlab.ops.threads.map_images`, their inputs cut in the caller. Measured on
+Faster R-CNN's training step at 2 threads (8 images x 3 levels of up to 1,000 proposals):
+0.221 -> 0.203 s. Any other tensor op in a worker made it slower than no threads at all
+(0.29-0.30 s, even just cutting the inputs there; whole per-image functions the same).
 
 Imports only torch / torchvision (``ops`` room).
 """
@@ -46,9 +46,9 @@ def batched_nms_each(boxes: Sequence[Tensor], scores: Sequence[Tensor],
         out.append(None if per_class else batched_nms(b, s, c, iou))
         if per_class:
             jobs += [(i, torch.where(c == k)[0]) for k in torch.unique(c)]
-    kept = map_images(
-        lambda i, at: _kernel(boxes[i][at], scores[i][at], iou), *zip(*jobs, strict=True)
-    ) if jobs else []  # fmt: skip
+    # the inputs cut here: any tensor op in a worker starts parallel regions beside ours
+    cut = [(boxes[i][at], scores[i][at]) for i, at in jobs]
+    kept = map_images(lambda b, s: _kernel(b, s, iou), *zip(*cut, strict=True)) if cut else []
     masks = {i: torch.zeros_like(scores[i], dtype=torch.bool) for i, _ in jobs}
     for (i, at), k in zip(jobs, kept, strict=True):
         masks[i][at[k]] = True
