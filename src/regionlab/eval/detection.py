@@ -158,15 +158,14 @@ def to_coco_ground_truth(
                 "image_id": image_id,
                 "category_id": cat,
                 "bbox": boxes[j],
-                "area": boxes[j][2] * boxes[j][3],
+                "area": float(area[j]) if area is not None else boxes[j][2] * boxes[j][3],
                 "iscrowd": int(crowd[j]),
             }
             if iou_type == "segm" or (iou_type == "keypoints" and dets.masks is not None):
                 mask = _binary(dets.masks[j])
                 ann["segmentation"] = mask_to_rle(mask)
-                ann["area"] = float(mask.sum())
-            if area is not None:
-                ann["area"] = float(area[j])
+                if area is None:  # (a stated area, the mask's pixels as a rule, wins)
+                    ann["area"] = float(mask.sum())
             if iou_type == "keypoints":
                 kp = dets.keypoints[j].detach().cpu().double()
                 ann["keypoints"] = kp.flatten().tolist()
