@@ -89,7 +89,12 @@ TASKS = {
         RegionSpec("keypoint-rcnn", 3, **ONE_MAP, keypoint=KeypointHeadSpec(5, size=12, width=16))
     ),
     "mask-rcnn-softmax": lambda: _detect(
-        RegionSpec("mask-rcnn", 3, **ONE_MAP, mask=MaskHeadSpec(size=12, width=16, loss="softmax")),
+        RegionSpec(
+            "mask-rcnn",
+            3,
+            **ONE_MAP,
+            mask=MaskHeadSpec(size=12, width=16, loss="softmax", score="box"),
+        ),
         instance=True,
     ),
     "mask-rcnn": lambda: _detect(
@@ -97,7 +102,7 @@ TASKS = {
             "mask-rcnn",
             3,
             **PYRAMID,
-            mask=MaskHeadSpec(size=12, width=16, convs=1),
+            mask=MaskHeadSpec(size=12, width=16, convs=1, score="maskness"),
             keypoint=KeypointHeadSpec(4, size=12, width=16, convs=1),
         ),
         instance=True,

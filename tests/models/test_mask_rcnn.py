@@ -12,6 +12,7 @@ from regionlab.models.detection.region_detector import RegionDetector
 from regionlab.models.detection.region_heads import KeypointHead, MaskHead
 from regionlab.models.detection.region_spec import KeypointHeadSpec, MaskHeadSpec, RegionSpec
 from regionlab.ops.detections import Detections
+from regionlab.ops.masks import maskness
 
 CSP = BackboneSpec("csp", [8, 16, 32, 64], [0, 1, 1])
 SMALL = dict(backbone=CSP, stride=8, anchor_sizes=[16.0, 32.0], hidden=64, roi_channels=32)
@@ -87,6 +88,36 @@ def test_mask_rcnn_without_target_masks_is_an_error():
     t = [Detections(torch.tensor([[2.0, 2.0, 20.0, 20.0]]), torch.tensor([1]))]
     with pytest.raises(ValueError, match="targets with masks"):
         model(torch.rand(1, 3, 32, 32), t)
+
+
+def test_maskness_ranks_each_detection_by_its_box_score_times_its_mask_s_sureness():
+    torch.manual_seed(0)
+    box = _build(mask=dict(size=8, score="box"), **SMALL).eval()
+    ranked = _build(mask=dict(size=8, score="maskness"), **SMALL).eval()
+    ranked.load_state_dict(box.state_dict())
+    probs = []
+    box.heads["mask"].register_forward_hook(lambda m, i, o: probs.append(o.sigmoid()))
+    images = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        plain, rescored = box(images).detections, ranked(images).detections
+    logits = probs[0].split([len(d) for d in plain])
+    assert sum(len(d) for d in plain) > 3
+    for p, r, lg in zip(plain, rescored, logits):
+        own = lg[torch.arange(len(p)), p.labels - 1]  # each detection's own class
+        want = p.scores * maskness(own)
+        order = want.argsort(descending=True, stable=True)
+        assert torch.allclose(r.scores, want[order])  # re-scored, best first
+        for field in ("boxes", "labels", "masks"):  # every field in step with its score
+            assert torch.equal(getattr(r, field), getattr(p, field)[order]), field
+        assert bool((r.scores[:-1] >= r.scores[1:]).all())
+
+
+def test_a_checkpoint_from_before_the_mask_score_keeps_ranking_by_boxes():
+    old = RegionSpec("mask-rcnn", 3, **SMALL).to_dict()
+    del old["mask"]["score"]
+    assert RegionSpec(**old).mask.score == "box"
+    with pytest.raises(ValueError, match="mask score"):
+        _build(mask=dict(size=8, score="area"), **SMALL)
 
 
 def test_keypoint_targets_and_decoding_on_a_hand_made_case():

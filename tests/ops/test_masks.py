@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from regionlab.ops.masks import mask_targets, paste_masks
+from regionlab.ops.masks import mask_targets, maskness, paste_masks
 
 
 def _square(h, w, x0, y0, x1, y1) -> torch.Tensor:
@@ -61,6 +61,14 @@ def test_paste_is_zero_outside_the_box_and_handles_no_masks():
     assert paste_masks(torch.zeros(0, 7, 7), torch.zeros(0, 4), (5, 6)).shape == (0, 5, 6)
     assert mask_targets(torch.zeros(2, 8, 8, dtype=torch.bool), torch.zeros(0, 4),
                         torch.zeros(0, dtype=torch.long), 5).shape == (0, 5, 5)  # fmt: skip
+
+
+def test_maskness_is_the_mean_probability_over_the_cells_a_mask_keeps():
+    p = torch.tensor([[[0.9, 0.6], [0.2, 0.0]],  # keeps 0.9 and 0.6
+                      [[1.0, 1.0], [1.0, 0.5]],  # keeps all four (0.5 is kept)
+                      [[0.4, 0.1], [0.0, 0.49]]])  # fmt: skip  # keeps none
+    assert maskness(p).tolist() == pytest.approx([0.75, 0.875, 0.0])
+    assert maskness(torch.zeros(0, 3, 3)).shape == (0,)
 
 
 def test_mask_head_losses_on_hand_made_logits():

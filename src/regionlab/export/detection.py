@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from torchvision.ops import batched_nms, clip_boxes_to_image, remove_small_boxes
 
 from regionlab.export.meta import ExportError
+from regionlab.ops.masks import maskness
 from regionlab.ops.postprocess import select_detections
 from regionlab.ops.roi import crop_level
 
@@ -97,6 +98,11 @@ class RegionExport(nn.Module):
                 outs.append(mask_probabilities(h, lg, lab))
             else:
                 outs.append(heatmap_keypoints(lg, b))
+        mask = m.heads["mask"] if "mask" in m.heads else None
+        if mask is not None and mask.score == "maskness":  # ranked as RegionDetector ranks
+            outs[1] = outs[1] * maskness(outs[3 + list(m.heads).index("mask")])
+            order = outs[1].argsort(descending=True)  # ONNX's TopK: no stable sort
+            outs = [o[order] for o in outs]
         return tuple(outs)
 
     def _proposals(self, maps, size: tuple[int, int], device) -> Tensor:

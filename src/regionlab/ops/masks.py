@@ -8,6 +8,8 @@
 - :func:`paste_masks`: the inverse at test time: an ``m x m`` mask of probabilities inside a
   box, resampled bilinearly to the box's pixels and placed into an ``H x W`` image, zero outside
   the box.
+- :func:`maskness`: how sure a predicted mask is of the pixels it keeps (SOLO's "maskness",
+  Wang et al. 2020), to rank a detection by its mask as well as by its box.
 
 A square that fills its box survives ``mask_targets -> paste_masks`` to within one pixel at
 its border (test). Boxes are ``xyxy`` pixels, masks ``(N, H, W)``.
@@ -69,6 +71,15 @@ def paste_masks(masks: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
                         align_corners=False)[:, 0]  # fmt: skip
     inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
     return out * inside
+
+
+def maskness(probs: Tensor, threshold: float = 0.5) -> Tensor:
+    """``probs (N, m, m)`` -> ``(N,)``: the mean probability over the cells the mask keeps
+    (``>= threshold``), ``0`` for a mask that keeps none. A box score says an object is there;
+    times this, the score also says its mask is sure of its outline, so a detection whose mask
+    hesitates (an occluded person, a box over two) ranks below one whose mask does not."""
+    on = (probs >= threshold).to(probs.dtype)
+    return (probs * on).flatten(1).sum(1) / on.flatten(1).sum(1).clamp(min=1)
 
 
 def keypoint_targets(

@@ -29,7 +29,7 @@ DETECT_DEFAULTS = {**_DETECTOR, "model": "grid", "strides": None, "assigner": "t
                    "proposal_cache": None}  # fmt: skip
 INSTANCE_DEFAULTS = {**_DETECTOR, "model": "mask-rcnn", "stride": None, "anchor_sizes": None,
                      "mask_size": 28, "mask_loss": "sigmoid", "mask_width": 32, "mask_convs": 4,
-                     "keypoints": False}  # fmt: skip
+                     "mask_score": "box", "keypoints": False}  # fmt: skip
 
 
 def _object_classes(args, train_set, what: str) -> list[str]:
@@ -150,7 +150,8 @@ def build_instance(args, train_set):
     size = args.size if args.size is not None else default_size(args, train_set, (320, 320))[0]
     kp = keypoint_options(args, train_set)
     k = kp.pop("keypoints", 0)
-    m = MaskHeadSpec(args.mask_size, args.mask_loss, args.mask_width, args.mask_convs)
+    m = MaskHeadSpec(args.mask_size, args.mask_loss, args.mask_width, args.mask_convs,
+                     args.mask_score)  # fmt: skip
     spec = RegionSpec(
         "mask-rcnn",
         len(classes) - 1,

@@ -73,7 +73,8 @@ def region_heads(spec, channels: int) -> list:
     heads = []
     if spec.mask is not None:
         m = spec.mask
-        heads.append(MaskHead(channels, spec.num_classes, m.width, m.convs, m.loss, m.size))
+        heads.append(MaskHead(channels, spec.num_classes, m.width, m.convs, m.loss, m.size,
+                              m.score))  # fmt: skip
     if spec.keypoint is not None:
         k = spec.keypoint
         heads.append(KeypointHead(channels, k.num_keypoints, k.width, k.convs, k.size))

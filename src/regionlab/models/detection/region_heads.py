@@ -28,10 +28,14 @@ from regionlab.ops.masks import (
     keypoint_targets,
     keypoints_from_heatmaps,
     mask_targets,
+    maskness,
     paste_masks,
 )
 
 KINDS = ("sigmoid", "softmax")
+#: How a mask head scores its detections: ``box``: the box head's class score (the paper's);
+#: ``maskness``: that times :func:`~regionlab.ops.masks.maskness` of the detection's mask.
+SCORES = ("box", "maskness")
 
 
 def _check_size(size: int) -> None:
@@ -41,18 +45,22 @@ def _check_size(size: int) -> None:
 
 class MaskHead(nn.Module):
     """One ``m x m`` mask per class (``K = num_classes``) for ``kind="sigmoid"``, or per class
-    plus background (``K = num_classes + 1``) for ``"softmax"``; ``size``: ``m``."""
+    plus background (``K = num_classes + 1``) for ``"softmax"``; ``size``: ``m``; ``score``:
+    one of :data:`SCORES` (at test time only: training never reads a score)."""
 
     loss_name = "mask"
     loss_kind: TaskKind = "classification"
 
     def __init__(self, in_channels: int, num_classes: int, width: int = 64, convs: int = 4,
-                 kind: str = "sigmoid", size: int = 28) -> None:  # fmt: skip
+                 kind: str = "sigmoid", size: int = 28, score: str = "box") -> None:  # fmt: skip
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"mask loss must be sigmoid or softmax, got {kind!r}")
+        if score not in SCORES:
+            raise ValueError(f"mask score must be one of {SCORES}, got {score!r}")
         _check_size(size)
         self.num_classes, self.kind, self.size, self.grid = num_classes, kind, size, size // 2
+        self.score = score
         layers: list[nn.Module] = []
         c = in_channels
         for _ in range(convs):
@@ -101,13 +109,18 @@ class MaskHead(nn.Module):
 
     def annotate(self, grid: Tensor, dets: list[Detections], size) -> list[Detections]:
         """``masks`` ``float (N, H, W)``: each detection's probability for its class, pasted
-        into the image (the paper's order: boxes first, then masks on the kept ones)."""
+        into the image (the paper's order: boxes first, then masks on the kept ones); with
+        ``score="maskness"`` the scores times their masks' maskness, in the same order (the
+        detector sorts once every head has read its rows)."""
         logits = self(grid).float().split([len(d) for d in dets])
         out = []
         for lg, det in zip(logits, dets):
             probs = self.probabilities(lg, det.labels)
             masks = paste_masks(probs, det.boxes, size) if len(det) else lg.new_zeros((0, *size))
-            out.append(replace(det, masks=masks))
+            scores = det.scores
+            if self.score == "maskness" and scores is not None:
+                scores = scores * maskness(probs).to(scores.dtype)
+            out.append(replace(det, masks=masks, scores=scores))
         return out
 
 

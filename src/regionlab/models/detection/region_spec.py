@@ -27,6 +27,8 @@ class MaskHeadSpec:
     # 0.913 / 0.873 at 749 steps against 0.90 / 0.80 at 643 steps with 64.
     width: int = 32
     convs: int = 4
+    # how detections are scored (region_heads.SCORES); benchmarks/mask_score.py chooses it
+    score: str = "box"
 
 
 @dataclass
@@ -122,7 +124,9 @@ class RegionSpec:
         if self.backbone is None:
             self.backbone = BackboneSpec("small" if self.model == "rcnn" else "csp")
         if isinstance(self.mask, dict):
-            self.mask = MaskHeadSpec(**self.mask)
+            # a checkpoint saved before the score was a choice ranked by its boxes: it still
+            # does, so an old run scores as it did when its best.pt was chosen
+            self.mask = MaskHeadSpec(**{"score": "box", **self.mask})
         if isinstance(self.keypoint, dict):
             self.keypoint = KeypointHeadSpec(**self.keypoint)
         if self.model == "mask-rcnn" and self.mask is None:
