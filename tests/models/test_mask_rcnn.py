@@ -116,6 +116,7 @@ def test_a_checkpoint_from_before_the_mask_score_keeps_ranking_by_boxes():
     old = RegionSpec("mask-rcnn", 3, **SMALL).to_dict()
     del old["mask"]["score"]
     assert RegionSpec(**old).mask.score == "box"
+    assert RegionSpec("mask-rcnn", 3, **SMALL).mask.score == "maskness"  # a new one: maskness
     with pytest.raises(ValueError, match="mask score"):
         _build(mask=dict(size=8, score="area"), **SMALL)
 

@@ -29,7 +29,7 @@ DETECT_DEFAULTS = {**_DETECTOR, "model": "grid", "strides": None, "assigner": "t
                    "proposal_cache": None}  # fmt: skip
 INSTANCE_DEFAULTS = {**_DETECTOR, "model": "mask-rcnn", "stride": None, "anchor_sizes": None,
                      "mask_size": 28, "mask_loss": "sigmoid", "mask_width": 32, "mask_convs": 4,
-                     "mask_score": "box", "keypoints": False}  # fmt: skip
+                     "mask_score": "maskness", "keypoints": False}  # fmt: skip
 
 
 def _object_classes(args, train_set, what: str) -> list[str]:
