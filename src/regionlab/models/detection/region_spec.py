@@ -23,8 +23,10 @@ class MaskHeadSpec:
 
     size: int = 28
     loss: str = "sigmoid"
-    # 4 convolutions of 32 (torchvision: 256): measured on Penn-Fudan, 15 min, box / mask AP50
-    # 0.913 / 0.873 at 749 steps against 0.90 / 0.80 at 643 steps with 64.
+    # 4 convolutions of 32 (torchvision: 256), chosen again on a split no report reads (Penn-
+    # Fudan images 40-169, 15 min, 1 thread, 3 seeds): mask AP 0.442 +- 0.014 and mask AP50
+    # 0.865 +- 0.012 at 939 steps against 0.415 +- 0.007 / 0.848 +- 0.012 at 724 steps with 64
+    # (results/compare_instance-pennfudan-mask-width.json)
     width: int = 32
     convs: int = 4
     # how detections are scored (region_heads.SCORES): maskness, chosen by mask AP on the tune
