@@ -100,6 +100,18 @@ def test_a_detector_honours_conf_and_max_det_in_the_input_pixels(det_run):
         model.predict(arr, text="a circle")
 
 
+def test_two_streams_on_one_model_keep_their_own_nms_iou(det_run):
+    model = regionlab.load(det_run / "best.pt", batch_size=1)
+    arrs = [_scene(3, 64)[:, :56], _scene(2, 64)[:, :56]]
+    tight = [len(r) for r in model.predict(arrs, conf=0.0, iou=0.1)]
+    loose = [len(r) for r in model.predict(arrs, conf=0.0, iou=0.9)]
+    assert all(t < lo for t, lo in zip(tight, loose))  # the IoU matters on these images
+    stream = model.stream(arrs, conf=0.0, iou=0.1)
+    first = next(stream)
+    model.predict(arrs, conf=0.0, iou=0.9)  # another call on the same model, in between
+    assert [len(first), len(next(stream))] == tight
+
+
 def test_the_cli_predicts_folders_and_videos_with_json_txt_and_video_out(det_run, tmp_path,
                                                                          capsys):  # fmt: skip
     src = tmp_path / "in"

@@ -85,3 +85,49 @@ def test_two_images_sharing_one_mask_file_are_refused(tmp_path):
     write_image(images / "a.jpg", 20, 24, seed=5)  # a.png and a.jpg: both would read a_mask.png
     with raises_data_error("a.png", r"shares its mask a_mask\.png with a\.jpg"):
         InstanceMaskDataset(images, masks)
+
+
+def _voc_object_mask(root, palette: bool = True) -> tuple:
+    """A VOC ``SegmentationObject``-like mask: objects 1 and 2, each ringed by a 255 border."""
+    images, masks = root / "img", root / "obj"
+    write_image(images / "v.png", 12, 16)
+    ids = np.zeros((12, 16), dtype=np.uint8)
+    ids[1:6, 1:6], ids[2:5, 2:5] = 255, 1
+    ids[6:12, 8:15], ids[7:11, 9:14] = 255, 2
+    write_index_png(masks / "v_mask.png", ids, palette=palette)
+    return images, masks, ids
+
+
+@pytest.mark.parametrize("palette", [True, False], ids=["P", "L"])
+def test_an_8_bit_255_next_to_other_ids_is_refused_as_voc_s_border(tmp_path, palette):
+    images, masks, _ = _voc_object_mask(tmp_path, palette)
+    with raises_data_error("v_mask.png", "value 255 next to instance ids .*ignore_index=255"):
+        InstanceMaskDataset(images, masks)[0]
+
+
+def test_ignore_index_leaves_the_border_out_of_every_object(tmp_path):
+    images, masks, ids = _voc_object_mask(tmp_path)
+    s = InstanceMaskDataset(images, masks, ignore_index=255)[0]
+    assert len(s.masks) == 2 and s.labels.tolist() == [1, 1]
+    assert torch.equal(s.masks[0], torch.from_numpy(ids == 1))
+    assert torch.equal(s.masks[1], torch.from_numpy(ids == 2))
+    assert s.boxes.tolist() == [[2, 2, 5, 5], [9, 7, 14, 11]]
+    assert torch.equal(s.semantic == 255, torch.from_numpy(ids == 255))
+    with pytest.raises(ValueError, match="ignore_index must be an id >= 1"):
+        InstanceMaskDataset(images, masks, ignore_index=0)
+
+
+def test_a_lone_255_or_a_16_bit_255_is_an_object(tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "img"
+    write_image(images / "bw.png", 8, 8)
+    write_image(images / "deep.png", 8, 8)
+    bw = np.zeros((8, 8), dtype=np.uint8)
+    bw[2:6, 2:6] = 255  # a black-and-white mask of one object
+    write_index_png(tmp_path / "m" / "bw_mask.png", bw)
+    deep = np.zeros((8, 8), dtype=np.uint16)
+    deep[0:3, 0:3], deep[4:8, 4:8] = 1, 255  # a 16-bit mask: 255 is an id like any other
+    Image.fromarray(deep).save(tmp_path / "m" / "deep_mask.png")
+    ds = InstanceMaskDataset(images, tmp_path / "m")
+    assert [len(ds[i].masks) for i in range(2)] == [1, 2]

@@ -78,12 +78,14 @@ class Predictor:
         in memory). ``options`` are the family's own: ``text`` (align: the sentence to align),
         ``beam`` (caption). Unreadable inputs are reported through ``on_skip`` (printed by
         default), skipped, and listed in :attr:`skipped`; none at all readable is an error."""
-        kw, max_det = self._options(options, conf, iou, max_det)
+        kw, max_det, limits = self._options(options, conf, iou, max_det)
         frames = source if isinstance(source, Frames) else self.frames(source, on_skip)
         self.skipped = frames.skipped
         n = 0
         for group in _batches(frames, batch_size or self.batch_size):
             batch = torch.stack([f.image for f in group]).float().div(255)
+            if limits is not None:  # each batch: another stream may have run in between
+                set_detector_limits(self.model, *limits)
             # no_grad rather than inference_mode: results stay ordinary tensors for the caller;
             # and not around the yield, so the caller's code keeps its own grad mode
             with torch.no_grad():
@@ -95,8 +97,9 @@ class Predictor:
             why = f" ({len(frames.skipped)} skipped as unreadable)" if frames.skipped else ""
             raise ValueError(f"nothing to predict in {_name(source)}{why}")
 
-    def _options(self, options: dict, conf, iou, max_det) -> tuple[dict, int | None]:
-        """The family's keyword options, and the detections kept per image (detectors)."""
+    def _options(self, options: dict, conf, iou, max_det) -> tuple[dict, int | None, tuple | None]:
+        """The family's keyword options, the detections kept per image and the limits to set
+        on an eager detector, ``(conf, iou, max_det)`` (detectors)."""
         given = {k: v for k, v in options.items() if v is not None}
         unknown = [k for k in given if k not in self.family.options or k == "conf"]
         if unknown:
@@ -107,17 +110,18 @@ class Predictor:
             if (conf, iou, max_det) != (None, None, None):
                 raise ValueError(f"conf, iou and max_det are for detect and instance models; "
                                  f"this is a {self.task_name} model")  # fmt: skip
-            return given, None
+            return given, None, None
         conf = self.conf if conf is None else conf
         iou = self.iou if iou is None else iou
         max_det = self.max_det if max_det is None else max_det
         _check_limits(conf, iou, max_det)
+        limits = None
         if isinstance(self.model, torch.nn.Module):
-            set_detector_limits(self.model, conf, self._native["nms_iou"] if iou is None else iou,
-                                self._native["max_det"] if max_det is None else max_det)  # fmt: skip
+            limits = (conf, self._native["nms_iou"] if iou is None else iou,
+                      self._native["max_det"] if max_det is None else max_det)  # fmt: skip
         else:
             _check_exported_limits(self.task, conf, iou, max_det)
-        return {**given, "conf": conf}, max_det
+        return {**given, "conf": conf}, max_det, limits
 
 
 def load(path: str | Path, *, device=None, conf: float = DEFAULT_CONF, iou: float | None = None,

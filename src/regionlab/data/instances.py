@@ -2,6 +2,11 @@
 
 ``images_dir/FudanPed00001.png`` pairs with ``masks_dir/FudanPed00001_mask.png``; in the mask,
 0 is background and every other value is one instance (ids may skip numbers).
+
+A VOC ``SegmentationObject`` PNG draws a 255 border around its objects: read as an id, it
+would be one more object, a ring around all the others. So in an 8-bit mask, 255 next to
+other ids is refused unless ``ignore_index=255`` says those pixels belong to no object; alone
+(a black-and-white mask of one object) it is that object, and a 16-bit mask's 255 is an id.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import torch
 
 from regionlab.data.errors import DataError, SkipReport
 from regionlab.data.io import image_size, load_image, load_index_png, resolve_inside
-from regionlab.data.sample import Dataset, Sample
+from regionlab.data.sample import IGNORE_INDEX, Dataset, Sample
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -48,6 +53,9 @@ class InstanceMaskDataset(Dataset):
     + 1``), ``labels`` all 1, ``semantic`` ``int64 (H, W)`` = 1 where any instance, else 0.
     ``classes = ["background", class_name]``; ``image_id`` is the image stem.
 
+    ``ignore_index``: an id that is no object (VOC's 255 border): its pixels belong to no
+    mask, and ``semantic`` marks them ``IGNORE_INDEX``.
+
     An image without a mask file, a mask without an image, or a mask whose size (read from the
     headers) differs from its image raises :class:`DataError`, or with ``skip_bad=True`` is
     left out and listed in ``self.skipped``. Pixels are decoded in ``__getitem__``.
@@ -64,7 +72,12 @@ class InstanceMaskDataset(Dataset):
         mask_suffix: str = "_mask",
         skip_bad: bool = False,
         allow_outside_root: bool = False,
+        ignore_index: int | None = None,
     ) -> None:
+        if ignore_index is not None and (not isinstance(ignore_index, int) or ignore_index < 1):
+            raise ValueError(f"ignore_index must be an id >= 1 (0 is background), got "
+                             f"{ignore_index!r}")  # fmt: skip
+        self.ignore_index = ignore_index
         self.images_dir = Path(images_dir)
         self.masks_dir = Path(masks_dir)
         self.source = str(self.masks_dir)
@@ -120,7 +133,15 @@ class InstanceMaskDataset(Dataset):
         p = self._pairs[index]
         image = load_image(p.image)
         ids_map = load_index_png(p.mask)
-        ids = [int(i) for i in torch.unique(ids_map) if i != 0]
+        ids = [int(i) for i in torch.unique(ids_map) if i not in (0, self.ignore_index)]
+        if self.ignore_index is None and 255 in ids and len(ids) > 1 and _eight_bit(p.mask):
+            raise DataError(p.mask, f"value 255 next to instance ids {ids[:-1][:8]} in an 8-bit "
+                            "mask: if it is VOC's border around the objects, add "
+                            "ignore_index=255 (those pixels then belong to no object); a mask "
+                            "with 255 real objects must be saved as 16-bit")  # fmt: skip
+        semantic = (ids_map != 0).long()
+        if self.ignore_index is not None:
+            semantic[ids_map == self.ignore_index] = IGNORE_INDEX
         masks = (
             torch.stack([ids_map == i for i in ids])
             if ids
@@ -128,10 +149,18 @@ class InstanceMaskDataset(Dataset):
         )
         return Sample(
             image=image,
-            semantic=(ids_map != 0).long(),
+            semantic=semantic,
             masks=masks,
             boxes=boxes_from_masks(masks),
             labels=torch.ones((len(ids),), dtype=torch.int64),
             image_id=p.image.stem,
             path=str(p.image),
         )
+
+
+def _eight_bit(path: Path) -> bool:
+    """Whether an index PNG stores 8-bit ids (``L`` or palette ``P``), from its header."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.mode in ("L", "P")

@@ -99,10 +99,11 @@ class RegionExport(nn.Module):
             else:
                 outs.append(heatmap_keypoints(lg, b))
         mask = m.heads["mask"] if "mask" in m.heads else None
-        if mask is not None and mask.score == "maskness":  # ranked as RegionDetector ranks
+        if mask is not None and mask.score == "maskness":
+            # re-scored as RegionDetector scores them, the rows left in box order: ONNX has no
+            # stable sort, so the runner sorts them (ties, e.g. masks that keep no cell and
+            # score 0, then keep the eager model's order)
             outs[1] = outs[1] * maskness(outs[3 + list(m.heads).index("mask")])
-            order = outs[1].argsort(descending=True)  # ONNX's TopK: no stable sort
-            outs = [o[order] for o in outs]
         return tuple(outs)
 
     def _proposals(self, maps, size: tuple[int, int], device) -> Tensor:

@@ -135,8 +135,11 @@ class GraphModel(nn.Module):
             masks = out.get("masks")  # files exported before masks left the graph
             if "mask_probs" in out:
                 masks = paste_masks(out["mask_probs"], out["boxes"], size)
-            dets.append(Detections(out["boxes"], out["labels"].long(), out["scores"],
-                                   masks=masks, keypoints=out.get("keypoints")))  # fmt: skip
+            det = Detections(out["boxes"], out["labels"].long(), out["scores"], masks=masks,
+                             keypoints=out.get("keypoints"))  # fmt: skip
+            # best first, as the eager model gives them (a graph that re-scores by its masks
+            # leaves its rows in box order: see export/detection.py)
+            dets.append(det[det.scores.argsort(descending=True, stable=True)])
         return SimpleNamespace(detections=dets)
 
     def generate(self, images: Tensor, beam: int = 1, **kwargs) -> list[list[int]]:
