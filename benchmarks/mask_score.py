@@ -31,7 +31,7 @@ from statistics import stdev
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, machine, provenance  # noqa: E402
+from _common import RESULTS, save  # noqa: E402
 from nms_choice import mean, open_split, runs_of  # noqa: E402
 
 SCORES = ("box", "maskness")
@@ -123,16 +123,12 @@ def main(argv: list[str] | None = None) -> int:
             report.append(row)
             by_set.setdefault(f"{folder.name}/{r['model']}", []).append(row)
     means = {k: summary(rows) for k, rows in by_set.items()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = {"provenance": provenance(), "machine": machine(), "scores": SCORES,
-           "chosen": chosen, "tune_mask_AP_gain": {"mean": gain, "sd": noise},
-           "tune_specs": {f.name: s["specs"]["tune"] for f, s in sets.items()},
-           "report_specs": {f.name: s["specs"]["report"] for f, s in sets.items()},
-           "tune": tune, "report": report, "report_means": means}  # fmt: skip
-    target = RESULTS / "mask_score.json"
-    target.write_text(json.dumps(out, indent=1) + "\n")
+    save("mask_score", {"scores": SCORES, "chosen": chosen,
+                        "tune_mask_AP_gain": {"mean": gain, "sd": noise},
+                        "tune_specs": {f.name: s["specs"]["tune"] for f, s in sets.items()},
+                        "report_specs": {f.name: s["specs"]["report"] for f, s in sets.items()},
+                        "tune": tune, "report": report, "report_means": means})  # fmt: skip
     plot(means, RESULTS / "mask_score.png")
-    print(f"saved {target}")
     return 0
 
 
