@@ -1,7 +1,9 @@
-"""Mask R-CNN's detection score: the box head's class score (the paper's) or that times the
-mask's maskness (SOLO: the mean probability over the cells the mask keeps), chosen on the tune
-splits of finished comparisons and then scored on their report splits (never used for the
-choice).
+"""The score Mask R-CNN's masks rank by: the box head's class score (the paper's) or that times
+the mask's maskness (SOLO: the mean probability over the cells the mask keeps), chosen on the
+tune splits of finished comparisons and then scored on their report splits (never used for the
+choice). Since the masks' score is kept apart from the boxes' (``Detections.mask_scores``), the
+box metrics are the same under both; ``results/mask_score.json`` was written before, when
+maskness re-ranked the boxes too.
 
 COCO's mask AP ranks detections by their score: a detection whose box is sure but whose mask
 hesitates (an occluded person, a box over two) is a false positive for masks ranked high.

@@ -37,6 +37,24 @@ def test_coco_entries_are_xywh_with_the_label_as_category():
     assert _det().to_coco(7, {2: 18})[0]["category_id"] == 18
 
 
+def test_masks_ranked_apart_keep_their_scores_in_coco_entries_and_under_max_det():
+    from regionlab.api.predictor import _top
+
+    masks = torch.zeros(2, 100, 200, dtype=torch.bool)
+    masks[:, 10:50, 20:60] = True
+    r = _det(
+        boxes=torch.tensor([[20.0, 10, 60, 50]] * 2),
+        labels=torch.tensor([2, 1]),
+        scores=torch.tensor([0.9, 0.8]),
+        masks=masks,
+        mask_scores=torch.tensor([0.3, 0.7]),
+    )
+    assert [e["mask_score"] for e in r.to_coco(7)] == pytest.approx([0.3, 0.7])
+    top = _top(r, 1)
+    assert len(top) == 1 and top.mask_scores.tolist() == pytest.approx([0.3])
+    assert top.masks.shape == (1, 100, 200) and top.detections().mask_scores is not None
+
+
 def test_a_detection_knows_its_class_names_and_size_and_draws_itself():
     r = _det()
     assert r.class_names == ["square"] and r.image_size == (100, 200) and len(r) == 1

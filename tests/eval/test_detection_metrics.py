@@ -1,4 +1,5 @@
-"""Detection metrics: VOC AP on hand-computed cases, COCO AP against pycocotools."""
+"""Detection metrics: VOC AP (``eval.voc``) on hand-computed cases, COCO AP against
+pycocotools."""
 
 import contextlib
 import copy
@@ -14,9 +15,8 @@ from regionlab.eval.detection import (
     coco_evaluate,
     to_coco_ground_truth,
     to_coco_results,
-    voc_ap,
-    voc_evaluate,
 )
+from regionlab.eval.voc import voc_ap, voc_evaluate
 from regionlab.ops.detections import Detections
 
 CLASSES = ["background", "cat", "dog", "bird"]
@@ -321,6 +321,34 @@ def test_coco_mask_ap_matches_pycocotools():
     assert 0.05 < ours["AP"] < 1.0
     assert not any(math.isnan(ours[k]) for k in COCO_STATS)  # every area range is exercised
     assert ours != coco_evaluate(preds, targets, sizes, CLASSES)  # masks matter
+
+
+def test_masks_rank_by_their_own_scores_and_boxes_by_theirs():
+    # one object; detection A has its box right and its mask wrong, B the other way round.
+    # Boxes rank A first (score 0.9 > 0.5), masks rank B first (mask score 0.8 > 0.1): each
+    # metric then sees its true positive first, AP 1. Masks ranked by the box score see A's
+    # wrong mask first: precision 1/2 at recall 1.
+    size = [(40, 40)]
+    mask = torch.zeros(1, 40, 40, dtype=torch.bool)
+    mask[0, 5:25, 5:25] = True
+    truth = [_gt([[5, 5, 25, 25]], [1], masks=mask)]
+    wrong = torch.zeros(40, 40)
+    wrong[30:40, 30:40] = 1.0
+    probs = torch.stack([wrong, mask[0].float()])
+    pred = _pred([[5, 5, 25, 25], [30, 30, 40, 40]], [1, 1], [0.9, 0.5], masks=probs)
+    split = replace(pred, mask_scores=torch.tensor([0.1, 0.8]))
+    for p in (pred, split):
+        assert coco_evaluate([p], truth, size, CLASSES)["AP50"] == pytest.approx(1.0)
+    assert coco_evaluate([split], truth, size, CLASSES, iou_type="segm")["AP50"] == 1.0
+    assert coco_evaluate([pred], truth, size, CLASSES, iou_type="segm")["AP50"] == pytest.approx(
+        0.5
+    )
+    entries = to_coco_results([split], [7])  # a user's file keeps both
+    assert [e["score"] for e in entries] == pytest.approx([0.9, 0.5])
+    assert [e["mask_score"] for e in entries] == pytest.approx([0.1, 0.8])
+    ranked = to_coco_results([split], [7], rank_masks=True)  # a file for COCO's segm tools
+    assert [e["score"] for e in ranked] == pytest.approx([0.1, 0.8])
+    assert "mask_score" not in to_coco_results([split], [7], masks=False)[0]
 
 
 # --------------------------------------------------------------------------- COCO hand cases

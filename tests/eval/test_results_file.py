@@ -34,6 +34,20 @@ def test_boxes_labels_scores_and_masks_come_back(tmp_path):
     assert back[0].labels.tolist() == [1, 1] and len(back[1].boxes) == 0
 
 
+def test_masks_ranked_apart_from_their_boxes_come_back_with_their_scores(tmp_path):
+    m = torch.zeros(2, 8, 10, dtype=torch.bool)
+    m[0, 1:4, 2:6] = True
+    m[1, 5:8, 0:3] = True
+    pred = _dets([[2, 1, 6, 4], [0, 5, 3, 8]], [0.5, 0.9], m)
+    pred.mask_scores = torch.tensor([0.4, 0.2])
+    _, back = read_results(write_results(tmp_path / "p.json", [pred], [(8, 10)], "x"))
+    assert back[0].scores.tolist() == pytest.approx([0.9, 0.5])  # best box first
+    assert back[0].mask_scores.tolist() == pytest.approx([0.2, 0.4])  # in step with it
+    _, plain = read_results(write_results(tmp_path / "q.json", [_dets([[0, 0, 2, 2]], [1], m[:1])],
+                                          [(8, 10)], "x"))  # fmt: skip
+    assert plain[0].mask_scores is None
+
+
 def test_read_back_predictions_score_as_the_originals(tmp_path):
     truth = [_dets([[10, 10, 50, 60]], [1.0]), _dets([[5, 5, 20, 30], [30, 30, 60, 60]], [1, 1])]
     preds = [_dets([[12, 9, 49, 61], [0, 0, 8, 8]], [0.8, 0.3]),

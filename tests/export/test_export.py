@@ -147,7 +147,7 @@ def _close(a, b, what: str) -> None:
     elif hasattr(a, "boxes"):  # Detections
         assert len(a) > 0, f"{what}: nothing detected, the comparison would mean nothing"
         b = b[_matching(a, b, what)]
-        for field in ("boxes", "labels", "scores", "masks", "keypoints"):
+        for field in ("boxes", "labels", "scores", "masks", "keypoints", "mask_scores"):
             x, y = getattr(a, field), getattr(b, field)
             assert (x is None) == (y is None), f"{what}.{field}"
             if x is not None:
@@ -196,15 +196,20 @@ def test_exported_model_predicts_what_the_eager_model_predicts(tmp_path, name, f
 
 
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_a_detector_scored_by_its_masks_comes_out_best_first(tmp_path, fmt):
-    # the graph re-scores by maskness but leaves its rows in box order (no stable sort in
-    # ONNX): the runner must sort them as the eager model does
-    task = TASKS["mask-rcnn"]()
-    model = _model(task)
-    assert model.heads["mask"].score == "maskness"
-    exported = load_exported(export_model(task, model, tmp_path / f"m{FORMATS[fmt]}", fmt))
-    for det in exported.predict_tensor(_images()):
-        assert len(det) > 1 and bool((det.scores[:-1] >= det.scores[1:]).all())
+def test_a_detector_that_ranks_masks_by_maskness_exports_their_scores_beside_the_boxes(
+    tmp_path, fmt
+):
+    for name, want in (("mask-rcnn", True), ("mask-rcnn-softmax", False)):
+        task = TASKS[name]()
+        model = _model(task)
+        path = export_model(task, model, tmp_path / f"{name}{FORMATS[fmt]}", fmt)
+        exported = load_exported(path)
+        assert ("mask_scores" in exported.meta.outputs) == want, name
+        for det in exported.predict_tensor(_images()):
+            assert len(det) > 1 and bool((det.scores[:-1] >= det.scores[1:]).all())  # boxes'
+            assert (det.mask_scores is not None) == want, name
+            if want:  # a box score times a mean probability
+                assert bool((det.mask_scores <= det.scores + 1e-6).all())
 
 
 @pytest.mark.parametrize("name", ["grid", "mask-rcnn"])
@@ -216,7 +221,7 @@ def test_an_image_without_detections_gives_empty_fields(tmp_path, name):
     images = _images(1)
     eager, got = task.predict(model, images)[0], exported.predict_tensor(images)[0]
     assert len(eager) == len(got) == 0
-    for field in ("boxes", "scores", "labels", "masks", "keypoints"):
+    for field in ("boxes", "scores", "labels", "masks", "keypoints", "mask_scores"):
         x, y = getattr(eager, field), getattr(got, field)
         assert (x is None) == (y is None) and (x is None or x.shape == y.shape), field
 

@@ -54,7 +54,7 @@ def _detections(task, model, batch, frames, conf: float = 0.0) -> list[Detection
         skeleton = list(getattr(task, "skeleton", None) or [])
         out.append(DetectionResult(**_base(task, frame), boxes=det.boxes, labels=det.labels,
                                    scores=det.scores, masks=masks, keypoints=det.keypoints,
-                                   skeleton=skeleton))  # fmt: skip
+                                   skeleton=skeleton, mask_scores=det.mask_scores))  # fmt: skip
     return out
 
 

@@ -230,9 +230,8 @@ def _top(r: Result, max_det: int | None) -> Result:
     from dataclasses import replace
 
     keep = slice(0, max_det)  # results are sorted by score
-    return replace(r, boxes=r.boxes[keep], labels=r.labels[keep], scores=r.scores[keep],
-                   masks=None if r.masks is None else r.masks[keep],
-                   keypoints=None if r.keypoints is None else r.keypoints[keep])  # fmt: skip
+    rows = ("boxes", "labels", "scores", "masks", "keypoints", "mask_scores")
+    return replace(r, **{k: v[keep] for k in rows if (v := getattr(r, k)) is not None})
 
 
 def _check_exported_limits(task, conf, iou, max_det) -> None:

@@ -49,7 +49,9 @@ class DetectionResult(Result):
     """``N`` objects: ``boxes`` ``float (N, 4)`` ``xyxy`` pixels, ``labels`` ``int64 (N,)``
     indexing :attr:`names` (0 is background, so objects have labels >= 1), ``scores``
     ``float (N,)``; ``masks`` ``bool (N, H, W)`` and ``keypoints`` ``float (N, K, 3)``
-    ``(x, y, score)`` where the model predicts them. Sorted by score, best first."""
+    ``(x, y, score)`` where the model predicts them; ``mask_scores`` ``float (N,)`` where its
+    mask head ranks masks apart from boxes (``--mask-score maskness``). Sorted by score, best
+    first."""
 
     boxes: torch.Tensor = field(default_factory=lambda: torch.zeros(0, 4))
     labels: torch.Tensor = field(default_factory=lambda: torch.zeros(0, dtype=torch.int64))
@@ -57,6 +59,7 @@ class DetectionResult(Result):
     masks: torch.Tensor | None = None
     keypoints: torch.Tensor | None = None
     skeleton: list[list[int]] = field(default_factory=list, repr=False)
+    mask_scores: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -72,13 +75,18 @@ class DetectionResult(Result):
 
     def to_coco(self, image_id, label_to_cat_id: dict[int, int] | None = None) -> list[dict]:
         """COCO results entries ``{image_id, category_id, bbox: [x, y, w, h], score}`` (with an
-        RLE ``segmentation`` and flat ``keypoints`` where predicted); ``category_id`` is the
-        label (1..C) unless ``label_to_cat_id`` maps it."""
+        RLE ``segmentation``, its ``mask_score`` and flat ``keypoints`` where predicted);
+        ``category_id`` is the label (1..C) unless ``label_to_cat_id`` maps it."""
         from regionlab.eval.detection import to_coco_results
+
+        return to_coco_results([self.detections()], [image_id], label_to_cat_id)
+
+    def detections(self):
+        """The objects as :class:`~regionlab.ops.detections.Detections` (every field kept)."""
         from regionlab.ops.detections import Detections
 
-        det = Detections(self.boxes, self.labels, self.scores, self.masks, self.keypoints)
-        return to_coco_results([det], [image_id], label_to_cat_id)
+        return Detections(self.boxes, self.labels, self.scores, self.masks, self.keypoints,
+                          mask_scores=self.mask_scores)  # fmt: skip
 
     def to_yolo(self) -> list[str]:
         """YOLO text lines ``class cx cy w h score`` (class = label - 1, the box normalised by

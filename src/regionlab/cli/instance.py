@@ -48,9 +48,10 @@ def add_flags(p) -> None:
                    help="channels of the mask head (torchvision's: 256)")  # fmt: skip
     p.add_argument("--mask-convs", type=int, default=4, help="3x3 convolutions of the mask head")
     p.add_argument("--mask-score", choices=["box", "maskness"], default="maskness",
-                   help="how a detection is ranked: box: its class score (the paper's); "
-                   "maskness: that times its mask's mean probability over the pixels it keeps "
-                   "(SOLO), so a hesitant mask ranks lower")  # fmt: skip
+                   help="how masks are ranked (mask AP): box: by their box's class score "
+                   "(the paper's); maskness: by that times the mask's mean probability over "
+                   "the pixels it keeps (SOLO), so a hesitant mask ranks lower; boxes keep "
+                   "their class score either way")  # fmt: skip
     p.add_argument(
         "--keypoints",
         action="store_true",

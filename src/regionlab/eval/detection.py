@@ -1,5 +1,5 @@
-"""Detection metrics: COCO AP/AR (boxes, masks or keypoints) through faster-coco-eval, and
-Pascal VOC AP.
+"""Detection metrics: COCO AP/AR (boxes, masks or keypoints) through faster-coco-eval (Pascal
+VOC AP: :mod:`regionlab.eval.voc`).
 
 Inputs are per-image :class:`~regionlab.ops.detections.Detections`: ``boxes`` ``float (N, 4)``
 ``xyxy`` in absolute pixels, ``labels`` ``int64 (N,)`` indexing ``classes`` (``classes[0]`` is
@@ -21,12 +21,11 @@ import numpy as np
 import torch
 from faster_coco_eval import COCO, COCOeval_faster
 from torch import Tensor
-from torchvision.ops import box_iou
 
 from regionlab.data.rle import mask_to_rle
 from regionlab.ops.detections import Detections
 
-__all__ = ["coco_evaluate", "to_coco_ground_truth", "to_coco_results", "voc_ap", "voc_evaluate"]
+__all__ = ["check_labels", "coco_evaluate", "to_coco_ground_truth", "to_coco_results"]
 
 IouType = Literal["bbox", "segm", "keypoints"]
 
@@ -58,7 +57,7 @@ def _binary(masks: Tensor) -> Tensor:
     return masks if masks.dtype == torch.bool else masks >= 0.5
 
 
-def _check_labels(dets: Sequence[Detections], num_classes: int, what: str) -> None:
+def check_labels(dets: Sequence[Detections], num_classes: int, what: str) -> None:
     for i, d in enumerate(dets):
         if len(d) and (d.labels.min() < 1 or d.labels.max() >= num_classes):
             raise ValueError(
@@ -87,14 +86,18 @@ def to_coco_results(
     *,
     masks: bool = True,
     keypoints: bool = True,
+    rank_masks: bool = False,
 ) -> list[dict]:
     """COCO results-JSON entries ``{image_id, category_id, bbox: [x, y, w, h], score}``.
 
     ``category_id`` is ``label_to_cat_id[label]`` (the label itself when ``None``). With
     ``masks`` and a prediction that has ``masks`` ``(N, H, W)``, each entry also gets
-    ``"segmentation"``: the compressed RLE (``counts`` a ``str``) of the mask thresholded at 0.5;
-    with ``keypoints`` and predicted ``keypoints`` ``(N, K, 3)``, ``"keypoints"``: the flat
-    ``[x1, y1, s1, ...]`` list.
+    ``"segmentation"``: the compressed RLE (``counts`` a ``str``) of the mask thresholded at 0.5,
+    and where the prediction has ``mask_scores``, ``"mask_score"``: the score its mask ranks by
+    (COCO's own tools read ``"score"``: a file for them takes ``rank_masks``); with
+    ``keypoints`` and predicted ``keypoints`` ``(N, K, 3)``, ``"keypoints"``: the flat
+    ``[x1, y1, s1, ...]`` list. ``rank_masks``: ``"score"`` is the mask's score where a
+    prediction has ``mask_scores`` (a ``segm`` evaluation), else always the box's.
     """
     if len(predictions) != len(image_ids):
         raise ValueError(f"{len(predictions)} predictions but {len(image_ids)} image ids")
@@ -109,10 +112,16 @@ def to_coco_results(
         kps = None
         if keypoints and dets.keypoints is not None:
             kps = dets.keypoints.detach().cpu().double().flatten(1).tolist()
+        ranked = dets.mask_scores.tolist() if rles is not None and dets.mask_scores is not None \
+            else None  # fmt: skip
         for j, (box, score) in enumerate(zip(_xywh(dets.boxes), dets.scores.tolist())):
             entry = {"image_id": image_id, "category_id": cats[j], "bbox": box, "score": score}
             if rles is not None:
                 entry["segmentation"] = rles[j]
+            if ranked is not None:
+                entry["mask_score"] = ranked[j]
+                if rank_masks:
+                    entry["score"] = ranked[j]
             if kps is not None:
                 entry["keypoints"] = kps[j]
             out.append(entry)
@@ -236,7 +245,8 @@ def coco_evaluate(
     ``image_sizes[i]``), through faster-coco-eval.
 
     ``iou_type="segm"`` matches masks: predicted ``masks`` ``(N, H, W)`` (float probabilities
-    or bool) are thresholded at 0.5; targets need ``bool`` masks.
+    or bool) are thresholded at 0.5; targets need ``bool`` masks. A prediction's masks rank by
+    its ``mask_scores`` where it has them, else by ``scores``.
 
     ``iou_type="keypoints"`` matches keypoints by object keypoint similarity (OKS) with the
     per-keypoint ``sigmas`` (default: COCO's for its 17 person keypoints; other ``K`` must give
@@ -256,8 +266,8 @@ def coco_evaluate(
         raise ValueError(f"iou_type must be 'bbox', 'segm' or 'keypoints', got {iou_type!r}")
     if len(predictions) != len(targets):
         raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
-    _check_labels(predictions, len(classes), "predictions")
-    _check_labels(targets, len(classes), "targets")
+    check_labels(predictions, len(classes), "predictions")
+    check_labels(targets, len(classes), "targets")
     if iou_type == "segm":
         _check_masks(predictions, image_sizes, "predictions")
     if iou_type == "keypoints":
@@ -278,6 +288,7 @@ def coco_evaluate(
         label_to_cat_id,
         masks=iou_type == "segm",
         keypoints=iou_type == "keypoints",
+        rank_masks=True,  # masks by their own scores where a mask head gives them
     )
     if iou_type in ("segm", "keypoints"):
         # With a "bbox" in the results, COCO's loadRes takes the box area as each detection's
@@ -300,99 +311,3 @@ def coco_evaluate(
 
 
 # --------------------------------------------------------------------------- Pascal VOC
-
-
-def voc_ap(
-    recall: Tensor | Sequence[float], precision: Tensor | Sequence[float], use_07_metric: bool
-) -> float:
-    """Pascal VOC average precision from a ranked list's ``recall`` and ``precision`` ``(D,)``.
-
-    ``use_07_metric``: VOC2007's 11-point interpolation, the mean over ``t = 0, 0.1, ..., 1`` of
-    the best precision at recall ``>= t``. Otherwise (VOC2010+): the exact area under the
-    monotone (non-increasing) envelope of the precision/recall curve.
-    """
-    rec = torch.as_tensor(recall, dtype=torch.float64).flatten()
-    prec = torch.as_tensor(precision, dtype=torch.float64).flatten()
-    if use_07_metric:
-        # i / 10 rather than arange(0, 1.1, 0.1), whose 0.30000000000000004 would exclude a
-        # recall of exactly 3/10 from its own point.
-        points = [prec[rec >= i / 10].max() if (rec >= i / 10).any() else 0.0 for i in range(11)]
-        return float(sum(float(p) for p in points) / 11)
-    mrec = torch.cat([rec.new_zeros(1), rec, rec.new_ones(1)])
-    mpre = torch.cat([prec.new_zeros(1), prec, prec.new_zeros(1)])
-    mpre = mpre.flip(0).cummax(0).values.flip(0)
-    step = torch.nonzero(mrec[1:] != mrec[:-1]).flatten()
-    return float(((mrec[step + 1] - mrec[step]) * mpre[step + 1]).sum())
-
-
-def _voc_ranked(
-    predictions: Sequence[Detections], targets: Sequence[Detections], label: int, iou: float
-) -> tuple[Tensor, int]:
-    """Greedy VOC matching of class ``label``: ``tp`` ``bool (D,)`` for the detections in
-    descending score order (those matched to a difficult object dropped), and the number of
-    non-difficult objects."""
-    scores, owners, rows, overlaps, difficult = [], [], [], [], []
-    for i, (pred, tgt) in enumerate(zip(predictions, targets)):
-        p, t = pred[pred.labels == label], tgt[tgt.labels == label]
-        scores.append(p.scores.double())
-        owners += [i] * len(p)
-        rows += range(len(p))
-        overlaps.append(box_iou(p.boxes.double(), t.boxes.double()))
-        difficult.append(
-            t.iscrowd if t.iscrowd is not None else torch.zeros(len(t), dtype=torch.bool)
-        )
-    npos = int(sum((~hard).sum() for hard in difficult))
-    taken = [torch.zeros(len(hard), dtype=torch.bool) for hard in difficult]
-    outcome: list[bool] = []
-    for k in torch.cat(scores).argsort(descending=True, stable=True).tolist():
-        i, ov = owners[k], overlaps[owners[k]][rows[k]]
-        best, j = ov.max(0) if ov.numel() else (torch.tensor(0.0), 0)
-        if best < iou:
-            outcome.append(False)
-        elif difficult[i][j]:
-            continue  # a difficult object is neither found nor missed
-        elif taken[i][j]:
-            outcome.append(False)  # the best-overlapping object was already found
-        else:
-            taken[i][j] = True
-            outcome.append(True)
-    return torch.tensor(outcome, dtype=torch.bool), npos
-
-
-def voc_evaluate(
-    predictions: Sequence[Detections],
-    targets: Sequence[Detections],
-    classes: Sequence[str],
-    *,
-    iou: float = 0.5,
-    use_07_metric: bool = False,
-) -> dict[str, float]:
-    """Pascal VOC detection AP per class at IoU ``>= iou`` (the devkit's test), and their mean.
-
-    Per class, detections from all images are ranked by descending score; each is a true
-    positive when its best-overlapping object of that class (IoU ``>= iou``) is not yet taken.
-    Objects with ``iscrowd`` ("difficult") do not count as positives, and a detection whose best
-    overlap is one of them is neither a true nor a false positive. Boxes are continuous pixel
-    ``xyxy``, so IoU needs no devkit ``+1`` (``VocDataset`` already turned its inclusive
-    coordinates into ``(xmin - 1, ymin - 1, xmax, ymax)``).
-
-    Returns ``mAP`` and ``AP/<class name>``; a class without non-difficult objects has AP
-    ``nan`` and is left out of ``mAP``.
-    """
-    if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
-    if any(p.scores is None for p in predictions):
-        raise ValueError("voc_evaluate needs scores on every prediction")
-    _check_labels(predictions, len(classes), "predictions")
-    _check_labels(targets, len(classes), "targets")
-    out = {}
-    for label in range(1, len(classes)):
-        tp, npos = _voc_ranked(predictions, targets, label, iou)
-        if npos == 0:
-            out[f"AP/{classes[label]}"] = float("nan")
-            continue
-        hits = tp.double().cumsum(0)
-        ranks = torch.arange(1, len(tp) + 1, dtype=torch.float64)
-        out[f"AP/{classes[label]}"] = voc_ap(hits / npos, hits / ranks, use_07_metric)
-    aps = torch.tensor(list(out.values()), dtype=torch.float64)
-    return {"mAP": float(aps.nanmean()), **out}

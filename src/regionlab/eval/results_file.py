@@ -113,7 +113,7 @@ def _fail(path: Path, what: str):
 def read_results(path: str | Path) -> tuple[str, list[Detections]]:
     """``(spec, one Detections per image)`` of a file :func:`write_results` wrote: boxes
     ``float (N, 4)`` ``xyxy``, labels, scores sorted best first, masks ``bool (N, H, W)``
-    where the file has them. A malformed file is an error naming it and the entry."""
+    (and ``mask_scores``) where the file has them. A malformed file is an error naming it and the entry."""
     path = Path(path)
     doc, sizes = _read(path, "detections")
     per: list[list[dict]] = [[] for _ in sizes]
@@ -157,4 +157,7 @@ def _detections(entries: list[dict], size: tuple[int, int], masks: bool) -> Dete
         m = torch.zeros((0, *size), dtype=torch.bool)
         if entries:
             m = torch.stack([rle_to_mask(r["segmentation"]) for r in entries])
-    return Detections(boxes, labels, scores, m)
+    ranked = None  # masks ranked apart from their boxes (to_coco_results' "mask_score")
+    if m is not None and entries and all("mask_score" in r for r in entries):
+        ranked = torch.tensor([float(r["mask_score"]) for r in entries], dtype=torch.float32)
+    return Detections(boxes, labels, scores, m, mask_scores=ranked)

@@ -6,8 +6,9 @@ on how many boxes an image has, so one trace serves every image. NMS
 One image per call, at the fixed letterboxed size ``S x S``: outputs ``boxes (D, 4)`` ``xyxy``
 in the letterboxed frame, ``scores (D,)``, ``labels int64 (D,)`` in ``1 .. C`` (``D <=
 max_det``, sorted by score), then ``mask_probs (D, m, m)`` (each detection's mask
-probabilities in its box, pasted into the image by the runner) with a mask head and
-``keypoints (D, K, 3)`` with a keypoint head. Selective search (R-CNN, Fast R-CNN) runs in
+probabilities in its box, pasted into the image by the runner) with a mask head,
+``keypoints (D, K, 3)`` with a keypoint head, and ``mask_scores (D,)`` where the mask head ranks
+its masks by maskness. Selective search (R-CNN, Fast R-CNN) runs in
 OpenCV, outside any graph: those detectors are refused.
 """
 
@@ -79,6 +80,8 @@ class RegionExport(nn.Module):
         # image runs in the runner (eager ``paste_masks``), a measured 2x faster than in ONNX
         names = {"mask": "mask_probs", "keypoint": "keypoints"}
         self.outputs = ["boxes", "scores", "labels"] + [names[k] for k in model.heads]
+        if "mask" in model.heads and model.heads["mask"].score == "maskness":
+            self.outputs.append("mask_scores")  # the masks' own ranking, as RegionDetector's
 
     def forward(self, images: Tensor) -> tuple[Tensor, ...]:
         m, size = self.model, _size(images)
@@ -98,12 +101,8 @@ class RegionExport(nn.Module):
                 outs.append(mask_probabilities(h, lg, lab))
             else:
                 outs.append(heatmap_keypoints(lg, b))
-        mask = m.heads["mask"] if "mask" in m.heads else None
-        if mask is not None and mask.score == "maskness":
-            # re-scored as RegionDetector scores them, the rows left in box order: ONNX has no
-            # stable sort, so the runner sorts them (ties, e.g. masks that keep no cell and
-            # score 0, then keep the eager model's order)
-            outs[1] = outs[1] * maskness(outs[3 + list(m.heads).index("mask")])
+        if "mask_scores" in self.outputs:
+            outs.append(outs[1] * maskness(outs[3 + list(m.heads).index("mask")]))
         return tuple(outs)
 
     def _proposals(self, maps, size: tuple[int, int], device) -> Tensor:

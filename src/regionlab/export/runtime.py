@@ -135,10 +135,16 @@ class GraphModel(nn.Module):
             masks = out.get("masks")  # files exported before masks left the graph
             if "mask_probs" in out:
                 masks = paste_masks(out["mask_probs"], out["boxes"], size)
-            det = Detections(out["boxes"], out["labels"].long(), out["scores"], masks=masks,
-                             keypoints=out.get("keypoints"))  # fmt: skip
-            # best first, as the eager model gives them (a graph that re-scores by its masks
-            # leaves its rows in box order: see export/detection.py)
+            det = Detections(
+                out["boxes"],
+                out["labels"].long(),
+                out["scores"],
+                masks=masks,
+                keypoints=out.get("keypoints"),
+                mask_scores=out.get("mask_scores"),
+            )
+            # best first, as the eager model gives them (files exported at 6c4c0a3..4dc8eae
+            # scored their rows by their masks, left in box order: ONNX has no stable sort)
             dets.append(det[det.scores.argsort(descending=True, stable=True)])
         return SimpleNamespace(detections=dets)
 

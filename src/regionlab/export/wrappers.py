@@ -12,7 +12,8 @@ localize       ``images (N,3,H,W)``  ``logits (N, C)``, ``boxes (N, 4)`` cxcywh 
 keypoints      ``images (N,3,H,W)``  ``coords (N, K, 2)`` / crop size, ``visibility (N, K)``
 caption        ``images (N,3,H,W)``  ``tokens int64 (N, max_len)`` greedy, END then anything
 detect         ``images (1,3,S,S)``  ``boxes (D, 4)``, ``scores (D,)``, ``labels int64 (D,)``
-instance       ``images (1,3,S,S)``  detect's + ``mask_probs (D, m, m)`` in-box (+ ``keypoints``)
+instance       ``images (1,3,S,S)``  detect's + ``mask_probs (D, m, m)`` in-box (+ ``keypoints``,
+                                   ``mask_scores (D,)``)
 =============  ==================  =================================================
 """
 

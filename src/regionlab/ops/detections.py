@@ -20,6 +20,9 @@ Fields (``N`` objects):
 - ``iscrowd``: ``bool (N,)`` regions to ignore (COCO crowds, VOC "difficult"), or ``None``.
 - ``area``: ``float (N,)`` each ground-truth object's area as COCO's size split reads it (the
   dataset's stated area, else the mask's pixels), or ``None`` (then the box's ``w * h``).
+- ``mask_scores``: ``float (N,)`` in ``[0, 1]``, how each predicted *mask* ranks where a mask
+  head scores its masks apart from their boxes (Mask Scoring R-CNN's split: box metrics rank
+  by ``scores``, mask metrics by these), or ``None`` (masks rank by ``scores`` too).
 
 Imports only torch (``ops`` room).
 """
@@ -32,7 +35,7 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-_OPTIONAL = ("scores", "masks", "keypoints", "iscrowd", "area")
+_OPTIONAL = ("scores", "masks", "keypoints", "iscrowd", "area", "mask_scores")
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Detections:
     keypoints: Tensor | None = None
     iscrowd: Tensor | None = None
     area: Tensor | None = None
+    mask_scores: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.boxes.dim() != 2 or self.boxes.shape[1] != 4:

@@ -43,7 +43,8 @@ def _detection(task: str, classes: list[str], results: list, samples: list, out:
     )
     from regionlab.ops.detections import Detections
 
-    preds = [Detections(r.boxes, r.labels, r.scores, r.masks) for r in results]
+    preds = [Detections(r.boxes, r.labels, r.scores, r.masks, mask_scores=r.mask_scores)
+             for r in results]  # fmt: skip
     truths = [Detections(s.boxes, s.labels, masks=s.masks, iscrowd=s.iscrowd,
                          area=s.object_areas()) for s in samples]  # fmt: skip
     segm = task == "instance" and all(d.masks is not None for d in preds + truths)

@@ -135,9 +135,6 @@ class RegionDetector(nn.Module):
             grids = self._grids(maps, [d.boxes for d in dets])
             for h in self.heads.values():
                 dets = h.annotate(grids[h.grid], dets, size)
-            # a head may re-score (the mask's maskness): best first again, once every head has
-            # read its rows in the box order the grids were cut in (stable: ties keep it)
-            dets = [d[d.scores.argsort(descending=True, stable=True)] for d in dets]
         return dets
 
 

@@ -33,8 +33,9 @@ from regionlab.ops.masks import (
 )
 
 KINDS = ("sigmoid", "softmax")
-#: How a mask head scores its detections: ``box``: the box head's class score (the paper's);
-#: ``maskness``: that times :func:`~regionlab.ops.masks.maskness` of the detection's mask.
+#: How a mask head ranks its masks: ``box``: by the box head's class score (the paper's);
+#: ``maskness``: by that times :func:`~regionlab.ops.masks.maskness` of the mask, kept apart
+#: as ``Detections.mask_scores`` (Mask Scoring R-CNN's split: boxes keep their own scores).
 SCORES = ("box", "maskness")
 
 
@@ -110,17 +111,17 @@ class MaskHead(nn.Module):
     def annotate(self, grid: Tensor, dets: list[Detections], size) -> list[Detections]:
         """``masks`` ``float (N, H, W)``: each detection's probability for its class, pasted
         into the image (the paper's order: boxes first, then masks on the kept ones); with
-        ``score="maskness"`` the scores times their masks' maskness, in the same order (the
-        detector sorts once every head has read its rows)."""
+        ``score="maskness"``, ``mask_scores``: the box scores times their masks' maskness, how
+        mask metrics rank them (the boxes keep their own scores and order)."""
         logits = self(grid).float().split([len(d) for d in dets])
         out = []
         for lg, det in zip(logits, dets):
             probs = self.probabilities(lg, det.labels)
             masks = paste_masks(probs, det.boxes, size) if len(det) else lg.new_zeros((0, *size))
-            scores = det.scores
-            if self.score == "maskness" and scores is not None:
-                scores = scores * maskness(probs).to(scores.dtype)
-            out.append(replace(det, masks=masks, scores=scores))
+            ranked = None
+            if self.score == "maskness" and det.scores is not None:
+                ranked = det.scores * maskness(probs).to(det.scores.dtype)
+            out.append(replace(det, masks=masks, mask_scores=ranked))
         return out
 
 

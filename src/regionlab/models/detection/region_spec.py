@@ -29,10 +29,11 @@ class MaskHeadSpec:
     # (results/compare_instance-pennfudan-mask-width.json)
     width: int = 32
     convs: int = 4
-    # how detections are scored (region_heads.SCORES): maskness, chosen by mask AP on the tune
+    # how masks are ranked (region_heads.SCORES): maskness, chosen by mask AP on the tune
     # splits of 3 Penn-Fudan comparisons (12 runs: +0.009 +- 0.005, up in all 12). On their
-    # report splits: mask AP +0.014 +- 0.007, mask AP75 +0.046, but mask AP50 -0.008 +- 0.015
-    # and box AP50 -0.010 +- 0.014 (benchmarks/mask_score.py, results/mask_score.json)
+    # report splits: mask AP +0.014 +- 0.007, mask AP75 +0.046, mask AP50 -0.008 +- 0.015
+    # (benchmarks/mask_score.py, results/mask_score.json). Boxes keep the box score: ranked by
+    # maskness too, box AP50 was -0.010 +- 0.014 there
     score: str = "maskness"
 
 
