@@ -37,12 +37,13 @@ IOUS = (0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75)
 
 
 def runs_of(folder: Path) -> list[dict]:
-    """The finished runs of ours in a comparison folder (``model``, ``seed``, ``best.pt``)."""
+    """The finished runs of ours in a comparison folder (``model``, ``seed``, ``best.pt``):
+    trained by it (``done``) or by an earlier call that ``--reuse`` kept (``skipped``)."""
     result = json.loads((folder / "compare.json").read_text())
     out = []
     for r in result["runs"]:
         ckpt = folder / r["dir"] / "best.pt"
-        if r["status"] == "done" and ckpt.exists():
+        if r["status"] in ("done", "skipped") and ckpt.exists():
             out.append({"model": r["model"], "seed": r["seed"], "ckpt": ckpt})
     return out
 

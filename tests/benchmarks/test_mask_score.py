@@ -1,5 +1,5 @@
-"""The mask score choice moves from the paper's box score to maskness only when the tune
-splits' run-by-run mask AP gain is larger than its spread."""
+"""A mask setting moves from the paper's value (the box score; the 0.5 threshold) only when the
+tune splits' run-by-run mask AP gain of the best other value is larger than its spread."""
 
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def test_a_gain_within_noise_keeps_the_box_score():
 
 def test_no_gain_keeps_the_box_score():
     assert choose(_runs((0.40, 0.40), (0.42, 0.42)))[0] == "box"
+
+
+def test_the_threshold_with_the_largest_steady_gain_is_chosen():
+    def runs(*gains):
+        return [{"0.5": {"mask_AP": 0.4}, "0.3": {"mask_AP": 0.4 + a}, "0.4": {"mask_AP": 0.4 + b},
+                 "0.6": {"mask_AP": 0.4 + c}} for a, b, c in gains]  # fmt: skip
+
+    chosen, gain, _ = choose(runs((0.02, 0.01, -0.01), (0.015, 0.012, -0.02)), "threshold")
+    assert chosen == "0.3" and gain == pytest.approx(0.0175)
+    assert choose(runs((0.05, 0.0, 0.0), (-0.03, 0.0, 0.0)), "threshold")[0] == "0.5"

@@ -108,3 +108,31 @@ def test_instance_segmentation_needs_a_mask_head():
 
     with pytest.raises(ValueError, match="mask head"):
         InstanceTask(RegionSpec("faster-rcnn", 1), 48, ["background", "person"])
+
+
+def test_a_mask_keeps_the_pixels_its_head_s_threshold_keeps():
+    from types import SimpleNamespace
+
+    from regionlab.api.families import _detections
+    from regionlab.models.detection.region_spec import MaskHeadSpec, RegionSpec
+    from regionlab.ops.detections import Detections
+
+    probs = torch.tensor([[[0.2, 0.35], [0.45, 0.6]]])
+    det = Detections(torch.tensor([[0.0, 0, 2, 2]]), torch.tensor([1]), torch.tensor([0.9]), probs)
+    names = ["background", "person"]
+    low = InstanceTask(RegionSpec("mask-rcnn", 1, mask=MaskHeadSpec(threshold=0.3)), 48, names)
+    assert low.scored(det).masks.tolist() == [[[False, True], [True, True]]]
+    chosen = InstanceTask(RegionSpec("mask-rcnn", 1), 48, names)
+    assert chosen.mask_threshold == 0.4
+    assert chosen.scored(det).masks.tolist() == [[[False, False], [True, True]]]
+    # a prediction (the API, predict, the report) keeps what evaluation keeps
+    chosen.predict = lambda model, batch: [det]
+    frame = SimpleNamespace(path="a.png", image=torch.zeros(3, 2, 2, dtype=torch.uint8), index=None)
+    (result,) = _detections(chosen, None, None, [frame])
+    assert torch.equal(result.masks, chosen.scored(det).masks)
+    # a checkpoint saved before the threshold was a choice keeps the paper's 0.5
+    old = RegionSpec("mask-rcnn", 1).to_dict()
+    del old["mask"]["threshold"]
+    assert RegionSpec(**old).mask.threshold == 0.5
+    with pytest.raises(ValueError, match="mask threshold"):
+        MaskHeadSpec(threshold=1.0)

@@ -23,9 +23,6 @@ from regionlab.api.results import (
     SegmentationResult,
 )
 
-# instance masks are probabilities; a pixel belongs to the object from this one on
-MASK_THRESHOLD = 0.5
-
 
 @dataclass(frozen=True)
 class Family:
@@ -50,10 +47,11 @@ def _detections(task, model, batch, frames, conf: float = 0.0) -> list[Detection
     for det, frame in zip(task.predict(model, batch), frames):
         det = det[det.scores >= conf]
         det = det[det.scores.argsort(descending=True)]
-        masks = None if det.masks is None else det.masks >= MASK_THRESHOLD
+        if det.masks is not None:
+            det = task.scored(det)  # masks kept where their head's threshold says
         skeleton = list(getattr(task, "skeleton", None) or [])
         out.append(DetectionResult(**_base(task, frame), boxes=det.boxes, labels=det.labels,
-                                   scores=det.scores, masks=masks, keypoints=det.keypoints,
+                                   scores=det.scores, masks=det.masks, keypoints=det.keypoints,
                                    skeleton=skeleton, mask_scores=det.mask_scores))  # fmt: skip
     return out
 

@@ -70,7 +70,7 @@ def coco_export(task, model, dataset, path) -> int:
     out = []
     for i in range(len(dataset)):
         s = dataset[i]
-        det = task.predict(model, s.image[None].float() / 255)
+        det = [task.scored(d) for d in task.predict(model, s.image[None].float() / 255)]
         out += to_coco_results(det, [s.image_id], cat_ids)
     write_text_atomic(path, json.dumps(out))
     return len(out)

@@ -52,6 +52,9 @@ def add_flags(p) -> None:
                    "(the paper's); maskness: by that times the mask's mean probability over "
                    "the pixels it keeps (SOLO), so a hesitant mask ranks lower; boxes keep "
                    "their class score either way")  # fmt: skip
+    p.add_argument("--mask-threshold", type=float, default=0.4,
+                   help="the probability at which a predicted mask keeps a pixel (the paper: "
+                   "0.5)")  # fmt: skip
     p.add_argument(
         "--keypoints",
         action="store_true",

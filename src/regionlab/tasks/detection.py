@@ -311,10 +311,20 @@ class DetectionTask(BatchwiseEvaluation):
 
         return {**self.metrics(cat("preds"), cat("gts"), cat("sizes")), **loss_means(parts)}
 
+    @property
+    def mask_threshold(self) -> float:
+        """The probability at which a predicted mask keeps a pixel: its head's spec (0.5, the
+        paper's, without a mask head)."""
+        mask = getattr(self.spec, "mask", None)
+        return mask.threshold if mask is not None else 0.5
+
     def scored(self, det: Detections) -> Detections:
-        """A prediction in original pixels as evaluation keeps it: masks thresholded at 0.5 at
-        once (a validation set's float masks at full resolution would take gigabytes)."""
-        return replace(det, masks=det.masks >= 0.5) if det.masks is not None else det
+        """A prediction in original pixels as evaluation keeps it: masks thresholded at
+        :attr:`mask_threshold` at once (a validation set's float masks at full resolution
+        would take gigabytes)."""
+        if det.masks is None:
+            return det
+        return replace(det, masks=det.masks >= self.mask_threshold)
 
     def metrics(self, preds: list[Detections], gts: list[Detections], sizes: list) -> dict:
         """:func:`coco_metrics` of this task's heads."""

@@ -29,7 +29,8 @@ DETECT_DEFAULTS = {**_DETECTOR, "model": "grid", "strides": None, "assigner": "t
                    "proposal_cache": None}  # fmt: skip
 INSTANCE_DEFAULTS = {**_DETECTOR, "model": "mask-rcnn", "stride": None, "anchor_sizes": None,
                      "mask_size": 28, "mask_loss": "sigmoid", "mask_width": 32, "mask_convs": 4,
-                     "mask_score": "maskness", "keypoints": False}  # fmt: skip
+                     "mask_score": "maskness", "mask_threshold": 0.4,
+                     "keypoints": False}  # fmt: skip
 
 
 def _object_classes(args, train_set, what: str) -> list[str]:
@@ -151,7 +152,7 @@ def build_instance(args, train_set):
     kp = keypoint_options(args, train_set)
     k = kp.pop("keypoints", 0)
     m = MaskHeadSpec(args.mask_size, args.mask_loss, args.mask_width, args.mask_convs,
-                     args.mask_score)  # fmt: skip
+                     args.mask_score, args.mask_threshold)  # fmt: skip
     spec = RegionSpec(
         "mask-rcnn",
         len(classes) - 1,

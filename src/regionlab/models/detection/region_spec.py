@@ -19,7 +19,8 @@ SELECTIVE_SEARCH = ("rcnn", "fast-rcnn")
 class MaskHeadSpec:
     """Mask R-CNN's mask head: ``size`` (``m``, the paper's 28; it reads an ``m / 2`` RoI
     grid), ``loss`` (``sigmoid``: one mask per class, the paper's; ``softmax``: its
-    ablation), ``convs`` ``3x3`` convolutions of ``width`` channels."""
+    ablation), ``convs`` ``3x3`` convolutions of ``width`` channels, ``score`` how masks are
+    ranked and ``threshold`` where a mask's probability keeps a pixel (both at test time)."""
 
     size: int = 28
     loss: str = "sigmoid"
@@ -35,6 +36,15 @@ class MaskHeadSpec:
     # (benchmarks/mask_score.py, results/mask_score.json). Boxes keep the box score: ranked by
     # maskness too, box AP50 was -0.010 +- 0.014 there
     score: str = "maskness"
+    # the probability at which a predicted mask keeps a pixel (evaluation, prediction, export;
+    # maskness keeps its own 0.5): 0.4, chosen by mask AP on the same 12 runs' tune splits
+    # (+0.009 +- 0.005, up in all 12); on their report splits mask AP +0.000 +- 0.007 and
+    # mask AP50 +0.007 +- 0.009, within noise (benchmarks/mask_score.py --setting threshold)
+    threshold: float = 0.4
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"mask threshold must be in (0, 1), got {self.threshold}")
 
 
 @dataclass
@@ -130,9 +140,10 @@ class RegionSpec:
         if self.backbone is None:
             self.backbone = BackboneSpec("small" if self.model == "rcnn" else "csp")
         if isinstance(self.mask, dict):
-            # a checkpoint saved before the score was a choice ranked by its boxes: it still
-            # does, so an old run scores as it did when its best.pt was chosen
-            self.mask = MaskHeadSpec(**{"score": "box", **self.mask})
+            # a checkpoint saved before the score (threshold) was a choice ranked by its boxes
+            # (kept pixels from 0.5): it still does, so an old run scores as it did when its
+            # best.pt was chosen
+            self.mask = MaskHeadSpec(**{"score": "box", "threshold": 0.5, **self.mask})
         if isinstance(self.keypoint, dict):
             self.keypoint = KeypointHeadSpec(**self.keypoint)
         if self.model == "mask-rcnn" and self.mask is None:
