@@ -31,7 +31,8 @@ Each run chooses best.pt on a --tune-fraction of --data only. The splits are fil
 OUT/splits/ (data spec option :subset=FILE), the same for every model and seed.
 
 Resume: run the same command with --reuse; finished runs are kept, unfinished ones resume from
-their last.pt. Runs from another regionlab commit are refused unless --allow-mixed-commits.
+their last.pt. Runs from another regionlab commit, or from the same one with uncommitted
+changes on one side only, are refused unless --allow-mixed-commits.
 A run that fails is reported with its log's tail (OUT/logs/), the others go on, and the
 command exits with 1."""
 
@@ -71,7 +72,8 @@ def add_parser(sub) -> None:
                    help="which checkpoint of each run the table is of (both are scored)")  # fmt: skip
     p.add_argument("--reuse", action="store_true", help="continue the comparison in --out")
     p.add_argument("--allow-mixed-commits", action="store_true",
-                   help="with --reuse: count runs trained at another regionlab commit")  # fmt: skip
+                   help="with --reuse: count runs trained at another regionlab commit or tree "
+                   "state")  # fmt: skip
     p.add_argument("--peers", default="",
                    help="other libraries' models on the same splits, threads and budget, scored by our "
                    "evaluator (needs --minutes): detect: tv-frcnn (torchvision's Faster R-CNN), "

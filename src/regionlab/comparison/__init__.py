@@ -10,7 +10,7 @@ same splits and scored by the same evaluator (``regionlab compare TASK``,
 | ``scheduler.py`` | each job a ``regionlab train`` process, ``--parallel`` at a time; resume |
 | ``score.py`` | a finished run's ``best.pt`` / ``last.pt`` on the report split |
 | ``stats.py`` | mean ± sd over seeds, within-noise marks, the printed table |
-| ``reuse.py`` | ``--reuse``: same commands, same commit (unless ``--allow-mixed-commits``) |
+| ``reuse.py`` | ``--reuse``: same commands, same commit and tree state (unless ``--allow-mixed-commits``) |
 | ``peers.py`` | the seam for other libraries' models (the ``bench`` extra) |
 | ``peer_run.py`` | one peer run as its own process, scored by our evaluator |
 | ``peer_torchvision.py`` | ``tv-frcnn``: torchvision's Faster R-CNN trained by our loop |

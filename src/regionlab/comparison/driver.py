@@ -108,7 +108,8 @@ def compare(
         if check_job is not None and job.runner == "regionlab":
             check_job(job)
     prov = provenance(argv, threads=threads, parallel=parallel)
-    reuse.check_runs(jobs, allow_mixed_commits=allow_mixed_commits, commit=prov["commit"])
+    reuse.check_runs(jobs, allow_mixed_commits=allow_mixed_commits, commit=prov["commit"],
+                     dirty=prov["dirty"], say=say)  # fmt: skip
     say(f"compare {task}: {len(entries)} model(s) x {seeds} seed(s), {parallel} at a time, "
         f"{threads} thread(s) each; report split: {splits.notes['report']}")  # fmt: skip
     t0 = time.perf_counter()
