@@ -27,7 +27,6 @@ Saved: ``benchmarks/results/mask_<setting>.json`` and ``.png``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from statistics import stdev
@@ -36,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, save  # noqa: E402
-from nms_choice import mean, open_split, runs_of  # noqa: E402
+from nms_choice import mean, open_comparison, open_split  # noqa: E402
 
 # each setting's values (as keys: strings) and the paper's among them
 SETTINGS = {"score": (("box", "maskness"), "box"),
@@ -130,14 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tune, sets = [], {}
     for folder in args.folders:
-        specs = json.loads((folder / "compare.json").read_text())["specs"]
-        runs = runs_of(folder)
-        from regionlab.api.predictor import load_run
-
-        task = load_run(runs[0]["ckpt"])[0]
-        sets[folder] = {"runs": runs, "specs": specs, "task": task}
-        data = open_split(specs["tune"], task)
-        for r in runs:
+        sets[folder], data = open_comparison(folder)
+        for r in sets[folder]["runs"]:
             s = scores(r["ckpt"], data, args.setting)
             tune.append({"set": folder.name, "model": r["model"], "seed": r["seed"], **s})
             print(_line(folder, r, "tune", s, values), flush=True)

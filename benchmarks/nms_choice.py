@@ -48,6 +48,17 @@ def runs_of(folder: Path) -> list[dict]:
     return out
 
 
+def open_comparison(folder: Path) -> tuple[dict, object]:
+    """A comparison folder's ``{"runs": runs_of(folder), "specs", "task"}`` (the task rebuilt
+    from its first run) and its tune split, opened for that task."""
+    from regionlab.api.predictor import load_run
+
+    specs = json.loads((folder / "compare.json").read_text())["specs"]
+    runs = runs_of(folder)
+    task = load_run(runs[0]["ckpt"])[0]
+    return {"runs": runs, "specs": specs, "task": task}, open_split(specs["tune"], task)
+
+
 def open_split(spec: str, task):
     from regionlab.api.prepare import check_data
     from regionlab.api.specs import open_dataset
@@ -122,16 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from regionlab.api.predictor import load_run
-
     ious = [float(x) for x in args.ious.split(",")]
     tune, defaults, sets, tune_rows = {}, {}, {}, []
     for folder in args.folders:
-        specs = json.loads((folder / "compare.json").read_text())["specs"]
-        runs = runs_of(folder)
-        task = load_run(runs[0]["ckpt"])[0]
-        sets[folder] = {"runs": runs, "specs": specs, "task": task}
-        data = open_split(specs["tune"], task)
+        sets[folder], data = open_comparison(folder)
+        runs = sets[folder]["runs"]
         per_model: dict[str, list] = {}
         for r in runs:
             own, s = scores(r["ckpt"], data, ious)
