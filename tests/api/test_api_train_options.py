@@ -26,6 +26,17 @@ def test_each_familys_flags_are_the_api_options_with_the_same_defaults(name):
     assert _defaults(TASKS[name].add_flags) == BUILDERS[name].defaults
 
 
+def test_the_mask_options_default_to_the_mask_head_s_own_defaults():
+    # the flags cannot read MaskHeadSpec (help must not import torch): one more copy, checked
+    from dataclasses import asdict
+
+    from regionlab.models.detection.region_spec import MaskHeadSpec
+
+    options = BUILDERS["instance"].defaults
+    head = asdict(MaskHeadSpec())
+    assert {k: options[f"mask_{k}"] for k in head} == head
+
+
 def test_the_run_flags_are_the_api_run_options():
     def run_flags(p):
         add_data_flags(p, "x")

@@ -47,8 +47,7 @@ def _detections(task, model, batch, frames, conf: float = 0.0) -> list[Detection
     for det, frame in zip(task.predict(model, batch), frames):
         det = det[det.scores >= conf]
         det = det[det.scores.argsort(descending=True)]
-        if det.masks is not None:
-            det = task.scored(det)  # masks kept where their head's threshold says
+        det = task.scored(det)  # masks kept from their head's threshold
         skeleton = list(getattr(task, "skeleton", None) or [])
         out.append(DetectionResult(**_base(task, frame), boxes=det.boxes, labels=det.labels,
                                    scores=det.scores, masks=det.masks, keypoints=det.keypoints,
