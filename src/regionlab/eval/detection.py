@@ -112,8 +112,9 @@ def to_coco_results(
         kps = None
         if keypoints and dets.keypoints is not None:
             kps = dets.keypoints.detach().cpu().double().flatten(1).tolist()
-        ranked = dets.mask_scores.tolist() if rles is not None and dets.mask_scores is not None \
-            else None  # fmt: skip
+        ranked = None  # each mask's own score, where its head ranks masks apart
+        if rles is not None and dets.mask_scores is not None:
+            ranked = dets.mask_scores.tolist()
         for j, (box, score) in enumerate(zip(_xywh(dets.boxes), dets.scores.tolist())):
             entry = {"image_id": image_id, "category_id": cats[j], "bbox": box, "score": score}
             if rles is not None:
