@@ -353,3 +353,22 @@ def test_an_exported_keypoint_model_keeps_its_skeleton_for_drawing(tmp_path):
     path = export_model(task, _model(task), tmp_path / "kp.onnx")
     (r,) = regionlab.load(path).predict(_images(1)[0])
     assert r.skeleton == bones  # the limbs drawn between joints, as from the checkpoint
+
+
+def test_an_exported_instance_model_predicts_through_the_api_with_its_own_mask_threshold(
+    tmp_path,
+):
+    import regionlab
+
+    task = TASKS["mask-rcnn"]()
+    model = _model(task)
+    path = export_model(task, model, tmp_path / "m.onnx")
+    image = (_images(1)[0] * 255).round().byte()  # uint8 (3, 45, 53)
+    (got,) = regionlab.load(path).predict(image.permute(1, 2, 0).numpy(), conf=0.001)
+    # the eager model's probabilities, kept from the head's threshold as the file records it
+    (eager,) = task.predict(model, image[None].float() / 255)
+    assert task.mask_threshold == load_exported(path).task.mask_threshold
+    assert len(got) == len(eager) > 1 and got.masks.dtype == torch.bool
+    order = [int((eager.boxes - b).abs().amax(1).argmin()) for b in got.boxes]
+    assert torch.equal(got.masks, eager.masks[order] >= task.mask_threshold)
+    assert torch.allclose(got.mask_scores, eager.mask_scores[order], atol=1e-4)

@@ -185,6 +185,11 @@ class _ExportedTask:
     def background(self) -> bool:
         return bool(self.classes) and self.classes[0] == "background"
 
+    def scored(self, det):
+        """A detection's masks kept as the model's own task keeps them (its head's threshold,
+        from the file's metadata)."""
+        return self.exported.task.scored(det)
+
     def predict(self, model, images: torch.Tensor, **kw):
         # a family passes its options (beam, sentence) even when unset
         return self.exported.predict_tensor(
