@@ -118,10 +118,12 @@ class RPN(nn.Module):
                                     size).view(n, -1, 4)  # fmt: skip
         keep = [remove_small_boxes(b, 1e-3) for b in boxes]
         boxes = [b[k] for b, k in zip(boxes, keep)]
-        # NMS within each level: serial kernels, run side by side in the run's threads
+        # NMS within each level: serial kernels, run side by side in the run's threads, each
+        # on as many of its level's best as it takes to keep the `post` wanted
         kept = batched_nms_each(boxes, [s[k] for s, k in zip(scores, keep)],
-                                [lv[k] for lv, k in zip(lev, keep)], self.nms_iou)  # fmt: skip
-        return [b[k[:post]] for b, k in zip(boxes, kept)]
+                                [lv[k] for lv, k in zip(lev, keep)], self.nms_iou,
+                                limit=post)  # fmt: skip
+        return [b[k] for b, k in zip(boxes, kept)]
 
     def _losses(self, logits: Tensor, deltas: Tensor, anchors: Tensor,
                 targets: Sequence[Detections],
