@@ -24,6 +24,7 @@ from regionlab.ops.detections import Detections
 RECORD = Path(__file__).parent / "data" / "detectors_fb4b248.pt"
 _DATA = torch.load(RECORD, weights_only=True)
 TOL = 1e-6
+ROUNDING = 4 * torch.finfo(torch.float32).eps
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
@@ -71,4 +72,6 @@ def test_old_checkpoints_give_the_same_losses_and_detections(name):
             for field, value in want.items():
                 got = getattr(det, field)
                 assert got is not None and got.shape == value.shape, field
-                assert torch.allclose(got.double(), value.double(), atol=TOL, rtol=0), field
+                # a few float32 rounding steps of the value: another CPU's kernels round a
+                # box corner near 40 px one step (1.9e-6) apart
+                assert torch.allclose(got.double(), value.double(), atol=TOL, rtol=ROUNDING), field
