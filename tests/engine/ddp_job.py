@@ -5,8 +5,11 @@ legitimately changes, and this job checks everything else (sharding, gradient av
 schedule, checkpoints written by rank 0 only).
 """
 
+import atexit
+import os
 import sys
 
+import torch.distributed as dist
 from torch import nn
 
 from regionlab.data.scenes import CLASSES, SceneConfig, SceneDataset
@@ -57,7 +60,15 @@ class TinyLocTask(LocalizationTask):
         return LocalizationNet(TinyEncoder(), 3, loss, pool=2, hidden=16)
 
 
+def _report_group() -> None:
+    # registered before the engine joins the group, so it runs after the engine's own exit
+    # handler (last registered, first run): the group must be gone before teardown
+    print(f"group left before teardown: {not dist.is_initialized()}", file=sys.stderr)
+
+
 def main(out: str, batch_size: int, kind: str = "segment") -> None:
+    if "WORLD_SIZE" in os.environ:
+        atexit.register(_report_group)
     cfg_s = SceneConfig(size=24, max_objects=1 if kind == "localize" else 2)
     if kind == "localize":
         task = TinyLocTask(LocalizationSpec(3), (24, 24), CLASSES, crop=(0.5, 1.0))

@@ -29,7 +29,7 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, kind):
     subprocess.run(
         [sys.executable, str(JOB), str(single), "4", kind], check=True, env=env, timeout=300
     )
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -45,10 +45,15 @@ def test_two_processes_equal_one_with_the_same_global_batch(tmp_path, kind):
             "2",
             kind,
         ],
-        check=True,
         env=env,
         timeout=300,
+        capture_output=True,
+        text=True,
     )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # each process left its group before the interpreter's teardown, where gloo's threads
+    # aborted it now and then ("terminate called without an active exception")
+    assert done.stderr.count("group left before teardown: True") == 2, done.stderr[-3000:]
     a = load_checkpoint(single / "last.pt")
     b = load_checkpoint(multi / "last.pt")
     assert a["state"]["step"] == b["state"]["step"] == 8

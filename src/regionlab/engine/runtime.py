@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 from dataclasses import dataclass
@@ -50,12 +51,25 @@ def setup(device: str = "auto", threads: int | None = None) -> Runtime:
         if not dist.is_initialized():
             backend = "nccl" if device.startswith("cuda") else "gloo"
             dist.init_process_group(backend)
+            atexit.register(_leave_group)
         rank, world = dist.get_rank(), dist.get_world_size()
         if device.startswith("cuda"):
             local = int(os.environ.get("LOCAL_RANK", "0"))
             torch.cuda.set_device(local)
             device = f"cuda:{local}"
     return Runtime(torch.device(device), rank, world)
+
+
+def _leave_group() -> None:
+    """Destroy the process group :func:`setup` created, at exit, if nobody has yet (the CLI
+    does): left to the interpreter's teardown, gloo's worker threads still hold tensors whose
+    release needs the interpreter, and the process aborts ("terminate called without an
+    active exception", exit -6) after training finished well (a job calling ``fit``
+    under torchrun)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def rng_state() -> dict:
