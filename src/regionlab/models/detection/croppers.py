@@ -12,7 +12,14 @@ from torch import Tensor, nn
 from torchvision.ops import roi_align
 
 from regionlab.models.detection.protocols import Maps
-from regionlab.ops.roi import crop_level, expand_boxes, pyramid_levels, roi_rows, square_boxes
+from regionlab.ops.roi import (
+    crop_level,
+    crop_levels,
+    expand_boxes,
+    pyramid_levels,
+    roi_rows,
+    square_boxes,
+)
 
 ROI_OPS = ("align", "pool")
 
@@ -167,18 +174,8 @@ class FeatureCropper(nn.Module):
             return crop_level(maps[0], rows, out, self.strides[0], self.roi, self.sampling)
         if not len(rows):
             return maps[0].new_zeros((0, self.spatial_channels, out, out))
-        # Regions grouped by level (stable: still by image within a level), read a level at a
-        # time, then put back in order by one gather (its backward one scatter), not by a
-        # write into a full-size result per level.
-        level = self.levels(rows[:, 1:])
-        order = level.argsort(stable=True)
-        counts = torch.bincount(level, minlength=len(maps)).tolist()
-        crops = [
-            crop_level(fmap, part, out, stride, self.roi, self.sampling)
-            for fmap, stride, part in zip(maps, self.strides, rows[order].split(counts))
-            if len(part)
-        ]
-        return torch.cat(crops).index_select(0, order.argsort())
+        return crop_levels(maps, rows, self.levels(rows[:, 1:]), out, self.strides, self.roi,
+                           self.sampling)  # fmt: skip
 
     def forward(self, x: Tensor, maps: Maps, rois: Sequence[Tensor]) -> Tensor:
         return self.fc(self.spatial(maps, rois).flatten(1))
