@@ -208,7 +208,10 @@ def test_faster_rcnn_overfits_a_few_scenes(one_thread, fpn):
     else:
         scale = dict(stride=8, anchor_sizes=[12.0, 24.0, 48.0])
     model = _region("faster-rcnn", samples=64, **scale)
-    steps = 250
+    # 250 steps ended one object short for one generator seed in ten after a rounding-level
+    # change in RoIAlign's sums (losses equal to 5 digits for 10 steps, then apart); at 300,
+    # AP50 >= 0.945 for seeds 0-5
+    steps = 300
     opt = torch.optim.AdamW(model.parameters(), 3e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 3e-3, total_steps=steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(0)

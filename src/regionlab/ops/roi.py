@@ -5,8 +5,8 @@ Boxes are ``xyxy`` pixels of the input tensor. RoIAlign and RoIPool are torchvis
 part of which map a region reads, and :func:`roi_align_sampled`, the same RoIAlign as bilinear
 ``grid_sample`` for training: torchvision's CPU backward scatters every sample's gradient one
 at a time and took a fifth of a two-stage detector's training step; and with one sample per
-bin, :func:`roi_align_gathered`, every level's regions as four row gathers from one
-channels-last table, whose backward is four row scatters.
+bin, :func:`roi_align_gathered`: every level's regions read at once from one channels-last
+table of rows, each cell a weighted sum of four rows, and its gradient the transposed sum.
 """
 
 from __future__ import annotations
@@ -148,10 +148,13 @@ def roi_align_gathered(maps: Sequence[Tensor], rows: Tensor, level: Tensor, out:
     strides[level[k]], sampling_ratio=1, aligned=True)`` (equal in float64 to 1e-13), for
     training: the maps ``(N, C, H_l, W_l)`` as one table of ``C``-float rows (a view of a
     single channels-last map), and each output cell the weighted sum of the four rows about
-    its sample, gathered. The backward is four scatters of whole rows, where grid_sample's
-    CPU backward walks one channel plane at a time (Mask R-CNN's box regions at 320 px: 32 ->
-    20 ms a step, forward and backward). ``rows (K, 5)`` of :func:`roi_rows`, ``level int64
-    (K,)`` -> ``(K, C, out, out)``, channels-last memory, in float32 at least (as
+    its sample (:func:`~torch.nn.functional.embedding_bag`, one fused pass; its gradient
+    the same sum over the transposed weights, see :class:`_WeightedRows`), where
+    grid_sample's CPU backward walks one channel plane at a time. Mask R-CNN's 1,024 box
+    regions at 320 px, 2 threads, forward and backward: 15 ms, against 31 by four separate
+    gathers and 32 by grid_sample on the finest level alone. ``rows (K, 5)`` of
+    :func:`roi_rows`, ``level
+    int64 (K,)`` -> ``(K, C, out, out)``, channels-last memory, in float32 at least (as
     ``grid_sample`` under autocast)."""
     n, c = maps[0].shape[:2]
     dtype = torch.promote_types(maps[0].dtype, torch.float32)
@@ -167,13 +170,39 @@ def roi_align_gathered(maps: Sequence[Tensor], rows: Tensor, level: Tensor, out:
     x0, x1, wx0, wx1 = _taps(r[:, 1], r[:, 3], scale, hw[level, 1], out)
     y0, y1, wy0, wy1 = _taps(r[:, 2], r[:, 4], scale, hw[level, 0], out)
     width = hw[level, 1][:, None, None]
-    acc = None
+    at, weight = [], []  # each (K, out, out): one of the four rows of every cell, its weight
     for y, wy in ((y0, wy0), (y1, wy1)):
         for x, wx in ((x0, wx0), (x1, wx1)):
-            at = (first[:, None, None] + y[:, :, None] * width + x[:, None, :]).reshape(-1)
-            part = table.index_select(0, at) * (wy[:, :, None] * wx[:, None, :]).reshape(-1, 1)
-            acc = part if acc is None else acc + part
-    return acc.view(len(rows), out, out, c).permute(0, 3, 1, 2)
+            at.append(first[:, None, None] + y[:, :, None] * width + x[:, None, :])
+            weight.append(wy[:, :, None] * wx[:, None, :])
+    sampled = _WeightedRows.apply(table, torch.stack(at, -1).view(-1, 4),
+                                  torch.stack(weight, -1).view(-1, 4))  # fmt: skip
+    return sampled.view(len(rows), out, out, c).permute(0, 3, 1, 2)
+
+
+class _WeightedRows(torch.autograd.Function):
+    """``table (T, C)``, ``at int64 (M, B)``, ``weight (M, B)`` -> ``(M, C)``: each output
+    row the ``weight``-ed sum of its ``B`` rows of ``table``. The gradient of ``table`` is
+    the same kind of sum, each table row over the output rows that read it: ``at`` sorted
+    into one bag per table row (empty bags sum to 0). autograd's own backward of
+    ``embedding_bag`` took 25 ms for 50,176 x 4 rows of 64 floats, this 6.5."""
+
+    @staticmethod
+    def forward(ctx, table: Tensor, at: Tensor, weight: Tensor) -> Tensor:
+        ctx.save_for_backward(at, weight)
+        ctx.rows = len(table)
+        return F.embedding_bag(at, table, per_sample_weights=weight, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        at, weight = ctx.saved_tensors
+        flat = at.flatten()
+        order = flat.argsort()
+        counts = torch.bincount(flat, minlength=ctx.rows)
+        grad_table = F.embedding_bag(order // at.shape[1], grad.contiguous(),
+                                     counts.cumsum(0) - counts, mode="sum",
+                                     per_sample_weights=weight.flatten()[order])  # fmt: skip
+        return grad_table, None, None
 
 
 def _taps(lo: Tensor, hi: Tensor, scale: Tensor, size: Tensor, out: int):
