@@ -87,3 +87,27 @@ def test_mask_head_losses_on_hand_made_logits():
     even = torch.zeros(1, 3, 2, 2)
     assert float(soft.loss(even, torch.tensor([1]), target)) == pytest.approx(torch.log(
         torch.tensor(3.0)).item())  # fmt: skip
+
+
+def _every_pixel_paste(masks, boxes, size):
+    """paste_masks as a sampling of every pixel of every mask (its form before box spans)."""
+    h, w = size
+    n = len(masks)
+    x1, y1, x2, y2 = boxes.unbind(1)
+    gx = ((torch.arange(w) + 0.5)[None] - x1[:, None]) / (x2 - x1).clamp(min=1e-6)[:, None] * 2 - 1
+    gy = ((torch.arange(h) + 0.5)[None] - y1[:, None]) / (y2 - y1).clamp(min=1e-6)[:, None] * 2 - 1
+    grid = torch.stack([gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], -1)
+    out = torch.nn.functional.grid_sample(masks[:, None], grid, mode="bilinear",
+                                          padding_mode="border", align_corners=False)[:, 0]  # fmt: skip
+    return out * ((gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None])
+
+
+def test_paste_samples_only_the_boxes_pixels_and_gives_every_pixels_values():
+    g = torch.Generator().manual_seed(0)
+    masks = torch.rand(60, 14, 14, generator=g)
+    xy = torch.rand(60, 2, generator=g) * 110 - 15  # some across and beyond the border
+    boxes = torch.cat([xy, xy + torch.rand(60, 2, generator=g) * 50 + 0.2], 1)
+    boxes[:2] = torch.tensor([[3.0, 3.0, 3.0, 3.0], [200.0, 5.0, 230.0, 20.0]])  # empty, off
+    got = paste_masks(masks, boxes, (90, 100))
+    assert torch.equal(got, _every_pixel_paste(masks, boxes, (90, 100)))
+    assert float(got[1].abs().sum()) == 0

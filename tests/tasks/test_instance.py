@@ -136,3 +136,20 @@ def test_a_mask_keeps_the_pixels_its_head_s_threshold_keeps():
     assert RegionSpec(**old).mask.threshold == 0.5
     with pytest.raises(ValueError, match="mask threshold"):
         MaskHeadSpec(threshold=1.0)
+
+
+@pytest.mark.parametrize("orig", [(300, 450), (470, 350), (90, 100)])
+def test_pasted_masks_come_back_the_same_read_within_their_boxes_only(orig):
+    from regionlab.data.detection_transforms import Frame
+    from regionlab.ops.masks import paste_masks
+
+    g = torch.Generator().manual_seed(1)
+    scale = min(96 / orig[0], 96 / orig[1])
+    h, w = round(orig[0] * scale), round(orig[1] * scale)
+    frame = Frame(w / orig[1], h / orig[0], (96 - w) // 2, (96 - h) // 2, *orig)
+    xy = torch.rand(40, 2, generator=g) * 110 - 10
+    boxes = torch.cat([xy, xy + torch.rand(40, 2, generator=g) * 40 + 0.3], 1)
+    pasted = paste_masks(torch.rand(40, 14, 14, generator=g), boxes, (96, 96))
+    every = unletterbox_masks(pasted, frame)  # every original pixel looked up
+    assert torch.equal(unletterbox_masks(pasted, frame, boxes), every)
+    assert float(every.sum()) > 0

@@ -52,25 +52,38 @@ def paste_masks(masks: Tensor, boxes: Tensor, size: tuple[int, int]) -> Tensor:
 
     Each image pixel centre ``(x + 0.5, y + 0.5)`` inside a box is looked up in that box's
     mask with bilinear sampling (``grid_sample``, ``align_corners=False``: mask cell ``j`` covers
-    ``[x1 + j w / m, x1 + (j + 1) w / m)``), so no pixel is shifted by half a cell."""
+    ``[x1 + j w / m, x1 + (j + 1) w / m)``), so no pixel is shifted by half a cell. Only the
+    pixels of each box's :func:`box_spans` are sampled (the rest are 0): a hundred detections
+    on a 320 px image sampled 10 M pixels, their boxes a few hundred thousand."""
     h, w = size
     n = len(masks)
-    if n == 0:
-        return masks.new_zeros((0, h, w))
+    out = masks.new_zeros((n, h, w))
     boxes = boxes.to(masks.dtype)
-    x1, y1, x2, y2 = boxes.unbind(1)
     xs = torch.arange(w, device=masks.device, dtype=masks.dtype) + 0.5
     ys = torch.arange(h, device=masks.device, dtype=masks.dtype) + 0.5
-    # normalised [-1, 1] coordinates of every pixel centre in each box's frame
-    gx = (xs[None] - x1[:, None]) / (x2 - x1).clamp(min=1e-6)[:, None] * 2 - 1  # (N, W)
-    gy = (ys[None] - y1[:, None]) / (y2 - y1).clamp(min=1e-6)[:, None] * 2 - 1  # (N, H)
-    grid = torch.stack(
-        [gx[:, None, :].expand(n, h, w), gy[:, :, None].expand(n, h, w)], dim=-1
-    )  # (N, H, W, 2)
-    out = F.grid_sample(masks[:, None], grid, mode="bilinear", padding_mode="border",
-                        align_corners=False)[:, 0]  # fmt: skip
-    inside = (gx.abs() <= 1)[:, None, :] & (gy.abs() <= 1)[:, :, None]
-    return out * inside
+    for i, (a, b, c, d) in enumerate(box_spans(boxes, size).tolist()):
+        if c <= a or d <= b:
+            continue
+        x1, y1, x2, y2 = boxes[i]
+        # normalised [-1, 1] coordinates of the span's pixel centres in the box's frame
+        gx = (xs[a:c] - x1) / (x2 - x1).clamp(min=1e-6) * 2 - 1
+        gy = (ys[b:d] - y1) / (y2 - y1).clamp(min=1e-6) * 2 - 1
+        grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), -1)[None]
+        cell = F.grid_sample(masks[i, None, None], grid, mode="bilinear",
+                             padding_mode="border", align_corners=False)[0, 0]  # fmt: skip
+        out[i, b:d, a:c] = cell * ((gx.abs() <= 1)[None, :] & (gy.abs() <= 1)[:, None])
+    return out
+
+
+def box_spans(boxes: Tensor, size: tuple[int, int]) -> Tensor:
+    """``int64 (N, 4)`` ``(x_lo, y_lo, x_hi, y_hi)``: the pixels (``lo <= x < hi``) of an
+    ``H x W`` image that hold every pixel centre inside each ``xyxy`` box, a pixel wider on
+    every side, clipped to the image."""
+    h, w = size
+    lo = (boxes[:, :2].floor() - 1).clamp(min=0)
+    hi = boxes[:, 2:].ceil() + 1
+    hi = torch.stack([hi[:, 0].clamp(max=w), hi[:, 1].clamp(max=h)], 1)
+    return torch.cat([lo, hi], 1).long()
 
 
 def maskness(probs: Tensor, threshold: float = 0.5) -> Tensor:
