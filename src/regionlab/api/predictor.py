@@ -13,6 +13,7 @@ from regionlab.api import DEFAULT_CONF
 from regionlab.api.families import Family, family, set_detector_limits
 from regionlab.api.inputs import Frame, Frames, Skipped
 from regionlab.api.results import Result
+from regionlab.tasks.inference import inference_copy
 
 EXPORTED_SUFFIXES = {".onnx", ".ts", ".torchscript"}
 
@@ -33,7 +34,8 @@ class Predictor:
                  batch_size: int = 8, source: str | None = None) -> None:  # fmt: skip
         self.task, self.family, self.source = task, fam, source
         self.device = _device(device)
-        self.model = model.to(self.device).eval() if model is not None else None
+        # BatchNorm folded, NHWC on the CPU: the same predictions, to float rounding, sooner
+        self.model = inference_copy(model, self.device) if model is not None else None
         self.conf, self.iou, self.max_det, self.batch_size = conf, iou, max_det, batch_size
         self.skipped: list[Skipped] = []  # inputs the last call could not read
         if not fam.detector and (iou is not None or max_det is not None):
