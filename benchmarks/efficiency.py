@@ -9,7 +9,8 @@ step (``build_optimizer``: fused AdamW). FLOPs are counted by
 ``torch.utils.flop_counter.FlopCounterMode`` over one whole step (forward and backward; a
 grouped convolution's backward by ``_common.step_flop_counter``: torch 2.14 overcounts it); the
 peak is the best of several large fp32 ``torch.matmul`` at the same threads, measured now
-(machines differ: never a constant), and beside it the bf16 one. ``--precision`` (default
+(machines differ: never a constant) at the start, beside every setup and at the end (a
+neighbour's load only lowers a reading), and beside it the bf16 one. ``--precision`` (default
 ``auto``) runs each step as the engine would (``regionlab.engine.precision``: bf16 autocast on
 a CPU with AMX for the tasks measured under it); a bf16 step's share is given of both peaks.
 The counted step and every timed one start from the same weights and optimizer state (taken
@@ -160,11 +161,13 @@ def main() -> None:
     photos = (DATASETS / "pennfudan").is_dir()
     peak_before = matmul_peak(args.threads)
     bf16_peak = matmul_peak(args.threads, dtype=torch.bfloat16)
+    readings = [peak_before]
     rows = {}
     for name, task_name, flags, photo_spec in SETUPS:
         if args.only and name not in args.only.split(","):
             continue
         spec = photo_spec if photos and photo_spec else "scenes:n=32"
+        readings.append(matmul_peak(args.threads))  # beside each setup: load only lowers it
         torch.set_num_threads(args.threads)
         rows[name] = measure(name, task_name, flags, spec, args.steps, args.precision)
         print(name, {k: rows[name][k] for k in ("gflop_per_step", "step_s", "gflop_per_s")})
@@ -182,7 +185,7 @@ def main() -> None:
     peak_after = matmul_peak(args.threads)
     # the best of both ends, as the fp32 peak (the first reading can come before the clock rises)
     bf16_peak = max(bf16_peak, matmul_peak(args.threads, dtype=torch.bfloat16))
-    peak = max(peak_before, peak_after)
+    peak = max(*readings, peak_after)
     for r in rows.values():
         r["peak_share"] = r["gflop_per_s"] / peak  # of the fp32 peak, whatever the step ran in
         r["bf16_peak_share"] = r["gflop_per_s"] / bf16_peak
@@ -201,6 +204,7 @@ def main() -> None:
           f"{peak_before:.1f}, after {peak_after:.1f}), {bf16_peak:.1f} bf16\n{md}")  # fmt: skip
     save(args.name, {"threads": args.threads, "precision": args.precision,
                      "peak_gflop_s": peak, "peak_before": peak_before, "peak_after": peak_after,
+                     "peak_readings": [*readings, peak_after],
                      "bf16_peak_gflop_s": bf16_peak, "results": rows, "table": md})  # fmt: skip
     plot(rows, peak, args.threads, RESULTS / f"{args.name}.png")
 
