@@ -177,6 +177,39 @@ def bar_plot(results: dict, bars: list[tuple[str, str]], path: Path, titles: dic
     print(f"saved {path}")
 
 
+def grouped_bars(
+    groups: list[str],
+    series: dict[str, list[float]],
+    path: Path,
+    ylabel: str,
+    title: str,
+    label: str | None = None,
+    width: float = 1.8,
+) -> None:
+    """One group of bars per name in ``groups``, one bar per ``series`` entry (its values in
+    ``groups``' order) side by side in each, each bar's value written above it in ``label``
+    format (``None``: not written)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(width * len(groups) + 2, 3.8))
+    w = 0.8 / len(series)
+    for k, (name, values) in enumerate(series.items()):
+        xs = [i + (k - (len(series) - 1) / 2) * w for i in range(len(groups))]
+        ax.bar(xs, values, w, label=name)
+        for x, v in zip(xs, values) if label else ():
+            ax.text(x, v, format(v, label), ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8, loc="lower right")  # the values are written at the bars' tops
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def timed_passes(runners: dict, inputs: dict, repeats: int) -> dict[str, dict]:
     """Latency of each runner over its own list of inputs (``inputs[name]``, the same length
     for all): ``repeats`` rounds in which each runner, after one warm-up call, passes over all

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import DATASETS, RESULTS, save, timed_passes  # noqa: E402
+from _common import DATASETS, RESULTS, grouped_bars, save, timed_passes  # noqa: E402
 from efficiency import PENN_FUDAN  # noqa: E402
 
 SETUPS = [
@@ -131,24 +131,10 @@ def main() -> None:
 
 
 def plot(rows: dict, threads: int, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(rows)
-    fig, ax = plt.subplots(figsize=(1.8 * len(names) + 2, 3.8))
-    w = 0.8 / len(RUNTIMES)
-    for k, runtime in enumerate(RUNTIMES):
-        ms = [rows[n][runtime]["median_s"] * 1000 for n in names]
-        ax.bar([i + (k - 1) * w for i in range(len(names))], ms, w, label=runtime)
-    ax.set_xticks(range(len(names)), names)
-    ax.set_ylabel("ms per image (median)")
-    ax.set_title(f"CPU latency, batch 1, {threads} threads", fontsize=9)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    series = {r: [rows[n][r]["median_s"] * 1000 for n in names] for r in RUNTIMES}
+    grouped_bars(names, series, path, "ms per image (median)",
+                 f"CPU latency, batch 1, {threads} threads")  # fmt: skip
 
 
 if __name__ == "__main__":

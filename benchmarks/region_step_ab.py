@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, save  # noqa: E402
+from _common import RESULTS, grouped_bars, save  # noqa: E402
 from efficiency import CPU, SETUPS, build, one_step  # noqa: E402
 
 import regionlab.models.detection.rpn as rpn  # noqa: E402
@@ -109,27 +109,10 @@ def main() -> None:
 
 
 def plot(rows: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    width = 0.8 / len(VARIANTS)
-    for j, key in enumerate(VARIANTS):
-        vals = [rows[s]["median_s"][key] for s in rows]
-        xs = [i + (j - (len(VARIANTS) - 1) / 2) * width for i in range(len(rows))]
-        ax.bar(xs, vals, width, label=key)
-        for x, v in zip(xs, vals):
-            ax.text(x, v, f"{v:.3f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(rows)), list(rows))
-    ax.set_ylabel("training step, s (median)")
-    ax.set_title("two-stage training step, each change switched off (alternating steps)",
-                 fontsize=9)  # fmt: skip
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    series = {k: [rows[s]["median_s"][k] for s in rows] for k in VARIANTS}
+    grouped_bars(list(rows), series, path, "training step, s (median)",
+                 "two-stage training step, each change switched off (alternating steps)",
+                 label=".3f", width=2.5)  # fmt: skip
 
 
 if __name__ == "__main__":
