@@ -24,11 +24,11 @@ def unletterbox_masks(masks: Tensor, frame: Frame, boxes: Tensor | None = None) 
     few hundred thousand)."""
     n, s_h, s_w = masks.shape
     h, w = frame.orig_h, frame.orig_w
+    if n == 0:
+        return masks.new_zeros((0, h, w))
     xs = ((torch.arange(w, dtype=torch.float32) + 0.5) * frame.scale_x + frame.pad_x) / s_w
     ys = ((torch.arange(h, dtype=torch.float32) + 0.5) * frame.scale_y + frame.pad_y) / s_h
     gx, gy = (xs * 2 - 1).to(masks.device), (ys * 2 - 1).to(masks.device)
-    if n == 0:
-        return masks.new_zeros((0, h, w))
     if boxes is None:  # every mask at once, all of its pixels
         grid = torch.stack(torch.broadcast_tensors(gx[None, :], gy[:, None]), -1)
         return F.grid_sample(masks[:, None].float(), grid[None].expand(n, h, w, 2),
